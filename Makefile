@@ -1,0 +1,44 @@
+# Two commands do all the set-up: `make book` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: venv data test unit notebooks-test book bench clean help
+
+help:
+	@echo "make book   - install, fetch Fashion-MNIST, run the experiments, build _build/html"
+	@echo "make test   - install, run the unit tests, execute the notebooks (smoke) under nbval, check the built book"
+	@echo "make data   - fetch the default data set (Fashion-MNIST) into the data cache"
+	@echo "make bench  - benchmark each basis against the canonical one"
+
+# (Re)install only when requirements.txt or pyproject.toml changed.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+data: venv
+	$(PY) -m glth_core.data fetch fashion_mnist
+
+unit: venv
+	$(PY) -m pytest tests
+
+notebooks-test: venv
+	$(PY) tools/book.py smoke
+
+test: unit notebooks-test
+
+book: venv data
+	$(PY) tools/book.py build
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf _build
