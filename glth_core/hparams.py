@@ -1,0 +1,371 @@
+r"""Hyperparameters as dataclasses; flags and run names are derived from them.
+
+Each experiment is described by a tree of frozen dataclasses
+(:class:`ImpHparams` or :class:`SubspaceHparams`, holding
+:class:`ModelHparams`, :class:`DatasetHparams`, :class:`TrainingHparams` and,
+for IMP, :class:`PruningHparams`). Every leaf field carries a ``help`` string
+in its metadata and becomes a command-line flag (``--field-name``, or the
+``flag`` given in the metadata, e.g. ``--model`` for ``ModelHparams.name``);
+flag names are unique across the tree. :func:`update` sets leaves by flag name::
+
+    hp = update(ImpHparams(), model="lenet300", dataset="digits", epochs=1, basis="dct")
+
+Defaults follow the literature where it is cheap enough (DESIGN.md): SGD with
+learning rate 0.1 and batch 128 for LeNet-300-100 as in OpenLTH, 20% of each
+hidden layer pruned per round and the output layer at half that rate as in
+Frankle & Carbin (2019), layer-wise pruning, rewinding to iteration 0. The
+number of epochs defaults to 3 (OpenLTH trains 40) so that the default run
+finishes in minutes on a CPU; pass ``--epochs 40`` for the reference setting.
+
+Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
+``hash`` is the first 12 hex digits of the SHA-256 of the canonical JSON
+(sorted keys, no spaces) of ``{"kind", "hparams", "version", "source"}``:
+its hyperparameters, ``glth_core.__version__`` and a SHA-256 of the source of
+every ``.py`` file of the installed ``glth_core`` package (:func:`source_hash`,
+computed once per process). So a changed hyperparameter, library version or
+library source gives a new run, and results are never reused across code
+changes. ``PruningHparams.rounds`` is excluded from the key: it is the extent
+of a run, not its identity, so asking for more rounds continues a finished run
+and asking for fewer returns a prefix of it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+__all__ = [
+    "ModelHparams",
+    "DatasetHparams",
+    "TrainingHparams",
+    "PruningHparams",
+    "ImpHparams",
+    "SubspaceHparams",
+    "OPTIMIZERS",
+    "CONTROLS",
+    "GRANULARITIES",
+    "SCOPES",
+    "BASES",
+    "update",
+    "leaf_fields",
+    "to_dict",
+    "from_dict",
+    "run_key",
+    "source_hash",
+    "validate",
+]
+
+OPTIMIZERS = ("sgd", "adam")
+CONTROLS = ("ticket", "reinit", "random_mask")
+GRANULARITIES = ("element", "row", "column")
+SCOPES = ("layer", "global")
+#: Basis names of the core module (kept here too so that flags can list them
+#: without importing the core; :func:`validate` checks them against the core).
+BASES = ("canonical", "dct", "hadamard", "random", "svd")
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class ModelHparams:
+    """Which model to build (see :mod:`glth_core.models`)."""
+
+    name: str = field(default="lenet300", metadata=_help("model name", flag="model", choices="models"))
+
+
+@dataclass(frozen=True)
+class DatasetHparams:
+    """Which data set to load (see :mod:`glth_core.data`)."""
+
+    name: str = field(default="fashion_mnist", metadata=_help("data set name", flag="dataset", choices="datasets"))
+    validation_size: int = field(
+        default=0,
+        metadata=_help("images carved from the training set for validation (early-stop accuracy); 0: none"),
+    )
+    split_seed: int = field(default=0, metadata=_help("seed of the train/validation split"))
+
+
+@dataclass(frozen=True)
+class TrainingHparams:
+    """Optimiser, schedule and length of one round of training."""
+
+    optimizer: str = field(default="sgd", metadata=_help("optimiser", choices=OPTIMIZERS))
+    lr: float = field(default=0.1, metadata=_help("peak learning rate"))
+    momentum: float = field(default=0.0, metadata=_help("SGD momentum (ignored by Adam)"))
+    weight_decay: float = field(default=0.0, metadata=_help("L2 weight decay (on the trained coefficients)"))
+    batch_size: int = field(default=128, metadata=_help("minibatch size"))
+    epochs: int = field(default=3, metadata=_help("epochs per round (OpenLTH: 40 for LeNet-300-100)"))
+    iterations: int = field(default=0, metadata=_help("iterations per round; >0 overrides --epochs"))
+    warmup_iterations: int = field(default=0, metadata=_help("linear learning-rate warm-up from 0 over this many iterations"))
+    milestones: tuple[int, ...] = field(
+        default=(), metadata=_help("epochs at which the learning rate is multiplied by --gamma, e.g. 80,120")
+    )
+    gamma: float = field(default=0.1, metadata=_help("learning-rate factor at each milestone"))
+    eval_every: int = field(default=0, metadata=_help("evaluate every this many iterations; 0: once per epoch"))
+
+
+@dataclass(frozen=True)
+class PruningHparams:
+    """Iterative magnitude pruning: basis, granularity, schedule, rewinding, control."""
+
+    basis: str = field(default="canonical", metadata=_help("basis of the coefficients that are pruned", choices=BASES))
+    granularity: str = field(
+        default="element", metadata=_help("prune single coefficients, or rows/columns of C by L2 norm", choices=GRANULARITIES)
+    )
+    scope: str = field(
+        default="layer", metadata=_help("rank coefficients within each layer or across all layers", choices=SCOPES)
+    )
+    fraction: float = field(default=0.2, metadata=_help("fraction of the remaining coefficients pruned per round"))
+    output_fraction: Optional[float] = field(
+        default=None, metadata=_help("fraction pruned per round in the output layer; default: half of --fraction")
+    )
+    rounds: int = field(default=10, metadata=_help("pruning rounds after the dense round 0 (not part of the run's hash)"))
+    rewind_iteration: int = field(
+        default=0, metadata=_help("rewind to the weights at this iteration of round 0 (0: original LTH; >0: late rewinding)")
+    )
+    control: str = field(
+        default="ticket",
+        metadata=_help("ticket; reinit: ticket masks on a fresh init; random_mask: random masks of the ticket's densities", choices=CONTROLS),
+    )
+    one_shot: bool = field(default=False, metadata=_help("round r prunes the dense trained net once to density (1-p)^r"))
+    image_aware: bool = field(
+        default=True, metadata=_help("view a fully connected first layer's input axis as the image (C,H,W) in the basis")
+    )
+    basis_seed: int = field(default=0, metadata=_help("seed of seeded bases (hadamard signs, random)"))
+
+
+@dataclass(frozen=True)
+class ImpHparams:
+    """One iterative-magnitude-pruning experiment (a ticket run or one of its controls)."""
+
+    model: ModelHparams = field(default_factory=ModelHparams)
+    dataset: DatasetHparams = field(default_factory=DatasetHparams)
+    training: TrainingHparams = field(default_factory=TrainingHparams)
+    pruning: PruningHparams = field(default_factory=PruningHparams)
+    seed: int = field(default=0, metadata=_help("seed of the initialisation and data order"))
+
+
+@dataclass(frozen=True)
+class SubspaceHparams:
+    """Training in a random subspace of dimension ``dimension`` (Li et al. 2018)."""
+
+    model: ModelHparams = field(default_factory=ModelHparams)
+    dataset: DatasetHparams = field(default_factory=DatasetHparams)
+    training: TrainingHparams = field(default_factory=lambda: TrainingHparams(optimizer="adam", lr=1e-2))
+    dimension: int = field(default=1000, metadata=_help("number of trained coefficients d"))
+    basis: str = field(default="random", metadata=_help("basis of the subspace (Li et al.: random)", choices=BASES))
+    basis_seed: int = field(default=0, metadata=_help("seed of the random basis"))
+    train_biases: bool = field(
+        default=False, metadata=_help("also train biases and norm parameters (Li et al.: no, only the d coefficients)")
+    )
+    seed: int = field(default=0, metadata=_help("seed of W0, the random mask and the data order"))
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def leaf_fields(cls_or_obj) -> list[tuple[tuple[str, ...], dataclasses.Field, Any]]:
+    """List ``(path, field, type)`` of every leaf (non-dataclass) field, depth first.
+
+    ``path`` is the attribute path from the root, e.g. ``("training", "lr")``.
+    """
+    cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(((f.name, *p), ff, t) for p, ff, t in leaf_fields(tp))
+        else:
+            out.append(((f.name,), f, tp))
+    return out
+
+
+def flag_name(path: tuple[str, ...], f: dataclasses.Field) -> str:
+    """The flag (without dashes, with underscores) of a leaf field."""
+    return f.metadata.get("flag", path[-1])
+
+
+def _flags(cls) -> dict[str, tuple[str, ...]]:
+    flags: dict[str, tuple[str, ...]] = {}
+    for path, f, _ in leaf_fields(cls):
+        name = flag_name(path, f)
+        if name in flags:
+            raise AssertionError(f"flag {name!r} defined twice in {cls.__name__}")
+        flags[name] = path
+    return flags
+
+
+def _replace_path(obj, path: tuple[str, ...], value):
+    if len(path) == 1:
+        return dataclasses.replace(obj, **{path[0]: value})
+    child = getattr(obj, path[0])
+    return dataclasses.replace(obj, **{path[0]: _replace_path(child, path[1:], value)})
+
+
+def update(hparams, **flags):
+    """Return a copy of ``hparams`` with leaves set by flag name (``model=``, ``epochs=``, ...).
+
+    Raises TypeError for an unknown flag, listing the valid ones.
+    """
+    valid = _flags(type(hparams))
+    for name, value in flags.items():
+        key = name.replace("-", "_")
+        if key not in valid:
+            raise TypeError(
+                f"{type(hparams).__name__} has no hyperparameter {name!r}; valid: {', '.join(sorted(valid))}"
+            )
+        if key == "milestones" and value is not None and not isinstance(value, tuple):
+            value = tuple(value)
+        hparams = _replace_path(hparams, valid[key], value)
+    return hparams
+
+
+def to_dict(hparams) -> dict:
+    """Nested plain dict (tuples become lists), JSON-serialisable."""
+    return json.loads(json.dumps(dataclasses.asdict(hparams)))
+
+
+def from_dict(cls, data: dict):
+    """Inverse of :func:`to_dict` for dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value, tp = data[f.name], hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            value = from_dict(tp, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """SHA-256 (hex) over the relative paths and bytes of every ``glth_core/**/*.py`` file.
+
+    Computed once per process: it describes the code this process imported.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def identity(kind: str, hparams) -> dict:
+    """The dict hashed by :func:`run_key` (``rounds`` removed from IMP hyperparameters)."""
+    import glth_core
+
+    data = to_dict(hparams)
+    if "pruning" in data:
+        data["pruning"].pop("rounds", None)
+    return {"kind": kind, "hparams": data, "version": glth_core.__version__, "source": source_hash()}
+
+
+def run_key(kind: str, hparams) -> str:
+    """``<kind>_<first 12 hex digits of sha256(canonical JSON of identity(kind, hparams))>``."""
+    text = json.dumps(identity(kind, hparams), sort_keys=True, separators=(",", ":"))
+    return f"{kind}_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _dataset_names() -> tuple[str, ...]:
+    try:
+        from . import data
+
+        return tuple(data.DATASETS)
+    except ImportError:  # data layer not installed
+        return ("fashion_mnist", "mnist", "cifar10", "mnist1d", "digits")
+
+
+def _basis_names() -> tuple[str, ...]:
+    try:
+        from . import bases
+
+        for attr in ("BASES", "BASIS_NAMES", "NAMES"):
+            names = getattr(bases, attr, None)
+            if names:
+                return tuple(names)
+    except ImportError:
+        pass
+    return BASES
+
+
+def choices_for(key) -> tuple[str, ...]:
+    """Resolve a ``choices`` metadata entry ("models", "datasets" or a tuple)."""
+    if key == "models":
+        from .models import MODELS
+
+        return tuple(MODELS)
+    if key == "datasets":
+        return _dataset_names()
+    if isinstance(key, tuple) and key == BASES:
+        return _basis_names()
+    return tuple(key)
+
+
+def _check_choice(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid names: {', '.join(valid)}")
+
+
+def validate(hparams) -> None:
+    """Raise ValueError/TypeError naming the hyperparameter and the fix for any bad value."""
+    for path, f, tp in leaf_fields(hparams):
+        value = hparams
+        for p in path:
+            value = getattr(value, p)
+        name = "--" + flag_name(path, f).replace("_", "-")
+        if "choices" in f.metadata:
+            _check_choice(flag_name(path, f).replace("_", " "), value, choices_for(f.metadata["choices"]))
+        origin = typing.get_origin(tp)
+        if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if tp is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        if tp is bool and not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+        if origin is tuple and not (isinstance(value, tuple) and all(isinstance(v, int) for v in value)):
+            raise TypeError(f"{name} must be a tuple of ints, got {value!r}")
+    t = hparams.training
+    if t.lr <= 0:
+        raise ValueError(f"--lr must be > 0, got {t.lr}")
+    if t.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {t.batch_size}")
+    if t.epochs < 1 and t.iterations < 1:
+        raise ValueError("train for at least one step: set --epochs >= 1 or --iterations >= 1")
+    for name in ("momentum", "weight_decay", "warmup_iterations", "eval_every", "iterations"):
+        if getattr(t, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(t, name)}")
+    if hparams.dataset.validation_size < 0:
+        raise ValueError(f"--validation-size must be >= 0, got {hparams.dataset.validation_size}")
+    if isinstance(hparams, ImpHparams):
+        p = hparams.pruning
+        if not 0.0 < p.fraction < 1.0:
+            raise ValueError(f"--fraction must be in (0, 1), got {p.fraction}")
+        if p.output_fraction is not None and not 0.0 <= p.output_fraction < 1.0:
+            raise ValueError(f"--output-fraction must be in [0, 1) (0: never prune the output layer), got {p.output_fraction}")
+        if p.rounds < 0:
+            raise ValueError(f"--rounds must be >= 0, got {p.rounds}")
+        if p.rewind_iteration < 0:
+            raise ValueError(f"--rewind-iteration must be >= 0, got {p.rewind_iteration}")
+    if isinstance(hparams, SubspaceHparams) and hparams.dimension < 1:
+        raise ValueError(f"--dimension must be >= 1, got {hparams.dimension}")

@@ -1,0 +1,164 @@
+r"""Results folder, run folders, atomic writes and per-round checkpoints.
+
+Layout::
+
+    <results>/                      GLTH_RESULTS_DIR, default ./results
+        <kind>_<hash>/              one run (see hparams.run_key)
+            hparams.json            the run's identity (hyperparameters, version, source hash)
+            round_0000.pt           checkpoint of each finished round
+            round_0001.pt
+            rounds.csv              one row per finished round (rewritten after each round)
+
+Every file is written atomically: to a temporary file in the same folder, then
+``os.replace`` onto its name (atomic on POSIX), so a killed process leaves
+either the old file or the new one, never a half-written file that a later
+run would trust. A round is finished if and only if its checkpoint exists and
+loads; ``rounds.csv`` is derived from the checkpoints.
+
+Checkpoints are plain dicts of tensors and numbers (state dicts, not
+modules: ``torch.save(model)`` does not work for parametrized modules) and
+are loaded with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+__all__ = [
+    "StorageError",
+    "MIN_FREE_BYTES",
+    "default_results_dir",
+    "check_writable",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_torch_save",
+    "atomic_write_csv",
+    "RunStore",
+]
+
+#: Free space required in the results folder before training starts.
+MIN_FREE_BYTES = 100 * 2**20
+
+
+class StorageError(OSError):
+    """The results folder cannot hold the run (not writable, or too little free space)."""
+
+
+def default_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
+    """``results_dir`` if given, else ``$GLTH_RESULTS_DIR``, else ``./results``."""
+    if results_dir is not None:
+        return Path(results_dir)
+    return Path(os.environ.get("GLTH_RESULTS_DIR") or "results")
+
+
+def check_writable(folder: str | os.PathLike, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
+    """Create ``folder`` if needed and check that a file can be written there and that
+    at least ``min_free_bytes`` are free. Raises :class:`StorageError` otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True) as f:
+            f.write(b"ok")
+            f.flush()
+    except OSError as e:
+        raise StorageError(
+            f"results folder {str(folder)!r} is not writable ({e.strerror or e}); "
+            f"pass another results_dir / --results-dir or set GLTH_RESULTS_DIR"
+        ) from e
+    free = shutil.disk_usage(folder).free
+    if free < min_free_bytes:
+        raise StorageError(
+            f"results folder {str(folder)!r} has only {free / 2**20:.0f} MiB free, "
+            f"need at least {min_free_bytes / 2**20:.0f} MiB; free space or set GLTH_RESULTS_DIR elsewhere"
+        )
+    return folder
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """``df.to_csv(index=False)`` to ``path`` atomically."""
+    atomic_write_text(path, df.to_csv(index=False))
+
+
+class RunStore:
+    """The folder of one run: ``<results>/<run_id>/``.
+
+    ``RunStore(results_dir, run_id, identity)`` checks the results folder is
+    writable with enough free space and writes ``hparams.json`` (its content
+    must equal ``identity`` if the file exists already).
+    """
+
+    def __init__(self, results_dir: str | os.PathLike | None, run_id: str, identity: dict):
+        root = check_writable(default_results_dir(results_dir))
+        self.path = root / run_id
+        self.run_id = run_id
+        self.path.mkdir(parents=True, exist_ok=True)
+        hp_file = self.path / "hparams.json"
+        text = json.dumps(identity, sort_keys=True, indent=2) + "\n"
+        if hp_file.exists():
+            if json.loads(hp_file.read_text()) != json.loads(text):
+                raise StorageError(
+                    f"{hp_file} describes another run (hash collision or edited file); delete {self.path} to redo it"
+                )
+        else:
+            atomic_write_text(hp_file, text)
+
+    def checkpoint_path(self, round_index: int) -> Path:
+        return self.path / f"round_{round_index:04d}.pt"
+
+    def has_round(self, round_index: int) -> bool:
+        return self.checkpoint_path(round_index).exists()
+
+    def save_round(self, round_index: int, state: dict) -> None:
+        """Atomically save the checkpoint of a finished round."""
+        atomic_torch_save(state, self.checkpoint_path(round_index))
+
+    def load_round(self, round_index: int, map_location="cpu") -> dict | None:
+        """The checkpoint of round ``round_index``, or None if that round is not finished."""
+        path = self.checkpoint_path(round_index)
+        if not path.exists():
+            return None
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+    def write_table(self, rows: list[dict]) -> pd.DataFrame:
+        """Write ``rounds.csv`` atomically from ``rows`` and return it as a DataFrame."""
+        df = pd.DataFrame(rows)
+        atomic_write_csv(df, self.path / "rounds.csv")
+        return df

@@ -1,0 +1,268 @@
+r"""One round of training on in-memory tensors, seeded end to end.
+
+The data sets used here fit in memory, so batches are slices of one tensor on
+the training device (no DataLoader, no worker processes). The data order of
+epoch ``e`` is the ``e``-th ``torch.randperm`` drawn from a
+``torch.Generator`` seeded with ``seed``, so a round that starts at iteration
+``k > 0`` (late rewinding) sees exactly the batches an uninterrupted run
+would see from step ``k`` on. ``torch.manual_seed(seed)`` is also set inside
+a forked RNG for any stochastic layer. With the same hyperparameters, seed and
+thread count, numbers are bit-identical on CPU.
+
+Learning rate at iteration ``t`` (0-based, ``I`` iterations per epoch)::
+
+    lr(t) = lr * min(1, (t + 1) / warmup) * gamma ** #{m in milestones : t >= m * I}
+
+Evaluation synthesises each generalized weight once per evaluation
+(``torch.nn.utils.parametrize.cached()``) and runs under ``torch.no_grad()``.
+A loss that is NaN, infinite or above ``MAX_LOSS`` raises
+:class:`TrainingDiverged` naming the round and step.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .hparams import TrainingHparams
+
+__all__ = [
+    "TrainingDiverged",
+    "TrainResult",
+    "MAX_LOSS",
+    "derive_seed",
+    "resolve_device",
+    "iterations_per_epoch",
+    "total_iterations",
+    "lr_factor",
+    "make_optimizer",
+    "evaluate",
+    "train",
+    "progress_enabled",
+]
+
+#: A training loss above this is treated as divergence (cross-entropy starts near log(classes)).
+MAX_LOSS = 1e4
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN/inf or exceeded ``MAX_LOSS``."""
+
+    def __init__(self, round_index: int, step: int, loss: float):
+        self.round_index, self.step, self.loss = round_index, step, loss
+        super().__init__(
+            f"training diverged in round {round_index} at step {step}: loss = {loss}; "
+            f"lower --lr, add --warmup-iterations, or check the data (finished rounds are kept)"
+        )
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`. Accuracies are fractions in [0, 1]."""
+
+    test_accuracy: float
+    test_loss: float
+    best_accuracy: float  # best evaluation accuracy (validation if given, else test)
+    best_iteration: int
+    val_accuracy: float | None
+    iterations: int  # last iteration reached (total of the schedule)
+    snapshot: dict | None = None  # snapshot_fn(model) after `snapshot_at` iterations
+    history: list[dict] = field(default_factory=list)
+
+
+def derive_seed(*parts) -> int:
+    """A 63-bit seed from the SHA-256 of ``repr(parts)``: independent streams per (seed, round, purpose)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` or ``"auto"``: CUDA if available, else CPU; otherwise ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' requested but CUDA is not available; use device='cpu' or 'auto'")
+    return device
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """``progress=None``: show bars only when stderr is a terminal."""
+    if progress is None:
+        import sys
+
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
+
+
+def iterations_per_epoch(num_examples: int, batch_size: int) -> int:
+    """``ceil(num_examples / batch_size)``: the last batch of an epoch may be smaller."""
+    return max(1, math.ceil(num_examples / batch_size))
+
+
+def total_iterations(hp: TrainingHparams, num_examples: int) -> int:
+    """``hp.iterations`` if > 0, else ``hp.epochs * iterations_per_epoch``."""
+    if hp.iterations > 0:
+        return hp.iterations
+    return hp.epochs * iterations_per_epoch(num_examples, hp.batch_size)
+
+
+def lr_factor(iteration: int, hp: TrainingHparams, per_epoch: int) -> float:
+    """Multiplier of ``hp.lr`` at 0-based ``iteration`` (warm-up times step decay)."""
+    factor = 1.0
+    if hp.warmup_iterations > 0:
+        factor = min(1.0, (iteration + 1) / hp.warmup_iterations)
+    passed = sum(1 for m in hp.milestones if iteration >= m * per_epoch)
+    return factor * hp.gamma**passed
+
+
+def make_optimizer(params, hp: TrainingHparams) -> torch.optim.Optimizer:
+    """SGD (momentum, L2 weight decay) or Adam (L2 weight decay) at the peak ``hp.lr``."""
+    params = list(params)
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+    if hp.optimizer == "adam":
+        return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    raise ValueError(f"unknown optimizer {hp.optimizer!r}; valid names: sgd, adam")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """``(accuracy, mean cross-entropy)`` of ``model`` on ``(x, y)``, in eval mode.
+
+    Generalized weights are synthesised once (``parametrize.cached()``). The
+    model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    with parametrize.cached():
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i : i + batch_size])
+            target = y[i : i + batch_size]
+            loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+            correct += (logits.argmax(1) == target).sum().item()
+    model.train(was_training)
+    n = max(1, len(x))
+    return correct / n, loss_sum / n
+
+
+def _state_clone(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def train(
+    model: nn.Module,
+    train_data: tuple[torch.Tensor, torch.Tensor],
+    test_data: tuple[torch.Tensor, torch.Tensor],
+    hp: TrainingHparams,
+    *,
+    seed: int,
+    round_index: int = 0,
+    start_iteration: int = 0,
+    snapshot_at: Optional[int] = None,
+    snapshot_fn: Callable[[nn.Module], dict] = _state_clone,
+    val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train ``model`` in place from ``start_iteration`` to the end of the schedule.
+
+    ``train_data``/``test_data``/``val_data``: ``(x, y)`` with ``x`` of shape
+    ``(n, *input_shape)`` float and ``y`` of shape ``(n,)`` int64. Only
+    parameters with ``requires_grad`` are optimised (a fresh optimiser each
+    call). If ``snapshot_at`` is given (``start_iteration <= snapshot_at <=
+    total``), ``snapshot_fn(model)`` is taken after that many iterations and
+    returned in ``result.snapshot``. Raises :class:`TrainingDiverged`.
+    """
+    device = resolve_device(device)
+    model.to(device)
+    x_train, y_train = (t.to(device) for t in train_data)
+    x_test, y_test = (t.to(device) for t in test_data)
+    if val_data is not None:
+        x_val, y_val = (t.to(device) for t in val_data)
+    n = len(x_train)
+    if n == 0:
+        raise ValueError("train_data is empty")
+    per_epoch = iterations_per_epoch(n, hp.batch_size)
+    total = total_iterations(hp, n)
+    if not 0 <= start_iteration <= total:
+        raise ValueError(f"start_iteration={start_iteration} outside the schedule [0, {total}]")
+    if snapshot_at is not None and not start_iteration <= snapshot_at <= total:
+        raise ValueError(
+            f"rewind iteration {snapshot_at} is outside the {total} iterations of a round; lower --rewind-iteration"
+        )
+    eval_every = hp.eval_every or per_epoch
+
+    optimizer = make_optimizer((p for p in model.parameters() if p.requires_grad), hp)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: lr_factor(t + start_iteration, hp, per_epoch))
+    generator = torch.Generator().manual_seed(seed)
+    result = TrainResult(math.nan, math.nan, -1.0, 0, None, total)
+
+    def record(iteration: int) -> None:
+        test_acc, test_loss = evaluate(model, x_test, y_test)
+        entry = {"iteration": iteration, "test_accuracy": test_acc, "test_loss": test_loss}
+        watched = test_acc
+        if val_data is not None:
+            val_acc, val_loss = evaluate(model, x_val, y_val)
+            entry.update(val_accuracy=val_acc, val_loss=val_loss)
+            watched = val_acc
+            result.val_accuracy = val_acc
+        if watched > result.best_accuracy:
+            result.best_accuracy, result.best_iteration = watched, iteration
+        result.test_accuracy, result.test_loss = test_acc, test_loss
+        result.history.append(entry)
+
+    if snapshot_at == start_iteration:
+        result.snapshot = snapshot_fn(model)
+
+    show = progress_enabled(progress)
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=start_iteration, desc=f"round {round_index}", unit="step", leave=False)
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        iteration = 0
+        epoch = 0
+        while iteration < total:
+            order = torch.randperm(n, generator=generator).to(device)
+            for start in range(0, n, hp.batch_size):
+                if iteration >= total:
+                    break
+                if iteration < start_iteration:  # replay the data order up to the rewind point
+                    iteration += 1
+                    continue
+                index = order[start : start + hp.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x_train[index]), y_train[index])
+                loss_value = loss.item()
+                if not math.isfinite(loss_value) or loss_value > MAX_LOSS:
+                    if bar is not None:
+                        bar.close()
+                    raise TrainingDiverged(round_index, iteration, loss_value)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                iteration += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_value:.3f}", refresh=False)
+                if snapshot_at == iteration:
+                    result.snapshot = snapshot_fn(model)
+                if iteration % eval_every == 0 and iteration < total:
+                    record(iteration)
+            epoch += 1
+    if bar is not None:
+        bar.close()
+    record(total)
+    return result
