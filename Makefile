@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Data cache and experiment results live inside the project (both git-ignored).
+export GLTH_DATA_DIR ?= $(CURDIR)/data
+export GLTH_RESULTS_DIR ?= $(CURDIR)/results
+export PYTHONHASHSEED := 0
 
 .PHONY: venv data test unit notebooks-test book bench clean help
 
