@@ -4,5 +4,15 @@ A companion to Alabdulmohsin, Markeeva, Keysers, Tolstikhin, "A Generalized
 Lottery Ticket Hypothesis" (arXiv:2107.06825, 2021).
 """
 from ._version import __version__
+from .bases import BASIS_NAMES, Basis, basis
+from .export import count_parameters, export
+from .parametrization import GeneralizedWeight, generalize, generalized_layers
+from .pruning import density, densities, masks, prune, random_masks, rewind, set_masks, snapshot
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "BASIS_NAMES", "Basis", "basis",
+    "GeneralizedWeight", "generalize", "generalized_layers",
+    "prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind",
+    "export", "count_parameters",
+]

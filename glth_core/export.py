@@ -1,0 +1,122 @@
+r"""Export a generalized model to plain PyTorch layers, and count what it needs.
+
+:func:`export` returns a deep copy in which every generalized weight is
+replaced by its effective value ``W = synthesis(M * C) (+ W_0)`` as a plain
+parameter (no parametrization, so it pickles with ``torch.save``).
+
+Low-rank factorisation. When a generalized ``nn.Linear`` (no offset) has a
+non-canonical output basis and its mask keeps ``r`` whole rows ``K`` of ``C``
+(row granularity), then with the 2-D view ``W = A_out^T (M * C) A_in``
+
+.. math::
+
+    W = \underbrace{A_{out}^\top[:, K]}_{out \times r}\;
+        \underbrace{\big(C[K, :]\, A_{in}\big)}_{r \times in},
+
+a product of rank at most ``r``. If ``r (in + out) < in * out`` the layer is
+exported as ``nn.Sequential(nn.Linear(in, r, bias=False), nn.Linear(r, out))``
+with those two factors (the bias goes to the second layer). In the canonical
+output basis a row mask zeroes whole output units; that layer is exported
+dense, with zero rows.
+
+:func:`count_parameters` counts what the exported model really needs:
+
+* for a generalized model: the unmasked coefficients of each generalized layer
+  (``r (in + out)`` instead for a layer that :func:`export` factorises), plus
+  every other parameter in full (biases, BatchNorm affine, layers left dense).
+  Fixed buffers are not counted: the basis matrices (regenerable from the seed,
+  or, for ``"svd"``, part of the basis choice), the offset ``W_0`` of the
+  random-subspace mode (regenerable from its seed), masks, BatchNorm statistics.
+* for a plain model: all its parameters, zeros included.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from .parametrization import _generalized_weight, coefficients, generalized_layers, require_generalized
+
+__all__ = ["export", "count_parameters", "low_rank_rows"]
+
+
+def low_rank_rows(module: nn.Module) -> Tensor | None:
+    """The kept rows (bool, ``out``) if :func:`export` factorises this layer, else ``None``."""
+    gw = _generalized_weight(module)
+    if gw is None or not isinstance(module, nn.Linear) or gw.offset is not None:
+        return None
+    if gw.basis.transforms[0].is_identity:
+        return None
+    rows = gw.mask.reshape(gw.mask.shape[0], -1).ne(0)
+    keep = rows.all(dim=1)
+    if not bool((rows.any(dim=1) == keep).all()):
+        return None  # some row is partly masked: not a row mask
+    out_features, in_features = gw.mask.shape
+    r = int(keep.sum().item())
+    return keep if r * (in_features + out_features) < in_features * out_features else None
+
+
+def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
+    gw = _generalized_weight(module)
+    with torch.no_grad():
+        c = (gw.mask * coefficients(module)).detach()
+        right = gw.basis.synthesize_input_axes(c[keep])                       # (r, in)
+        left = gw.basis.output_matrix().T[:, keep].to(dtype=c.dtype, device=c.device)  # (out, r)
+        r = right.shape[0]
+        with warnings.catch_warnings():  # r == 0 warns "Initializing zero-element tensors is a no-op"
+            warnings.simplefilter("ignore", UserWarning)
+            first = nn.Linear(module.in_features, r, bias=False, device=c.device, dtype=c.dtype)
+            second = nn.Linear(r, module.out_features, bias=module.bias is not None, device=c.device,
+                               dtype=c.dtype)
+        first.weight.copy_(right)
+        second.weight.copy_(left)
+        if module.bias is not None:
+            second.bias.copy_(module.bias)
+    second.train(module.training)
+    first.train(module.training)
+    return nn.Sequential(first, second)
+
+
+def export(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with plain weights and no generalized parametrization.
+
+    Same outputs as ``model`` (up to float round-off); Linear layers with a row
+    mask in a rotated basis become two low-rank Linear layers (module docstring).
+    ``model`` itself is not modified.
+    """
+    require_generalized(model, "export")
+    plain = copy.deepcopy(model)
+    for name, module in list(generalized_layers(plain).items()):
+        keep = low_rank_rows(module)
+        if keep is None:
+            # deepcopy shares the injected Parametrized* class with the original module, and
+            # remove_parametrizations deletes the property from that class: give the copy its own.
+            cls = type(module)
+            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            continue
+        replacement = _factorised(module, keep)
+        if name == "":
+            return replacement
+        parent_name, _, child = name.rpartition(".")
+        setattr(plain.get_submodule(parent_name), child, replacement)
+    return plain
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of parameters the exported model really needs (see the module docstring)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    special: dict[int, int] = {}
+    for module in generalized_layers(model).values():
+        c = coefficients(module)
+        keep = low_rank_rows(module)
+        if keep is not None:
+            out_features, in_features = c.shape
+            special[id(c)] = int(keep.sum().item()) * (in_features + out_features)
+        else:
+            special[id(c)] = int(_generalized_weight(module).mask.ne(0).sum().item())
+    return sum(special.get(id(p), p.numel()) for p in model.parameters())
