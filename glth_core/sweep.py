@@ -1,0 +1,296 @@
+r"""Sweeps: many runs at once, serially or on a Dask distributed cluster.
+
+A sweep is a list of run hyperparameters (:class:`~glth_core.hparams.ImpHparams`
+or :class:`~glth_core.hparams.SubspaceHparams`), usually made by :func:`grid`.
+Each run becomes one task; a task is the engine's own cached, resumable run
+(:func:`glth_core.lottery.run_imp`, :func:`glth_core.subspace.run_subspace`),
+so
+
+* a resubmitted sweep finds finished runs in the results folder and trains
+  nothing;
+* a run whose worker died is retried by Dask on another worker and resumes
+  from its last finished round (Dask reschedules the tasks of a lost worker);
+* a run that fails by itself (NaN loss, bad hyperparameter) is reported with
+  its hyperparameters and error, and the rest of the sweep finishes.
+
+Where the work runs (``scheduler``):
+
+* ``None`` or ``"local"``: a :class:`distributed.LocalCluster` sized to the
+  machine: ``n_workers`` processes (default: the number of cores, at most the
+  number of runs) with one thread each, torch limited to
+  ``cores // n_workers`` threads per worker so that workers do not
+  oversubscribe the cores;
+* ``"serial"``: in this process, one run after the other (no Dask);
+* ``"tcp://HOST:PORT"`` (any scheduler address): an existing cluster, e.g.
+  one started by ``dask-jobqueue`` on Slurm/PBS. The results folder must then
+  be a path that every worker can reach (a shared file system).
+
+Workers write their runs into the shared results folder, each run in its own
+folder named by its hash; two processes that reach the same run serialise on a
+lock file (:func:`run_lock`), and every file is written atomically, so two
+sweeps over one results folder never corrupt each other. The tables of all
+runs are sent back to the client and merged into one tidy table.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import itertools
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from .hparams import ImpHparams, SubspaceHparams, run_key, update, validate
+from .store import default_results_dir
+
+__all__ = ["grid", "sweep", "run_one", "run_lock", "SweepFailure", "default_workers"]
+
+
+# --------------------------------------------------------------------------- building sweeps
+
+
+def grid(base, **axes: Sequence[Any]) -> list:
+    """All combinations of the given flag values on top of ``base``.
+
+    ``grid(ImpHparams(), basis=["canonical", "dct"], seed=[0, 1])`` gives four
+    runs, in the order of :func:`itertools.product` (last axis fastest). Flag
+    names are those of :func:`glth_core.hparams.update` (``model``,
+    ``dataset``, ``basis``, ``epochs``, ``control``, ...). A scalar value is
+    treated as a one-element axis.
+    """
+    names = list(axes)
+    values = [v if isinstance(v, (list, tuple, range)) else [v] for v in axes.values()]
+    for name, vals in zip(names, values):
+        if len(vals) == 0:
+            raise ValueError(f"grid axis {name!r} is empty; give at least one value")
+    return [update(base, **dict(zip(names, combo))) for combo in itertools.product(*values)]
+
+
+def _kind(hparams) -> str:
+    if isinstance(hparams, ImpHparams):
+        return "imp"
+    if isinstance(hparams, SubspaceHparams):
+        return "subspace"
+    raise TypeError(
+        f"a sweep runs ImpHparams or SubspaceHparams, got {type(hparams).__name__}; build runs with glth_core.sweep.grid"
+    )
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@contextlib.contextmanager
+def run_lock(results_dir, run_id: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<results_dir>/.locks/<run_id>.lock`` (blocks until free).
+
+    POSIX ``flock`` locks are released by the kernel when the holder dies, so
+    a killed worker never leaves a stale lock behind.
+    """
+    folder = Path(default_results_dir(results_dir)) / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{run_id}.lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def run_one(hparams, results_dir=None, *, device=None, progress=False, torch_threads: int | None = None,
+            depends_on=None) -> pd.DataFrame:
+    """Run (or find) one run of a sweep and return its table (the task every worker executes).
+
+    ``torch_threads`` limits torch's intra-op threads in this process.
+    ``depends_on`` is ignored: it lets Dask order a control after its ticket.
+    """
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(int(torch_threads))
+    kind = _kind(hparams)
+    with run_lock(results_dir, run_key(kind, hparams)):
+        if kind == "imp":
+            from .lottery import run_imp
+
+            return run_imp(hparams, results_dir, device=device, progress=progress)
+        from .subspace import run_subspace
+
+        return run_subspace(hparams, results_dir, device=device, progress=progress)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+@dataclasses.dataclass
+class SweepFailure:
+    """A run of a sweep that failed by itself: its hyperparameters and error."""
+
+    run_id: str
+    hparams: Any
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.run_id} failed: {self.error}"
+
+
+def _ticket_of(hparams):
+    """The ticket run a control run needs first (None for tickets and subspace runs)."""
+    if isinstance(hparams, ImpHparams) and hparams.pruning.control != "ticket":
+        return dataclasses.replace(hparams, pruning=dataclasses.replace(hparams.pruning, control="ticket"))
+    return None
+
+
+def default_workers(n_runs: int) -> int:
+    """Worker processes for a local cluster: the cores of this machine, at most one per run."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_runs))
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def _dedupe(runs: Iterable) -> list:
+    seen, out = set(), []
+    for hp in runs:
+        key = run_key(_kind(hp), hp)
+        if key not in seen:
+            seen.add(key)
+            out.append(hp)
+    return out
+
+
+def _merge(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    tables = [t for t in tables if t is not None and len(t)]
+    if not tables:
+        return pd.DataFrame()
+    return pd.concat(tables, ignore_index=True)
+
+
+def _report_failures(failures: list[SweepFailure]) -> None:
+    for failure in failures:
+        print(f"sweep: run {failure.run_id} failed ({failure.error}); hyperparameters: {failure.hparams}",
+              file=sys.stderr)
+
+
+def _serial(runs, results_dir, device, progress) -> tuple[list, list[SweepFailure]]:
+    from tqdm.auto import tqdm
+
+    tables, failures = [], []
+    for hp in tqdm(runs, desc="sweep (serial)", unit="run", disable=not progress):
+        try:
+            tables.append(run_one(hp, results_dir, device=device, progress=False))
+        except Exception as err:  # a run that fails by itself must not stop the sweep
+            failures.append(SweepFailure(run_key(_kind(hp), hp), hp, f"{type(err).__name__}: {err}"))
+    return tables, failures
+
+
+def _client(scheduler, n_workers: int):
+    from distributed import Client, LocalCluster
+
+    if scheduler in (None, "local"):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs="error")
+        return Client(cluster), cluster
+    return Client(scheduler), None
+
+
+def sweep(runs: Sequence, *, scheduler: str | None = None, n_workers: int | None = None, results_dir=None,
+          device=None, progress: bool | None = None, retries: int = 2, errors: str = "report",
+          client=None) -> pd.DataFrame:
+    """Run every run of ``runs`` (skipping finished ones) and merge their tables.
+
+    ``scheduler``: ``None``/``"local"`` (a local cluster), ``"serial"``, or a
+    Dask scheduler address; ``client``: an existing ``distributed.Client``
+    (overrides ``scheduler``). ``n_workers``: local cluster size (default
+    :func:`default_workers`). ``retries``: Dask retries of a task that raised
+    (a lost worker is handled by Dask itself). ``errors``: ``"report"`` prints
+    each failed run with its hyperparameters and keeps the others;
+    ``"raise"`` raises a RuntimeError listing them after the sweep finished.
+
+    Returns the merged tidy table (one row per run and round); the failures
+    are in ``table.attrs["failures"]`` (a list of :class:`SweepFailure`).
+    """
+    if errors not in ("report", "raise"):
+        raise ValueError(f"errors must be 'report' or 'raise', got {errors!r}")
+    runs = list(runs)
+    for hp in runs:
+        _kind(hp)
+        validate(hp)  # bad hyperparameters fail here, before any cluster starts
+    runs = _dedupe(runs)
+    if progress is None:
+        progress = sys.stderr.isatty() or "ipykernel" in sys.modules
+    results_dir = str(default_results_dir(results_dir))
+    start = time.perf_counter()
+
+    if client is None and scheduler == "serial":
+        tables, failures = _serial(runs, results_dir, device, progress)
+    else:
+        tables, failures = _distributed(runs, results_dir, device, progress, retries, scheduler, n_workers, client)
+
+    table = _merge(tables)
+    table.attrs["failures"] = failures
+    table.attrs["wall_time_s"] = time.perf_counter() - start
+    if failures:
+        _report_failures(failures)
+        if errors == "raise":
+            raise RuntimeError("sweep finished with failed runs:\n" + "\n".join(map(str, failures)))
+    return table
+
+
+def _distributed(runs, results_dir, device, progress, retries, scheduler, n_workers, client):
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    own_cluster = None
+    if client is None:
+        n_workers = n_workers or default_workers(len(runs))
+        client, own_cluster = _client(scheduler, n_workers)
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})) or (n_workers or 1))
+        cores = default_workers(10**6)
+        threads = max(1, cores // workers) if own_cluster is not None else None
+        if getattr(client, "dashboard_link", None):
+            print(f"sweep: {len(runs)} runs on {workers} Dask workers; dashboard: {client.dashboard_link}",
+                  file=sys.stderr)
+
+        futures, by_key = {}, {}
+        # tickets first, so that controls can depend on them instead of racing them
+        ordered = sorted(runs, key=lambda hp: _ticket_of(hp) is not None)
+        for hp in ordered:
+            key = run_key(_kind(hp), hp)
+            ticket = _ticket_of(hp)
+            dependency = by_key.get(run_key("imp", ticket)) if ticket is not None else None
+            future = client.submit(run_one, hp, results_dir, device=device, progress=False, torch_threads=threads,
+                                   depends_on=dependency, key=f"run-{key}", retries=retries, pure=False)
+            futures[future] = hp
+            by_key[key] = future
+
+        tables, failures = [], []
+        bar = tqdm(total=len(futures), desc="sweep", unit="run", disable=not progress)
+        try:
+            for future in as_completed(list(futures)):
+                hp = futures[future]
+                if future.status == "finished":
+                    tables.append(future.result())
+                else:
+                    err = future.exception()
+                    failures.append(SweepFailure(run_key(_kind(hp), hp), hp, f"{type(err).__name__}: {err}"))
+                done = len(tables) + len(failures)
+                bar.set_postfix(finished=len(tables), failed=len(failures), running=len(futures) - done)
+                bar.update(1)
+        finally:
+            bar.close()
+        # keep the submission order in the merged table
+        order = {run_key(_kind(hp), hp): i for i, hp in enumerate(runs)}
+        tables.sort(key=lambda t: order.get(t["run_id"].iloc[0], 0) if len(t) else 0)
+        return tables, failures
+    finally:
+        if own_cluster is not None:
+            client.close()
+            own_cluster.close()
