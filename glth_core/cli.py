@@ -1,0 +1,151 @@
+r"""Command line: ``python -m glth_core imp ...`` and ``python -m glth_core subspace ...``.
+
+Every leaf field of :class:`~glth_core.hparams.ImpHparams` /
+:class:`~glth_core.hparams.SubspaceHparams` is a flag (``--help`` lists them
+with their defaults); booleans are ``--flag`` / ``--no-flag``; tuples are
+comma-separated (``--milestones 80,120``). Run options that do not change the
+numbers are not hyperparameters: ``--results-dir``, ``--device``, ``--out``,
+``--quiet``. ``subspace`` takes ``--dimensions 10,100,1000`` (a sweep;
+default: the single ``--dimension``). Exit status 2 on bad input, 1 when
+training diverges (finished rounds are kept), 0 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from pathlib import Path
+
+from .hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update
+
+__all__ = ["main", "build_parser"]
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    text = text.strip()
+    if not text:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 80,120; got {text!r}") from None
+
+
+def _optional_float(text: str):
+    return None if text.lower() in ("", "none") else float(text)
+
+
+def _add_hparam_flags(parser: argparse.ArgumentParser, cls) -> None:
+    defaults = cls()
+    for path, f, tp in leaf_fields(cls):
+        name = flag_name(path, f)
+        value = defaults
+        for p in path:
+            value = getattr(value, p)
+        help_text = f.metadata.get("help", "")
+        option = "--" + name.replace("_", "-")
+        kwargs: dict = {"dest": name, "default": None}
+        if tp is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, help=f"{help_text} (default: {value})",
+                                **kwargs)
+            continue
+        if typing.get_origin(tp) is tuple:
+            kwargs["type"] = _int_tuple
+            shown = ",".join(map(str, value)) or "none"
+        elif typing.get_origin(tp) is typing.Union:  # Optional[float]
+            kwargs["type"] = _optional_float
+            shown = value
+        else:
+            kwargs["type"] = tp
+            shown = value
+        if "choices" in f.metadata:
+            kwargs["choices"] = choices_for(f.metadata["choices"])
+            kwargs["metavar"] = "{" + ",".join(kwargs["choices"]) + "}"
+        parser.add_argument(option, help=f"{help_text} (default: {shown})", **kwargs)
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results-dir", default=None, help="results folder (default: $GLTH_RESULTS_DIR or ./results)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda (default: auto)")
+    parser.add_argument("--out", default=None, help="also write the results table to this CSV file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no table on stdout")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m glth_core",
+        description="Generalized lottery tickets: iterative magnitude pruning in any basis, and random subspaces.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("imp", help="iterative magnitude pruning (a ticket run or a control)",
+                         description="Iterative magnitude pruning with rewinding in an orthonormal basis.")
+    _add_hparam_flags(imp, ImpHparams)
+    _add_run_flags(imp)
+    subspace = sub.add_parser("subspace", help="training in a random subspace (Li et al. 2018)",
+                              description="Train in a random subspace of dimension d for each d given.")
+    _add_hparam_flags(subspace, SubspaceHparams)
+    subspace.add_argument("--dimensions", type=_int_tuple, default=None,
+                          help="comma-separated list of d for a sweep (default: --dimension)")
+    _add_run_flags(subspace)
+    return parser
+
+
+def _hparams_from_args(cls, args: argparse.Namespace):
+    flags = {}
+    for path, f, _ in leaf_fields(cls):
+        name = flag_name(path, f)
+        value = getattr(args, name)
+        if value is not None:
+            flags[name] = value
+    return update(cls(), **flags)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import torch
+
+    from .training import TrainingDiverged
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    progress = False if args.quiet else None
+    try:
+        if args.command == "imp":
+            from .lottery import run_imp
+
+            hparams = _hparams_from_args(ImpHparams, args)
+            df = run_imp(hparams, args.results_dir, device=args.device, progress=progress)
+        else:
+            from .subspace import run_subspace, subspace_sweep
+
+            hparams = _hparams_from_args(SubspaceHparams, args)
+            if args.dimensions:
+                df = subspace_sweep(hparams, args.dimensions, args.results_dir, device=args.device, progress=progress)
+            else:
+                df = run_subspace(hparams, args.results_dir, device=args.device, progress=progress)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        from .store import atomic_write_csv
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_csv(df, args.out)
+    if not args.quiet:
+        import pandas as pd
+
+        columns = [c for c in ("run_id", "control", "round", "dimension", "density", "params", "test_accuracy",
+                               "best_accuracy") if c in df.columns]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(df[columns].to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
