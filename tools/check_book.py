@@ -1,0 +1,280 @@
+#!/usr/bin/env python
+"""Open built book pages in headless Chromium and fail on visible breakage.
+
+Usage::
+
+    .venv/bin/python tools/check_book.py _build/html [--pages index.html book/method.html]
+                                         [--screenshots _build/screenshots] [--all-pages]
+
+By default the checked pages are ``index.html``, ``book/method.html`` (the
+mathematics) and the first notebook chapter (``notebooks/*.html``, in toc
+order) if one exists. Each page is loaded with JavaScript running (MathJax
+typesets) and its rendered DOM dumped with ``chromium --dump-dom``; a
+1280x2000 screenshot is saved for a human to look at. A page fails if
+
+- it shows a build or run error: a Python traceback, a docutils system
+  message (``ERROR/3`` boxes), an unresolved reference (``.problematic``), an
+  ``error`` admonition, a papermill error cell or an error output of a cell;
+- math was not typeset: a ``.math`` element without an ``mjx-container``
+  inside, or ``\\(``, ``\\[`` or ``$$`` left in the visible text, or the page
+  loads MathJax from the network rather than from the book;
+- an image is missing: every ``<img>`` must point to an existing, non-empty
+  PNG/JPEG/GIF/SVG/WebP file inside the HTML folder (or be a valid data URI);
+- the screenshot is blank.
+
+Exit status 0 when every page passes, 1 otherwise (each problem is printed),
+2 when Chromium is missing and cannot be installed.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from bs4 import BeautifulSoup
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--virtual-time-budget=10000", "--window-size=1280,2000",
+)
+IMAGE_MAGIC = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "WebP": (b"RIFF",),
+}
+RAW_TEX = re.compile(r"\\\(|\\\[|\$\$|\\[A-Za-z]{2,}")
+ERROR_SELECTORS = {
+    ".system-message": "a docutils/Sphinx error message",
+    ".problematic": "an unresolved reference or role",
+    ".admonition.error": "an 'error' admonition",
+    "#papermill-error-cell": "a papermill error cell (the notebook failed)",
+    ".output.traceback": "a cell output with a traceback",
+    ".output.error": "a cell error output",
+}
+NOT_VISIBLE_TEXT = ("script", "style", "noscript", "template", "mjx-container", "mjx-assistive-mml",
+                    "pre", "code", "textarea", "math")
+
+
+def find_chromium() -> str:
+    """Path of a Chromium binary; install Debian's ``chromium`` when running as root."""
+    override = os.environ.get("CHROMIUM")
+    if override:
+        return override
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("[check] Chromium not found; installing Debian's `chromium` (root)", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+        for name in BROWSERS:
+            found = shutil.which(name)
+            if found:
+                return found
+    print("[check] ERROR: headless Chromium is needed to check the built book. Install it with\n"
+          "    sudo apt-get install -y chromium        (Debian/Ubuntu)\n"
+          "or point the CHROMIUM environment variable at a Chromium or Chrome binary.",
+          file=sys.stderr)
+    sys.exit(2)
+
+
+def chromium(browser: str, page: Path, *extra: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        return subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=180,
+        )
+
+
+def rendered_dom(browser: str, page: Path) -> str:
+    """The page's DOM after its scripts (MathJax) ran."""
+    result = chromium(browser, page, "--dump-dom")
+    if result.returncode != 0 or "<html" not in result.stdout:
+        raise RuntimeError(f"chromium could not render {page}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def screenshot(browser: str, page: Path, target: Path) -> list[str]:
+    """Save a 1280x2000 screenshot of ``page`` to ``target``; problems found in it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    result = chromium(browser, page, f"--screenshot={target.resolve()}")
+    if result.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
+        return [f"no screenshot could be taken: {result.stderr[-500:]}"]
+    from PIL import Image, ImageStat
+
+    with Image.open(target) as image:
+        spread = ImageStat.Stat(image.convert("L")).stddev[0]
+    return [] if spread > 2.0 else [f"the screenshot {target} is blank (pixel std {spread:.2f})"]
+
+
+def visible_text(soup: BeautifulSoup) -> str:
+    body = soup.body or soup
+    for tag in body.find_all(NOT_VISIBLE_TEXT):
+        tag.decompose()
+    return body.get_text(" ")
+
+
+def check_math(soup: BeautifulSoup, html_root: Path, page: Path) -> list[str]:
+    problems = []
+    for script in soup.find_all("script", src=True):
+        if "mathjax" in script["src"].lower() and urlparse(script["src"]).scheme in ("http", "https"):
+            problems.append(f"MathJax is loaded from the network ({script['src']}), not from the book")
+    math = soup.select(".math")
+    untypeset = [m for m in math if m.find("mjx-container") is None]
+    if untypeset:
+        sample = untypeset[0].get_text(" ", strip=True)[:80]
+        problems.append(f"{len(untypeset)} of {len(math)} math elements were not typeset by MathJax "
+                        f"(first: {sample!r})")
+    raw = RAW_TEX.findall(visible_text(BeautifulSoup(str(soup), "html.parser")))
+    if raw:
+        problems.append(f"raw TeX delimiters left in the visible text: {sorted(set(raw))}")
+    return problems
+
+
+def check_errors(soup: BeautifulSoup) -> list[str]:
+    problems = []
+    for selector, meaning in ERROR_SELECTORS.items():
+        found = soup.select(selector)
+        if found:
+            text = found[0].get_text(" ", strip=True)[:200]
+            problems.append(f"{meaning}: {len(found)} x {selector}, first: {text!r}")
+    text = (soup.body or soup).get_text(" ")
+    for marker in ("Traceback (most recent call last)", "Exception encountered at"):
+        if marker in text:
+            problems.append(f"the page shows {marker!r}")
+    return problems
+
+
+def image_format(data: bytes) -> str | None:
+    for name, magics in IMAGE_MAGIC.items():
+        if data.startswith(magics):
+            return name
+    head = data[:2048].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096].lower():
+        return "SVG"
+    return None
+
+
+def check_images(soup: BeautifulSoup, page: Path, html_root: Path) -> list[str]:
+    problems = []
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        if not src:
+            problems.append(f"<img> without src: {str(img)[:120]}")
+            continue
+        parsed = urlparse(src)
+        if parsed.scheme == "data":
+            header, _, payload = src.partition(",")
+            try:
+                data = base64.b64decode(payload) if header.endswith(";base64") else unquote(payload).encode()
+            except ValueError:
+                data = b""
+            if not data:
+                problems.append(f"empty or undecodable data-URI image: {src[:60]}...")
+            continue
+        if parsed.scheme in ("http", "https"):
+            problems.append(f"image loaded from the network (the book must work offline): {src}")
+            continue
+        if parsed.scheme == "file":
+            path = Path(unquote(parsed.path))
+        else:
+            path = (page.parent / unquote(parsed.path)).resolve()
+        if not path.is_file() or path.stat().st_size == 0:
+            problems.append(f"missing or empty image file {src} (resolved to {path})")
+        elif image_format(path.read_bytes()) is None:
+            problems.append(f"image {src} is not a PNG/JPEG/GIF/SVG/WebP file")
+        elif html_root.resolve() not in path.parents:
+            problems.append(f"image {src} lies outside the HTML folder")
+    return problems
+
+
+def redirect_target(page: Path) -> Path | None:
+    """Where a ``<meta http-equiv="Refresh">`` page (Jupyter Book's index.html) points, if it is one."""
+    match = re.search(r'http-equiv="Refresh"\s+content="\d+;\s*url=([^"]+)"', page.read_text(), re.I)
+    return (page.parent / unquote(match.group(1))).resolve() if match else None
+
+
+def default_pages(html_root: Path) -> list[Path]:
+    pages = [html_root / "index.html"]
+    root_page = redirect_target(pages[0])
+    if root_page is not None:
+        pages.append(root_page)
+    if (html_root / "book" / "method.html").is_file():
+        pages.append(html_root / "book" / "method.html")
+    chapters = sorted((html_root / "notebooks").glob("*.html")) if (html_root / "notebooks").is_dir() else []
+    if chapters:
+        pages.append(chapters[0])
+    return pages
+
+
+def check_page(browser: str, page: Path, html_root: Path, screenshots: Path) -> list[str]:
+    dom = rendered_dom(browser, page)
+    soup = BeautifulSoup(dom, "html.parser")
+    problems = check_errors(soup) + check_math(soup, html_root, page) + check_images(soup, page, html_root)
+    name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
+    problems += screenshot(browser, page, screenshots / f"{name}.png")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("html", type=Path, nargs="?", default=Path("_build/html"),
+                        help="the built HTML folder (default: _build/html)")
+    parser.add_argument("--pages", nargs="*", default=None,
+                        help="pages to check, relative to the HTML folder (default: index, method, first chapter)")
+    parser.add_argument("--all-pages", action="store_true", help="check every page of the book")
+    parser.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"),
+                        help="folder for the screenshots (default: _build/screenshots)")
+    args = parser.parse_args(argv)
+    html_root = args.html.resolve()
+    if not (html_root / "index.html").is_file():
+        print(f"[check] ERROR: {html_root / 'index.html'} does not exist; build the book first",
+              file=sys.stderr)
+        return 1
+    if args.all_pages:
+        pages = sorted(p for p in html_root.rglob("*.html")
+                       if not p.relative_to(html_root).parts[0].startswith(("_", ".")))
+        pages = [p for p in pages if p.name not in ("genindex.html", "search.html")]
+    elif args.pages:
+        pages = [html_root / p for p in args.pages]
+    else:
+        pages = default_pages(html_root)
+    pages = list(dict.fromkeys(p.resolve() for p in pages))
+    missing = [p for p in pages if not p.is_file()]
+    if missing:
+        print(f"[check] ERROR: pages not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 1
+    browser = find_chromium()
+    failed = 0
+    for page in pages:
+        problems = check_page(browser, page, html_root, args.screenshots)
+        label = page.relative_to(html_root)
+        if problems:
+            failed += 1
+            print(f"[check] FAIL {label}", flush=True)
+            for problem in problems:
+                print(f"    - {problem}", flush=True)
+        else:
+            print(f"[check] ok   {label}", flush=True)
+    print(f"[check] screenshots in {args.screenshots.resolve()}", flush=True)
+    if failed:
+        print(f"[check] {failed} of {len(pages)} pages failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
