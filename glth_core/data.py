@@ -398,7 +398,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def _read_verified_idx(path: Path, spec: IdxFile) -> np.ndarray:
     """Read ``path`` and check it against ``spec``; :class:`ChecksumError` if not."""
-    raw = path.read_bytes()
+    try:
+        return _check_idx_bytes(path.read_bytes(), path.name, spec)
+    except ChecksumError as err:
+        message = str(err)
+        raise ChecksumError(message if message.startswith(path.name) else
+                            f"{path.name}: {message}") from err
+
+
+def _check_idx_bytes(raw: bytes, filename: str, spec: IdxFile) -> np.ndarray:
     payload = _decompress(raw)
     archive_ok = spec.archive_md5 is not None and hashlib.md5(raw).hexdigest() == spec.archive_md5
     if not archive_ok:
@@ -409,11 +417,11 @@ def _read_verified_idx(path: Path, spec: IdxFile) -> np.ndarray:
         if spec.payload_sha256 is not None:
             payload_ok &= hashlib.sha256(payload).hexdigest() == spec.payload_sha256
         if not payload_ok:
-            raise ChecksumError(f"{path.name}: checksum mismatch "
+            raise ChecksumError(f"{filename}: checksum mismatch "
                                 f"(md5 of file {hashlib.md5(raw).hexdigest()})")
     array = parse_idx(payload)
     if array.shape != spec.shape:
-        raise ChecksumError(f"{path.name}: shape {array.shape}, expected {spec.shape}")
+        raise ChecksumError(f"{filename}: shape {array.shape}, expected {spec.shape}")
     return array
 
 
@@ -768,19 +776,19 @@ def fetch(name: str, *, data_dir: str | os.PathLike | None = None, download: boo
 # --------------------------------------------------------------------------
 
 def _normalise(name: str, x: np.ndarray) -> np.ndarray:
-    mean, std = (np.asarray(v, dtype=np.float32) for v in NORMALIZATION[name])
-    if name in ("fashion_mnist", "mnist"):
-        x = x.reshape(len(x), 1, 28, 28).astype(np.float32) / 255.0
-    elif name == "cifar10":  # torchvision: (n, 32, 32, 3) uint8 -> NCHW
-        x = x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    elif name == "digits":  # already in [0, 1]
-        x = x.reshape(len(x), 1, 8, 8).astype(np.float32)
-    else:  # mnist1d: (n, 40)
-        x = x.astype(np.float32)
-    if x.ndim == 2:  # 1D signals: a single channel
-        return (x - mean[0]) / std[0]
-    per_channel = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(per_channel)) / std.reshape(per_channel)
+    """Raw arrays -> float32 ``(n, *input_shape)``, ``(x / scale - mean) / std``."""
+    mean, std = (np.asarray(v, dtype=np.float64) for v in NORMALIZATION[name])
+    if x.dtype == np.uint8:  # images: one table lookup per channel, exact in float64
+        if name == "cifar10":  # torchvision: (n, 32, 32, 3) -> NCHW
+            x = x.transpose(0, 3, 1, 2)
+        x = x.reshape((len(x),) + _INPUT_SHAPES[name])
+        tables = ((np.arange(256)[None, :] / 255.0 - mean[:, None]) / std[:, None]).astype(np.float32)
+        out = np.empty(x.shape, dtype=np.float32)
+        for channel in range(x.shape[1]):
+            np.take(tables[channel], x[:, channel], out=out[:, channel])
+        return out
+    x = x.reshape((len(x),) + _INPUT_SHAPES[name]).astype(np.float64)  # digits, mnist1d
+    return ((x - mean[0]) / std[0]).astype(np.float32)
 
 
 def _validation_count(validation_size: int | float, n_train: int) -> int:
