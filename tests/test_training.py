@@ -1,0 +1,139 @@
+"""Training loop: schedule closed form, determinism, rewind replay, divergence, evaluation."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glth_core.hparams import TrainingHparams
+from glth_core.models import build_model
+from glth_core.training import (
+    TrainingDiverged,
+    evaluate,
+    iterations_per_epoch,
+    lr_factor,
+    resolve_device,
+    total_iterations,
+    train,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from glth_core.data import load
+
+    return load("digits", validation_size=200, verbose=False)
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_schedule_closed_form():
+    hp = TrainingHparams(lr=1.0, warmup_iterations=4, milestones=(2, 3), gamma=0.5)
+    per_epoch = 10
+    got = [lr_factor(t, hp, per_epoch) for t in range(35)]
+    expected = [min(1, (t + 1) / 4) * 0.5 ** ((t >= 20) + (t >= 30)) for t in range(35)]
+    assert got == expected
+    assert iterations_per_epoch(1437, 128) == 12
+    assert total_iterations(TrainingHparams(epochs=3, batch_size=128), 1437) == 36
+    assert total_iterations(TrainingHparams(epochs=3, iterations=7), 1437) == 7
+
+
+def test_evaluate_matches_manual(digits):
+    model = build_model("mlp1d", (1, 8, 8), 10, seed=0)
+    x, y = digits.test
+    acc, loss = evaluate(model, x, y, batch_size=7)
+    with torch.no_grad():
+        logits = model(x)
+    assert acc == (logits.argmax(1) == y).sum().item() / len(y)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert model.training  # mode restored
+
+
+@pytest.mark.parametrize("optimizer,lr,momentum", [("sgd", 0.1, 0.9), ("adam", 1e-2, 0.0)])
+def test_bit_identical_and_learns(digits, optimizer, lr, momentum):
+    hp = TrainingHparams(optimizer=optimizer, lr=lr, momentum=momentum, epochs=3, batch_size=64, eval_every=5,
+                         weight_decay=1e-4)
+    runs = []
+    for _ in range(2):
+        model = build_model("mlp1d", (1, 8, 8), 10, seed=0)
+        result = train(model, digits.train, digits.test, hp, seed=3, val_data=digits.val, device="cpu", progress=False)
+        runs.append((model.state_dict(), result))
+    assert states_equal(runs[0][0], runs[1][0])
+    assert runs[0][1].history == runs[1][1].history
+    result = runs[0][1]
+    assert result.test_accuracy > 0.8  # chance is 0.1
+    assert result.iterations == 3 * iterations_per_epoch(len(digits.train[1]), 64)
+    # best accuracy is tracked on the validation split
+    assert result.best_accuracy == max(h["val_accuracy"] for h in result.history)
+    best = [h for h in result.history if h["val_accuracy"] == result.best_accuracy][0]
+    assert result.best_iteration == best["iteration"]
+    # another data order gives other weights
+    other = build_model("mlp1d", (1, 8, 8), 10, seed=0)
+    train(other, digits.train, digits.test, hp, seed=4, device="cpu", progress=False)
+    assert not states_equal(runs[0][0], other.state_dict())
+
+
+def test_resume_from_snapshot_replays_data_order(digits):
+    """Plain SGD has no optimiser state, so training 0..T in one go must equal
+    0..k, then k..T started from the snapshot at k (the rewinding path)."""
+    hp = TrainingHparams(optimizer="sgd", lr=0.05, epochs=2, batch_size=100, milestones=(1,), gamma=0.5)
+    k = 17  # mid-epoch
+    model = build_model("mlp1d", (1, 8, 8), 10, seed=1)
+    full = train(model, digits.train, digits.test, hp, seed=5, snapshot_at=k, device="cpu", progress=False)
+    resumed = build_model("mlp1d", (1, 8, 8), 10, seed=1)
+    resumed.load_state_dict(full.snapshot)
+    train(resumed, digits.train, digits.test, hp, seed=5, start_iteration=k, device="cpu", progress=False)
+    assert states_equal(model.state_dict(), resumed.state_dict())
+    # snapshot at 0 is the initialisation
+    init = build_model("mlp1d", (1, 8, 8), 10, seed=1)
+    again = build_model("mlp1d", (1, 8, 8), 10, seed=1)
+    res0 = train(again, digits.train, digits.test, hp, seed=5, snapshot_at=0, device="cpu", progress=False)
+    assert states_equal(res0.snapshot, init.state_dict())
+
+
+def test_rewind_point_outside_schedule(digits):
+    hp = TrainingHparams(epochs=1, batch_size=128)
+    model = build_model("mlp1d", (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="rewind-iteration"):
+        train(model, digits.train, digits.test, hp, seed=0, snapshot_at=1000, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("lr", [1e30, float("nan")])
+def test_divergence_names_round_and_step(digits, lr):
+    hp = TrainingHparams(lr=1.0, epochs=1, batch_size=32)
+    hp = TrainingHparams(**{**hp.__dict__, "lr": lr}) if not math.isnan(lr) else hp
+    model = build_model("mlp1d", (1, 8, 8), 10)
+    if math.isnan(lr):
+        with torch.no_grad():
+            model.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"round 4 at step \d+") as e:
+        train(model, digits.train, digits.test, hp, seed=0, round_index=4, device="cpu", progress=False)
+    assert e.value.round_index == 4
+    assert e.value.step >= 0 and not (abs(e.value.loss) < 1e4)
+
+
+def test_no_trainable_parameters(digits):
+    model = build_model("mlp1d", (1, 8, 8), 10)
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(model, digits.train, digits.test, TrainingHparams(epochs=1), seed=0, device="cpu", progress=False)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
