@@ -262,14 +262,15 @@ IDX_DATASETS: dict[str, IdxDataset] = {"fashion_mnist": _FASHION_MNIST, "mnist":
 _CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's layout under the cache
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Splits:
     """A data set's splits as tensors, ready for training.
 
     ``train``, ``test`` and (if requested) ``val`` are ``(x, y)`` pairs: ``x``
     float32 of shape ``(n, *input_shape)`` (NCHW for images), normalised with
     ``mean``/``std``; ``y`` int64 in ``[0, num_classes)``. ``source`` says
-    where the raw data was read from.
+    where the raw data was read from. Compared by identity (tensors have no
+    single truth value).
     """
 
     name: str
