@@ -98,26 +98,20 @@ def chromium(browser: str, page: Path, *extra: str) -> subprocess.CompletedProce
         )
 
 
-def rendered_dom(browser: str, page: Path) -> str:
-    """The page's DOM after its scripts (MathJax) ran."""
-    result = chromium(browser, page, "--dump-dom")
+def render(browser: str, page: Path, shot: Path) -> tuple[str, list[str]]:
+    """(DOM of ``page`` after its scripts ran, problems with its screenshot saved to ``shot``)."""
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.unlink(missing_ok=True)
+    result = chromium(browser, page, "--dump-dom", f"--screenshot={shot.resolve()}")
     if result.returncode != 0 or "<html" not in result.stdout:
         raise RuntimeError(f"chromium could not render {page}: {result.stderr[-2000:]}")
-    return result.stdout
-
-
-def screenshot(browser: str, page: Path, target: Path) -> list[str]:
-    """Save a 1280x2000 screenshot of ``page`` to ``target``; problems found in it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)
-    result = chromium(browser, page, f"--screenshot={target.resolve()}")
-    if result.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
-        return [f"no screenshot could be taken: {result.stderr[-500:]}"]
+    if not shot.is_file() or shot.stat().st_size == 0:
+        return result.stdout, [f"no screenshot could be taken: {result.stderr[-500:]}"]
     from PIL import Image, ImageStat
 
-    with Image.open(target) as image:
+    with Image.open(shot) as image:
         spread = ImageStat.Stat(image.convert("L")).stddev[0]
-    return [] if spread > 2.0 else [f"the screenshot {target} is blank (pixel std {spread:.2f})"]
+    return result.stdout, [] if spread > 2.0 else [f"the screenshot {shot} is blank (pixel std {spread:.2f})"]
 
 
 def visible_text(soup: BeautifulSoup) -> str:
@@ -221,12 +215,10 @@ def default_pages(html_root: Path) -> list[Path]:
 
 
 def check_page(browser: str, page: Path, html_root: Path, screenshots: Path) -> list[str]:
-    dom = rendered_dom(browser, page)
-    soup = BeautifulSoup(dom, "html.parser")
-    problems = check_errors(soup) + check_math(soup, html_root, page) + check_images(soup, page, html_root)
     name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
-    problems += screenshot(browser, page, screenshots / f"{name}.png")
-    return problems
+    dom, problems = render(browser, page, screenshots / f"{name}.png")
+    soup = BeautifulSoup(dom, "html.parser")
+    return check_errors(soup) + check_math(soup, html_root, page) + check_images(soup, page, html_root) + problems
 
 
 def main(argv: list[str] | None = None) -> int:
