@@ -131,7 +131,8 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         seed: per-layer seeds are ``derive_seed(seed, "layer", name)``.
         image_shape: ``(C, H, W)`` for the *first* generalized layer (the first in
             registration order, the one expected to read the data); it must be a
-            Linear layer with ``C*H*W`` inputs. Other layers are unaffected.
+            Linear layer with ``C*H*W`` inputs. Other layers are unaffected, and
+            so is an ``"svd"`` first layer (fitted to the whole input axis).
         offset: ``None``, or ``"init"``: freeze the current weight as ``W_0`` and
             start the coefficients at 0, ``W = W_0 + synthesis(M * C)``.
         **options: passed to :func:`~glth_core.bases.basis` (``axes=``).
@@ -190,7 +191,8 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         module = modules[name]
         w = module.weight.detach()
         basis_name = names_by_layer[name] if names_by_layer is not None else basis
-        layer_image_shape = image_shape if i == 0 else None
+        # the svd basis is fitted to the whole input axis, so it has no image view
+        layer_image_shape = image_shape if i == 0 and basis_name != "svd" else None
         if layer_image_shape is not None and w.dim() != 2:
             raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
                              f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
