@@ -157,12 +157,12 @@ def subspace_sweep(hparams: SubspaceHparams, dimensions, results_dir=None, *, de
 def intrinsic_dimension(df: pd.DataFrame, dense_accuracy: float, threshold: float = 0.9,
                         column: str = "test_accuracy") -> int | None:
     """Smallest ``dimension`` in ``df`` whose mean ``column`` (over seeds) is
-    ``>= threshold * dense_accuracy``; None if no ``d`` reaches it."""
+    ``>= threshold * dense_accuracy`` (up to 1e-12); None if no ``d`` reaches it."""
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     for name in ("dimension", column):
         if name not in df.columns:
             raise ValueError(f"df needs a {name!r} column (a subspace_sweep table), has {list(df.columns)}")
     mean = df.groupby("dimension")[column].mean().sort_index()
-    reached = mean[mean >= threshold * dense_accuracy]
+    reached = mean[mean >= threshold * dense_accuracy - 1e-12]  # tolerate float rounding of the mean
     return None if reached.empty else int(reached.index[0])
