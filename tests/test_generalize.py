@@ -308,3 +308,32 @@ def test_generalize_errors():
         generalize(model, "dct")
     with pytest.raises(ValueError, match="no nn.Linear or nn.Conv layer"):
         generalize(nn.Sequential(nn.ReLU()), "dct")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_cuda_device(where):
+    """Generalize on the GPU, or on the CPU and move with .cuda(): everything follows the device."""
+    from glth_core.export import count_parameters, export
+    model = mlp()
+    if where == "before":
+        model = model.cuda()
+    generalize(model, "dct", image_shape=(1, 8, 8))
+    if where == "after":
+        model = model.cuda()
+    assert all(b.is_cuda for b in model.buffers())
+    prune(model, 0.5)
+    set_masks(model, random_masks(model, masks(model), seed=1))
+    assert all(m.is_cuda for m in masks(model).values())
+    x = torch.randn(6, 1, 8, 8, device="cuda")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+    for m in generalized_layers(model).values():
+        mask = m.parametrizations.weight[0].mask
+        assert torch.all(m.parametrizations.weight.original[mask == 0] == 0)
+    plain = export(model)
+    torch.testing.assert_close(plain(x), model(x), atol=1e-5, rtol=0)
+    assert count_parameters(model) == sum(int(m.sum()) for m in masks(model).values()) + 32 + 16 + 10
