@@ -32,8 +32,6 @@ The state dict holds the coefficients, masks, offsets and basis matrices.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Mapping
 
 import torch

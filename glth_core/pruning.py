@@ -29,7 +29,6 @@ of masked coefficients are set to exactly 0.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Mapping
 

@@ -1,7 +1,6 @@
 """prune(): equal to torch.nn.utils.prune in the canonical basis, to a scipy DCT reference in the
 DCT basis; iterative densities; masks, random masks, snapshot and rewind; errors."""
 import copy
-import math
 
 import numpy as np
 import pytest
