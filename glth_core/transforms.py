@@ -72,9 +72,10 @@ def _generator(seed: int) -> torch.Generator:
 def apply_along(x: Tensor, matrix: Tensor, dim: int) -> Tensor:
     """Multiply ``x`` along axis ``dim`` by ``matrix``: ``y[..., a, ...] = sum_i matrix[a, i] x[..., i, ...]``."""
     matrix = matrix.to(dtype=x.dtype, device=x.device)
-    if dim == x.dim() - 1 or dim == -1:
+    dim = dim % x.dim()
+    if dim == x.dim() - 1:
         return x @ matrix.T
-    if dim == 0 and x.dim() == 2:
+    if dim == x.dim() - 2:  # broadcast over leading axes, no copy
         return matrix @ x
     return (x.movedim(dim, -1) @ matrix.T).movedim(-1, dim)
 
