@@ -6,13 +6,13 @@ Lottery Ticket Hypothesis" (arXiv:2107.06825, 2021).
 from ._version import __version__
 from .bases import BASIS_NAMES, Basis, basis
 from .export import count_parameters, export
-from .parametrization import GeneralizedWeight, generalize, generalized_layers
+from .parametrization import GeneralizedWeight, coefficients, generalize, generalized_layers
 from .pruning import density, densities, masks, prune, random_masks, rewind, set_masks, snapshot
 
 __all__ = [
     "__version__",
     "BASIS_NAMES", "Basis", "basis",
-    "GeneralizedWeight", "generalize", "generalized_layers",
+    "GeneralizedWeight", "generalize", "generalized_layers", "coefficients",
     "prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind",
     "export", "count_parameters",
 ]
