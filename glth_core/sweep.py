@@ -34,6 +34,7 @@ runs are sent back to the client and merged into one tidy table.
 from __future__ import annotations
 
 import contextlib
+import logging
 import dataclasses
 import fcntl
 import itertools
@@ -195,7 +196,7 @@ def _client(scheduler, n_workers: int):
 
     if scheduler in (None, "local"):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs="error")
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(cluster), cluster
     return Client(scheduler), None
 

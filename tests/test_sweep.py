@@ -1,6 +1,7 @@
 """Sweeps on a real Dask LocalCluster of 2 worker processes, against serial runs."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -33,7 +34,7 @@ def cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs="error") as local, Client(local) as client:
+                      silence_logs=logging.ERROR) as local, Client(local) as client:
         yield client
 
 
