@@ -46,7 +46,6 @@ import importlib
 import json
 import os
 import time
-from typing import Callable
 
 import pandas as pd
 import torch

@@ -33,7 +33,6 @@ test accuracy reaches ``threshold = 90%`` of the dense network's accuracy
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 

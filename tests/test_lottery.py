@@ -1,7 +1,6 @@
 """IMP engine on digits with tiny models: determinism, caching, schedules, controls, faults."""
 import dataclasses
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -119,7 +118,7 @@ def test_density_schedule_per_layer(tmp_path, one_shot):
         layer_densities = json.loads(df["layer_densities"][r])
         assert layer_densities == {k: round(kept(masks[k]) / sizes[k], 8) for k in sizes}
         assert df["density"][r] == pytest.approx(sum(kept(m) for m in masks.values()) / sum(sizes.values()))
-    # one-shot masks are nested supersets? no: each round is pruned from the dense net; IMP masks are nested
+    # IMP masks are nested (each round prunes what the previous one kept)
     if not one_shot:
         for r in range(1, rounds + 1):
             prev, cur = round_masks(hp, r - 1, tmp_path), round_masks(hp, r, tmp_path)
@@ -172,8 +171,6 @@ def test_reinit_uses_another_init_random_mask_the_original(tmp_path, monkeypatch
     original = training.train
 
     def spy(model, *args, **kwargs):
-        from glth_core import generalized_layers  # noqa: F401  (core available)
-
         seen.setdefault(kwargs["round_index"], []).append(
             {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith("bias")})
         return original(model, *args, **kwargs)

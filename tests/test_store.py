@@ -1,7 +1,6 @@
 """Store and hyperparameters: atomic writes, writability checks, run identity."""
 import dataclasses
 import json
-import os
 
 import pandas as pd
 import pytest

@@ -1,6 +1,4 @@
 """Random-subspace baseline: allocation, exactly d trained scalars, frozen offset and biases, sweep."""
-import math
-
 import pandas as pd
 import pytest
 import torch
