@@ -65,10 +65,10 @@ from .transforms import (
     IdentityTransform,
     MatrixTransform,
     check_seed,
-    dct_matrix,
+    dct_transform,
     derive_seed,
-    haar_orthogonal_matrix,
-    hadamard_matrix,
+    hadamard_transform,
+    random_transform,
 )
 
 __all__ = ["BASIS_NAMES", "Basis", "basis"]
@@ -177,11 +177,11 @@ def _axis_transform(name: str, size: int, seed: int, dtype: torch.dtype) -> Axis
     if name == "canonical":
         return IdentityTransform(size)
     if name == "dct":
-        return MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
+        return dct_transform(size, dtype)
     if name == "random":
-        return MatrixTransform(haar_orthogonal_matrix(size, seed).to(dtype), kind="random")
+        return random_transform(size, seed, dtype)
     if name == "hadamard":
-        return MatrixTransform(hadamard_matrix(size, seed).to(dtype), kind="hadamard")
+        return hadamard_transform(size, seed, dtype)
     raise AssertionError(name)
 
 

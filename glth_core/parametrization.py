@@ -25,10 +25,48 @@ buffer (random-subspace mode of Li et al., 2018). This is a
   effective coefficients ``M * C`` matter, and every counting function
   (``density``, ``masks``, ``count_parameters``) counts those.
 
+Fast forward. ``module.weight`` (the parametrization) stays the weight for
+everything that reads it (export, pruning, state dicts, ``parametrize.cached()``),
+but a generalized ``nn.Linear`` computes its *output* from the coefficients
+directly, applying each side of the basis where it is cheaper. With the 2-D
+view ``W = A_out^T C' A_in`` (``C' = M * C``, ``A_in`` possibly the Kronecker
+product of the image axes),
+
+.. math::
+
+    y = x W^\top = \big((x A_{in}^\top)\, C'^\top\big) A_{out},
+
+so the input transform can act on the activations ``x`` (analysis of each row)
+or be synthesised into the weight, and likewise the output transform on ``z =
+x C'^T`` (synthesis of each row) or on the weight. Counting multiply-adds of a
+forward and backward pass with ``B`` rows in ``x`` and ``c`` the cost per
+element of a transform, the weight side costs ``2 out in c`` and the
+activation side ``B in c (1 + g)`` for the input axis (``g = 1`` when ``x``
+needs a gradient, ``0`` for a first layer reading data) and ``2 B out c`` for
+the output axis; ``c`` cancels, so :func:`plan` puts
+
+* the input transform on the activations iff ``B (1 + g) < 2 out``,
+* the output transform on the activations iff ``B < in``.
+
+Conv layers (where ``B`` counts every output pixel, so the weight side always
+wins) and layers with an ``offset`` use the weight side. Gradients reach
+``C`` exactly as through the parametrization (the same linear map). When no
+gradient is needed for ``C`` (``torch.no_grad()``, inference mode, frozen
+coefficients) the synthesised weight is cached and reused until the
+coefficients, mask, offset or basis tables change (their ``data_ptr`` and
+in-place version counters), so inference costs what a plain layer costs.
+(In-place writes through ``tensor.data`` bypass version counters: use
+``torch.no_grad()`` and write to the tensor itself.) ``parametrize.cached()``
+is honoured as usual.
+
 Saving: ``torch.save(model)`` does not work for parametrized modules (PyTorch
 refuses to pickle them). Save ``model.state_dict()`` and load it into a model
 generalized with the same call; or :func:`glth_core.export.export` a plain model.
-The state dict holds the coefficients, masks, offsets and basis matrices.
+The state dict holds the coefficients, masks, offsets and the dense basis
+matrices (``"random"``, ``"svd"``, short axes); the tables of fast transforms
+(FFT DCT, Kronecker Hadamard) are rebuilt from the seed and not stored. State
+dicts saved when every transform was dense still load (the stored matrix is
+checked against the rebuilt one).
 """
 from __future__ import annotations
 
@@ -36,12 +74,18 @@ from typing import Mapping
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from .bases import BASIS_NAMES, Basis, basis as make_basis
 from .transforms import check_seed, derive_seed
 
-__all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "PRUNABLE_TYPES"]
+__all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
+           "STRATEGIES"]
+
+#: Values of ``GeneralizedWeight.strategy``: ``"auto"`` (cost model), ``"weight"`` (always
+#: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
+STRATEGIES = ("auto", "weight", "activation")
 
 #: Module types generalized by default (their ``weight``).
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -63,10 +107,34 @@ class GeneralizedWeight(nn.Module):
         self.basis = basis
         self.register_buffer("mask", torch.ones(basis.shape, dtype=dtype, device=device))
         self.register_buffer("offset", None if offset is None else offset.detach().clone())
+        self.strategy = "auto"
+        self._cache = None
 
     def forward(self, coefficients: Tensor) -> Tensor:
         w = self.basis.weights(self.mask * coefficients)
         return w if self.offset is None else w + self.offset
+
+    def cached_weight(self, coefficients: Tensor) -> Tensor:
+        """``forward(coefficients)`` without autograd, reused while no input tensor changed.
+
+        The key is ``(data_ptr, _version)`` of the coefficients, mask, offset and
+        every basis buffer; the cache keeps those tensors alive, so a freed address
+        cannot be reused by a different tensor while the key refers to it.
+        """
+        tensors = [coefficients, self.mask] + ([] if self.offset is None else [self.offset])
+        tensors += list(self.basis.buffers())
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        with torch.no_grad():
+            w = self(coefficients)
+        self._cache = (key, w, [t.detach() for t in tensors])
+        return w
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_cache"] = None  # deepcopy / pickle: the cache is rebuilt on demand
+        return state
 
     def right_inverse(self, weight: Tensor) -> Tensor:
         if self.offset is not None:
@@ -108,6 +176,88 @@ def require_generalized(model: nn.Module, what: str) -> dict[str, nn.Module]:
             f"model has no generalized layers, so {what} has nothing to act on: call "
             "glth_core.generalize(model, basis='dct') (or another basis) first")
     return layers
+
+
+def plan(module: nn.Module, batch: int, input_requires_grad: bool = True) -> dict[str, str]:
+    """Where a generalized layer applies each side of its basis for a forward+backward pass.
+
+    ``batch``: rows of the input (``x.numel() // in_features`` for Linear).
+    Returns ``{"input": side, "output": side}`` with side ``"activation"``,
+    ``"weight"`` or ``"none"`` (canonical axis); see the module docstring.
+    """
+    gw = _generalized_weight(module)
+    if gw is None:
+        raise ValueError("module is not generalized: call glth_core.generalize(model) first")
+    b = gw.basis
+    has_in = not all(t.is_identity for t in b.transforms[1:])
+    has_out = not b.transforms[0].is_identity
+    fast = (isinstance(module, nn.Linear) and gw.offset is None and gw.strategy != "weight"
+            and len(module.parametrizations.weight) == 1)
+    if gw.strategy == "activation":
+        act_in = act_out = fast
+    else:
+        out_features, in_features = b.shape
+        act_in = fast and batch * (2 if input_requires_grad else 1) < 2 * out_features
+        act_out = fast and batch < in_features
+    return {"input": "none" if not has_in else "activation" if act_in else "weight",
+            "output": "none" if not has_out else "activation" if act_out else "weight"}
+
+
+def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
+    """Forward of a generalized ``nn.Linear`` (installed on its parametrized class)."""
+    gw = _generalized_weight(self)
+    if gw is None or parametrize._cache_enabled or len(self.parametrizations.weight) != 1:
+        return parametrize.type_before_parametrizations(self).forward(self, x)
+    c = self.parametrizations.weight.original
+    if not (torch.is_grad_enabled() and c.requires_grad):
+        return F.linear(x, gw.cached_weight(c), self.bias)
+    b = gw.basis
+    if b.is_canonical:
+        w = gw.mask * c
+        return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
+    in_features = b.shape[1]
+    sides = plan(self, x.numel() // in_features if in_features else 0, x.requires_grad)
+    if sides["input"] != "activation" and sides["output"] != "activation":
+        return F.linear(x, self.weight, self.bias)
+    coeffs = gw.mask * c
+    n_view = len(b.view_shape)
+    weight_axes = ([0] if sides["output"] == "weight" else []) + (
+        list(range(1, n_view)) if sides["input"] == "weight" else [])
+    if weight_axes:
+        coeffs = b._transform(coeffs, inverse=True, axes=weight_axes)
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, in_features)
+    if sides["input"] == "activation":
+        x2 = b._transform(x2, inverse=False, axes=range(1, n_view))
+    if sides["output"] == "activation":
+        z = b.transforms[0].inverse(F.linear(x2, coeffs), -1)
+        if self.bias is not None:
+            z = z + self.bias
+    else:
+        z = F.linear(x2, coeffs, self.bias)
+    return z.reshape(lead + (z.shape[-1],))
+
+
+def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
+    """Forward of a generalized conv layer: the weight side, cached when no gradient is needed."""
+    gw = _generalized_weight(self)
+    if gw is not None and not parametrize._cache_enabled and len(self.parametrizations.weight) == 1:
+        c = self.parametrizations.weight.original
+        if not (torch.is_grad_enabled() and c.requires_grad):
+            return self._conv_forward(x, gw.cached_weight(c), self.bias)
+    return parametrize.type_before_parametrizations(self).forward(self, x)
+
+
+def _install_fast_forward(module: nn.Module) -> None:
+    """Give the module's own parametrized class (created per module by ``parametrize``) a fast forward.
+
+    ``remove_parametrizations`` restores the original class, and with it the plain forward.
+    """
+    cls = type(module)
+    if cls.forward is nn.Linear.forward:
+        cls.forward = _linear_forward
+    elif cls.forward in (nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward):
+        cls.forward = _conv_forward
 
 
 def _default_layers(model: nn.Module) -> list[str]:
@@ -200,4 +350,5 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
                        dtype=w.dtype, **options).to(w.device)
         param = GeneralizedWeight(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
         parametrize.register_parametrization(module, "weight", param)
+        _install_fast_forward(module)
     return model

@@ -12,11 +12,29 @@ one orthonormal transform per axis. Each transform is a ``d x d`` orthogonal
 In the notation of the paper's design notes, ``A = Q^T``:
 ``C = W x_1 Q_1^T ... x_k Q_k^T`` and ``W = C x_1 Q_1 ... x_k Q_k``.
 
-Transforms are :class:`torch.nn.Module` objects so that their matrices are
-buffers and follow ``.to(device)``; each exposes ``forward(x, dim)``,
-``inverse(x, dim)`` and ``matrix()`` (the dense ``A``), so a later performance
-pass can swap in fast implementations (FFT, fast Walsh-Hadamard) per axis
-without changing callers.
+Transforms are :class:`torch.nn.Module` objects so that their tables are
+buffers and follow ``.to(device)`` and ``.double()``; each exposes
+``forward(x, dim)`` (analysis ``A x`` along ``dim``), ``inverse(x, dim)``
+(synthesis ``A^T x``) and ``matrix()`` (the dense ``A``, built on demand).
+
+Fast implementations (all exact up to float round-off, all device-agnostic):
+
+* :class:`MatrixTransform` -- a dense ``d x d`` matrix: ``d^2`` memory, ``d``
+  multiply-adds per element. Used for small axes, for ``"random"`` up to
+  :data:`RANDOM_DENSE_MAX` and for ``"svd"``.
+* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
+  (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
+  ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
+  backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
+  ``O(d log d)`` work. Axes up to :data:`DCT_DENSE_MAX` use the dense matrix
+  (at most ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there.
+* :class:`KroneckerTransform` -- ``A = (F_1 \otimes ... \otimes F_r) diag(s)``
+  applied by reshaping the axis into ``(d_1, ..., d_r)`` and multiplying each
+  small factor along its own sub-axis (the "butterflies via reshape" of the fast
+  Walsh-Hadamard transform, done in blocks of up to :data:`HADAMARD_BLOCK`).
+  Memory ``sum d_i^2`` (+ ``d`` signs), ``sum d_i`` multiply-adds per element.
+  Used for ``"hadamard"`` (``H_{2^k}`` split into Sylvester blocks, the odd part
+  ``R_m`` dense) and for ``"random"`` axes longer than :data:`RANDOM_DENSE_MAX`.
 
 Matrix constructors (all built in float64, deterministic given the seed):
 
@@ -41,6 +59,11 @@ __all__ = [
     "AxisTransform",
     "IdentityTransform",
     "MatrixTransform",
+    "DCTTransform",
+    "KroneckerTransform",
+    "dct_transform",
+    "hadamard_transform",
+    "random_transform",
     "dct_matrix",
     "hadamard_matrix",
     "haar_orthogonal_matrix",
@@ -170,6 +193,15 @@ def _sylvester(p: int) -> Tensor:
     return h / math.sqrt(p)
 
 
+def _hadamard_parts(n: int, seed: int) -> tuple[int, Tensor, Tensor]:
+    """``(p, R_m, signs)`` of :func:`hadamard_matrix`: power-of-two part, odd part (float64), signs (float64)."""
+    p = n & -n  # largest power of two dividing n
+    m = n // p
+    r = haar_orthogonal_matrix(m, derive_seed(seed, "odd-part")) if m > 1 else torch.ones(1, 1, dtype=torch.float64)
+    signs = torch.randint(0, 2, (n,), generator=_generator(derive_seed(seed, "signs")), dtype=torch.int64)
+    return p, r, (2 * signs - 1).to(torch.float64)
+
+
 def hadamard_matrix(n: int, seed: int) -> Tensor:
     r"""Seeded randomised Walsh-Hadamard matrix (float64), orthogonal, ``n x n``.
 
@@ -178,10 +210,237 @@ def hadamard_matrix(n: int, seed: int) -> Tensor:
     random orthogonal matrix (identity when ``m = 1``) and ``s`` random signs,
     both drawn from ``seed``.
     """
-    p = n & -n  # largest power of two dividing n
-    m = n // p
-    h = _sylvester(p)
-    r = haar_orthogonal_matrix(m, derive_seed(seed, "odd-part")) if m > 1 else torch.ones(1, 1, dtype=torch.float64)
-    signs = torch.randint(0, 2, (n,), generator=_generator(derive_seed(seed, "signs")), dtype=torch.int64)
-    signs = (2 * signs - 1).to(torch.float64)
-    return torch.kron(h.contiguous(), r.contiguous()) * signs[None, :]
+    p, r, signs = _hadamard_parts(n, seed)
+    return torch.kron(_sylvester(p).contiguous(), r.contiguous()) * signs[None, :]
+
+
+# ---- fast transforms ---------------------------------------------------------------------------
+
+#: DCT axes up to this length use the dense matrix (faster than the FFT on CPU there; memory <= DCT_DENSE_MAX * d).
+DCT_DENSE_MAX = 512
+#: Hadamard and Kronecker axes up to this length use one dense matrix (fewer kernel launches).
+KRONECKER_DENSE_MAX = 64
+#: Largest Sylvester block of the fast Walsh-Hadamard transform (memory per block <= HADAMARD_BLOCK^2).
+HADAMARD_BLOCK = 32
+#: ``"random"`` axes up to this length are one Haar matrix; longer ones a Kronecker product of two.
+RANDOM_DENSE_MAX = 1024
+
+
+def _moved_view(vector: Tensor, ndim: int, dim: int) -> Tensor:
+    """``vector`` (length n) shaped to broadcast along axis ``dim`` of an ``ndim``-D tensor."""
+    shape = [1] * ndim
+    shape[dim] = vector.shape[0]
+    return vector.reshape(shape)
+
+
+class DCTTransform(AxisTransform):
+    r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
+
+    Analysis along ``dim``: ``v = x[perm]`` with ``perm = (0, 2, 4, ..., 5, 3, 1)``,
+    ``V = rfft(v)``, and for ``k < size``, with ``j = min(k, size - k)``,
+    ``X_k = s_k (cos t_k Re V_j + sigma_k sin t_k Im V_j)``, ``t_k = pi k / (2 size)``,
+    ``sigma_k = 1`` for ``k <= size/2`` else ``-1`` (``V_{n-k} = conj V_k``),
+    ``s_0 = sqrt(1/size)``, ``s_k = sqrt(2/size)``. Synthesis inverts each step:
+    ``V_k = e^{i t_k} (X_k / s_k - i X_{n-k} / s_{n-k})`` (``X_n = 0``),
+    ``v = irfft(V)``, ``x[perm] = v``. Equal to ``dct_matrix(size) @ x`` to float round-off.
+    """
+
+    def __init__(self, size: int, dtype: torch.dtype | None = None):
+        super().__init__(size)
+        if size < 2:
+            raise ValueError(f"DCTTransform needs size >= 2, got {size}")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        n, half = size, size // 2 + 1
+        perm = torch.cat([torch.arange(0, n, 2), torch.arange(n - 1 - n % 2, 0, -2)])
+        k = torch.arange(n, dtype=torch.float64)
+        theta = math.pi * k / (2 * n)
+        scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
+        scale[0] = math.sqrt(1.0 / n)
+        sigma = torch.where(k <= n / 2, 1.0, -1.0).to(torch.float64)
+        # analysis: X_k = (Re V_j, Im V_j) . (a_k, b_k)
+        analysis_weights = torch.stack([scale * torch.cos(theta), sigma * scale * torch.sin(theta)], dim=1)
+        # synthesis, k = 0..half-1: Re V_k = c1 X_k + c2 X_{n-k},  Im V_k = c3 X_k + c4 X_{n-k}
+        kh, th = k[:half], theta[:half]
+        rev = (n - torch.arange(half)) % n
+        scale_rev = torch.where(torch.arange(half) == 0, math.inf, scale[rev])  # X_n = 0 for k = 0
+        synth = torch.stack([torch.cos(th) / scale[:half], torch.sin(th) / scale_rev,
+                             torch.sin(th) / scale[:half], -torch.cos(th) / scale_rev], dim=0)
+        del kh
+        self.register_buffer("perm", perm, persistent=False)
+        self.register_buffer("inverse_perm", torch.argsort(perm), persistent=False)
+        self.register_buffer("fold", torch.minimum(torch.arange(n), n - torch.arange(n)), persistent=False)
+        self.register_buffer("reverse", rev, persistent=False)
+        self.register_buffer("analysis_weights", analysis_weights.to(dtype), persistent=False)
+        self.register_buffer("synthesis_weights", synth.to(dtype), persistent=False)
+
+    def forward(self, x: Tensor, dim: int) -> Tensor:
+        dim = dim % x.dim()
+        v = x.index_select(dim, self.perm)
+        spectrum = torch.view_as_real(torch.fft.rfft(v, dim=dim))           # (..., half at dim, ..., 2)
+        folded = spectrum.index_select(dim, self.fold)                       # (..., n at dim, ..., 2)
+        weights = self.analysis_weights.to(x.dtype)
+        shape = [1] * x.dim() + [2]
+        shape[dim] = self.size
+        return (folded * weights.reshape(shape)).sum(-1)
+
+    def inverse(self, x: Tensor, dim: int) -> Tensor:
+        dim = dim % x.dim()
+        half = self.size // 2 + 1
+        head = x.narrow(dim, 0, half)
+        tail = x.index_select(dim, self.reverse)
+        c1, c2, c3, c4 = (_moved_view(w, x.dim(), dim) for w in self.synthesis_weights.to(x.dtype))
+        spectrum = torch.complex(head * c1 + tail * c2, head * c3 + tail * c4)
+        v = torch.fft.irfft(spectrum, n=self.size, dim=dim)
+        return v.index_select(dim, self.inverse_perm)
+
+    def matrix(self) -> Tensor:
+        w = self.analysis_weights
+        return dct_matrix(self.size).to(dtype=w.dtype, device=w.device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _drop_legacy_matrix(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, kind=dct, method=fft"
+
+
+class KroneckerTransform(AxisTransform):
+    r"""``A = (F_1 \otimes \cdots \otimes F_r) \, diag(s)``: small dense factors and optional signs.
+
+    The axis (length ``prod d_i``, ``d_i`` the size of ``F_i``) is viewed as
+    ``(d_1, ..., d_r)`` in row-major order and ``F_i`` multiplies sub-axis ``i``.
+    Buffers ``factor0 ... factor{r-1}`` and ``signs`` (or ``None``). Memory
+    ``sum d_i^2 + d``; ``sum d_i`` multiply-adds per element.
+    """
+
+    def __init__(self, factors, signs: Tensor | None = None, kind: str = "kronecker"):
+        factors = [f.detach().clone() for f in factors]
+        if not factors or any(f.dim() != 2 or f.shape[0] != f.shape[1] for f in factors):
+            raise ValueError("factors must be a non-empty list of square matrices")
+        super().__init__(math.prod(f.shape[0] for f in factors))
+        self.kind = kind
+        self.sizes = tuple(int(f.shape[0]) for f in factors)
+        for i, f in enumerate(factors):
+            self.register_buffer(f"factor{i}", f, persistent=False)  # regenerable from the seed
+        if signs is not None and tuple(signs.shape) != (self.size,):
+            raise ValueError(f"signs must have shape ({self.size},), got {tuple(signs.shape)}")
+        self.register_buffer("signs", None if signs is None else signs.detach().clone(), persistent=False)
+
+    def factors(self) -> list[Tensor]:
+        return [getattr(self, f"factor{i}") for i in range(len(self.sizes))]
+
+    def _split(self, x: Tensor, dim: int) -> Tensor:
+        return x.reshape(x.shape[:dim] + self.sizes + x.shape[dim + 1:])
+
+    def forward(self, x: Tensor, dim: int) -> Tensor:
+        dim = dim % x.dim()
+        if self.signs is not None:
+            x = x * _moved_view(self.signs.to(x.dtype), x.dim(), dim)
+        y = self._split(x, dim)
+        for i, f in enumerate(self.factors()):
+            y = apply_along(y, f, dim + i)
+        return y.reshape(x.shape)
+
+    def inverse(self, x: Tensor, dim: int) -> Tensor:
+        dim = dim % x.dim()
+        y = self._split(x, dim)
+        for i, f in enumerate(self.factors()):
+            y = apply_along(y, f.T, dim + i)
+        y = y.reshape(x.shape)
+        if self.signs is not None:
+            y = y * _moved_view(self.signs.to(x.dtype), x.dim(), dim)
+        return y
+
+    def matrix(self) -> Tensor:
+        factors = self.factors()
+        a = factors[0]
+        for f in factors[1:]:
+            a = torch.kron(a, f)
+        return a if self.signs is None else a * self.signs[None, :].to(a.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _drop_legacy_matrix(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, kind={self.kind}, factors={self.sizes}"
+
+
+def _drop_legacy_matrix(transform: AxisTransform, state_dict, prefix: str) -> None:
+    """Accept state dicts saved when every transform was a dense ``analysis`` matrix.
+
+    The stored matrix must equal this transform's (same basis); it is then dropped.
+    """
+    key = prefix + "analysis"
+    if key not in state_dict:
+        return
+    legacy = state_dict.pop(key)
+    mine = transform.matrix()
+    if tuple(legacy.shape) != tuple(mine.shape) or not torch.allclose(
+            legacy.to(device=mine.device, dtype=torch.float64), mine.to(torch.float64), atol=1e-5, rtol=0):
+        raise ValueError(
+            f"state dict entry {key!r} holds a basis matrix that differs from this model's "
+            f"{type(transform).__name__} ({transform.extra_repr()}); load it into a model generalized with "
+            "the same basis, seed and shapes")
+
+
+def dct_transform(size: int, dtype: torch.dtype | None = None) -> AxisTransform:
+    """The fastest exact orthonormal DCT-II of length ``size``: dense up to :data:`DCT_DENSE_MAX`, FFT above."""
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if size <= DCT_DENSE_MAX:
+        return MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
+    return DCTTransform(size, dtype=dtype)
+
+
+def _power_of_two_blocks(p: int) -> list[int]:
+    """Split ``p = 2^k`` into balanced powers of two, each at most :data:`HADAMARD_BLOCK`."""
+    k = p.bit_length() - 1
+    if k == 0:
+        return []
+    block = HADAMARD_BLOCK.bit_length() - 1
+    count = -(-k // block)
+    exponents = [k // count + (1 if i < k % count else 0) for i in range(count)]
+    return [2 ** e for e in exponents]
+
+
+def hadamard_transform(size: int, seed: int, dtype: torch.dtype | None = None) -> AxisTransform:
+    """:func:`hadamard_matrix` as a fast transform (same matrix).
+
+    ``A = (H_{2^k} (x) R_m) diag(s)`` with ``H_{2^k} = H_{b_1} (x) ... (x) H_{b_j}``
+    (Sylvester blocks of at most :data:`HADAMARD_BLOCK`): a
+    :class:`KroneckerTransform`; a single dense matrix up to :data:`KRONECKER_DENSE_MAX`.
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if size <= KRONECKER_DENSE_MAX:
+        return MatrixTransform(hadamard_matrix(size, seed).to(dtype), kind="hadamard")
+    p, r, signs = _hadamard_parts(size, seed)
+    factors = [_sylvester(b) for b in _power_of_two_blocks(p)]
+    if r.shape[0] > 1:
+        factors.append(r)
+    return KroneckerTransform([f.to(dtype) for f in factors], signs.to(dtype), kind="hadamard")
+
+
+def _balanced_divisor(n: int) -> int:
+    """The largest divisor of ``n`` that is at most ``sqrt(n)``."""
+    for d in range(math.isqrt(n), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+def random_transform(size: int, seed: int, dtype: torch.dtype | None = None) -> AxisTransform:
+    """Seeded random orthogonal transform of length ``size``.
+
+    Up to :data:`RANDOM_DENSE_MAX`: one Haar matrix, ``haar_orthogonal_matrix(size, seed)``.
+    Longer axes ``size = p q`` (``p`` the largest divisor ``<= sqrt(size)``, ``p > 1``):
+    ``R_p (x) R_q``, two Haar matrices drawn from ``derive_seed(seed, "kronecker", i)``
+    (orthogonal, random, but not Haar on the whole group); a prime length stays dense.
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    p = _balanced_divisor(size)
+    if size <= RANDOM_DENSE_MAX or p == 1:
+        return MatrixTransform(haar_orthogonal_matrix(size, seed).to(dtype), kind="random")
+    factors = [haar_orthogonal_matrix(d, derive_seed(seed, "kronecker", i)).to(dtype)
+               for i, d in enumerate((p, size // p))]
+    return KroneckerTransform(factors, None, kind="random")

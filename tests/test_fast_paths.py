@@ -1,0 +1,373 @@
+"""Fast paths (FFT DCT, Kronecker Hadamard and random, activation-side Linear forward, eval cache)
+against dense references built independently: scipy's DCT matrix, scipy.linalg.hadamard, np.kron."""
+import copy
+import math
+
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.linalg
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from glth_core.bases import basis as make_basis
+from glth_core.parametrization import STRATEGIES, generalize, generalized_layers, plan
+from glth_core.pruning import prune
+from glth_core.transforms import (DCT_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
+                                  MatrixTransform, dct_transform, derive_seed, haar_orthogonal_matrix,
+                                  hadamard_transform, random_transform)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def scipy_dct(n):
+    """Orthonormal DCT-II analysis matrix from scipy: D @ x == scipy.fft.dct(x, norm='ortho')."""
+    return scipy.fft.dct(np.eye(n), type=2, norm="ortho", axis=0)
+
+
+def hadamard_reference(n, seed):
+    """The documented randomised Hadamard matrix from scipy.linalg.hadamard and np.kron."""
+    p = n & -n
+    m = n // p
+    r = haar_orthogonal_matrix(m, derive_seed(seed, "odd-part")).numpy() if m > 1 else np.ones((1, 1))
+    g = torch.Generator().manual_seed(derive_seed(seed, "signs"))
+    signs = (2 * torch.randint(0, 2, (n,), generator=g, dtype=torch.int64) - 1).double().numpy()
+    return np.kron(scipy.linalg.hadamard(p) / math.sqrt(p), r) * signs[None, :]
+
+
+def random_reference(n, seed):
+    if n <= RANDOM_DENSE_MAX:
+        return haar_orthogonal_matrix(n, seed).numpy()
+    p = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+    return np.kron(haar_orthogonal_matrix(p, derive_seed(seed, "kronecker", 0)).numpy(),
+                   haar_orthogonal_matrix(n // p, derive_seed(seed, "kronecker", 1)).numpy())
+
+
+def axis_reference(name, n, seed):
+    if name == "dct":
+        return scipy_dct(n)
+    if name == "hadamard":
+        return hadamard_reference(n, seed)
+    if name == "random":
+        return random_reference(n, seed)
+    return np.eye(n)
+
+
+def probe(transform, n, dim_size=3):
+    """The dense matrix a transform applies, by applying it to unit vectors along a middle axis."""
+    eye = torch.eye(n, dtype=torch.float64)[:, :, None].expand(n, n, dim_size).contiguous()  # (batch, n, 3)
+    fwd = transform(eye, 1)[:, :, 0].T.numpy()
+    inv = transform.inverse(eye, 1)[:, :, 0].T.numpy()
+    return fwd, inv
+
+
+# ---- per-axis transforms ------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 31, 300, DCT_DENSE_MAX + 1, 600])
+def test_fft_dct_equals_scipy_matrix(n):
+    t = DCTTransform(n, dtype=torch.float64)
+    fwd, inv = probe(t, n)
+    np.testing.assert_allclose(fwd, scipy_dct(n), atol=1e-12)
+    np.testing.assert_allclose(inv, scipy_dct(n).T, atol=1e-12)
+    # float32, last axis, batch of rows
+    x = np.random.default_rng(n).standard_normal((4, n)).astype(np.float32)
+    t32 = DCTTransform(n)
+    np.testing.assert_allclose(t32(torch.from_numpy(x), -1).numpy(), scipy.fft.dct(x, norm="ortho", axis=-1),
+                               atol=2e-5, rtol=0)
+    xt = np.ascontiguousarray(x.T)  # (n, 4): along the first axis
+    np.testing.assert_allclose(t32.inverse(torch.from_numpy(xt), 0).numpy(),
+                               scipy.fft.idct(xt, norm="ortho", axis=0), atol=2e-5, rtol=0)
+
+
+def test_dct_transform_picks_fft_above_threshold_with_linear_memory():
+    assert isinstance(dct_transform(DCT_DENSE_MAX), MatrixTransform)
+    t = dct_transform(4 * DCT_DENSE_MAX)
+    assert isinstance(t, DCTTransform)
+    n = t.size
+    assert sum(b.numel() for b in t.buffers()) <= 10 * n  # O(n), not n^2
+    assert t.matrix().shape == (n, n)
+
+
+@pytest.mark.parametrize("n", [65, 96, 100, 300, 784, 1024])
+def test_fast_hadamard_equals_scipy_hadamard_kron(n):
+    t = hadamard_transform(n, 7, dtype=torch.float64)
+    assert isinstance(t, KroneckerTransform)
+    fwd, inv = probe(t, n, dim_size=1)
+    ref = hadamard_reference(n, 7)
+    np.testing.assert_allclose(fwd, ref, atol=1e-12)
+    np.testing.assert_allclose(inv, ref.T, atol=1e-12)
+    p = n & -n
+    m = n // p
+    assert sum(b.numel() for b in t.buffers()) <= n + 2 * 32 * p + m * m  # signs + Sylvester blocks + odd part
+
+
+def test_fast_hadamard_power_of_two_memory_is_linear():
+    assert sum(b.numel() for b in hadamard_transform(8192, 0).buffers()) <= 3 * 8192
+    n = 2048
+    x = torch.randn(2, n, dtype=torch.float64)
+    signs = hadamard_reference(n, 0)[0] * math.sqrt(n)  # first row of H is all ones
+    ref = scipy.linalg.hadamard(n) / math.sqrt(n) * signs[None, :]
+    np.testing.assert_allclose(hadamard_transform(n, 0, torch.float64)(x, 1).numpy(), x.numpy() @ ref.T, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [50, 1100])
+def test_random_transform_dense_or_kronecker(n):
+    t = random_transform(n, 3, dtype=torch.float64)
+    assert isinstance(t, MatrixTransform if n <= RANDOM_DENSE_MAX else KroneckerTransform)
+    fwd, inv = probe(t, n, dim_size=1)
+    ref = random_reference(n, 3)
+    np.testing.assert_allclose(fwd, ref, atol=1e-12)
+    np.testing.assert_allclose(inv, ref.T, atol=1e-12)
+    np.testing.assert_allclose(ref @ ref.T, np.eye(n), atol=1e-10)
+    if n > RANDOM_DENSE_MAX:
+        assert sum(b.numel() for b in t.buffers()) < n * n / 10
+
+
+# ---- generalized Linear: every path against the dense Kronecker reference ------------------------
+
+LINEAR_CASES = {
+    # (in, out, image_shape)
+    "odd": (35, 9, (1, 5, 7)),
+    "odd_flat": (35, 9, None),
+    "fft": (600, 520, None),  # DCT by FFT on both axes, Hadamard 600 = 8 * 75, 520 = 8 * 65
+    "image_channels": (2 * 24 * 25, 96, (2, 24, 25)),
+    "kron_random": (1100, 12, None),  # random input axis is a Kronecker product of two Haar factors
+}
+
+
+def dense_reference_matrices(name, out_features, in_features, image_shape, layer_seed):
+    """(A_out, A_in) float64 numpy, built with scipy / np.kron from the documented per-axis seeds."""
+    if name == "canonical":
+        return np.eye(out_features), np.eye(in_features)
+    seed = lambda j: derive_seed(layer_seed, name, "axis", j)  # noqa: E731
+    a_out = axis_reference(name, out_features, seed(0))
+    if image_shape is None:
+        return a_out, axis_reference(name, in_features, seed(1))
+    c, h, w = image_shape
+    return a_out, np.kron(np.eye(c), np.kron(axis_reference(name, h, seed(2)), axis_reference(name, w, seed(3))))
+
+
+def make_linear(name, case, seed=0):
+    in_features, out_features, image_shape = LINEAR_CASES[case]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(in_features, out_features))
+    generalize(model, name, image_shape=image_shape, seed=seed)
+    prune(model, 0.3)  # a nontrivial mask
+    return model, image_shape
+
+
+def reference_forward(model, name, image_shape, x):
+    """y and dL/dC for L = sum(y * probe) from W = A_out^T (M * C) A_in, float64, numpy-built matrices."""
+    layer = model[0]
+    gw = layer.parametrizations.weight[0]
+    out_features, in_features = gw.mask.shape
+    a_out, a_in = dense_reference_matrices(name, out_features, in_features, image_shape, derive_seed(0, "layer", "0"))
+    c = layer.parametrizations.weight.original.detach().double().requires_grad_(True)
+    w = torch.from_numpy(a_out).T @ (gw.mask.double() * c) @ torch.from_numpy(a_in)
+    y = F.linear(x.double(), w, layer.bias.detach().double())
+    return y, c
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("case", list(LINEAR_CASES))
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random", "canonical"])
+def test_linear_forward_and_coefficient_gradient_match_dense_reference(name, case, strategy):
+    model, image_shape = make_linear(name, case)
+    layer = model[0]
+    for gw in layer.parametrizations.weight:
+        gw.strategy = strategy
+    in_features = layer.in_features
+    batch = 5 if strategy != "weight" else 40
+    x = torch.randn(batch, in_features, generator=torch.Generator().manual_seed(2))
+    weights = torch.randn(batch, layer.out_features, generator=torch.Generator().manual_seed(3))
+    y_ref, c_ref = reference_forward(model, name, image_shape, x)
+    (y_ref * weights.double()).sum().backward()
+    # train mode, gradient
+    model.train()
+    y = model(x)
+    (y * weights).sum().backward()
+    tol = dict(atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(y.double(), y_ref.detach(), **tol)
+    torch.testing.assert_close(layer.parametrizations.weight.original.grad.double(), c_ref.grad, **tol)
+    # eval mode without gradient (cached weight), twice (cache hit)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).double(), y_ref.detach(), **tol)
+        torch.testing.assert_close(model(x).double(), y_ref.detach(), **tol)
+
+
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random"])
+def test_auto_plan_picks_both_sides_and_matches_weight_side(name):
+    model, _ = make_linear(name, "fft")
+    layer = model[0]
+    assert plan(layer, 4) == {"input": "activation", "output": "activation"}
+    assert plan(layer, 4000) == {"input": "weight", "output": "weight"}
+    assert plan(layer, 600, input_requires_grad=False) == {"input": "activation", "output": "weight"}
+    ref = copy.deepcopy(model)
+    ref[0].parametrizations.weight[0].strategy = "weight"
+    for batch in (4, 600, 700):
+        x = torch.randn(batch, 600, requires_grad=batch == 4)
+        y, y_ref = model(x), ref(x)
+        torch.testing.assert_close(y, y_ref, atol=2e-5, rtol=1e-4)
+        inputs = [model[0].parametrizations.weight.original] + ([x] if batch == 4 else [])
+        ref_inputs = [ref[0].parametrizations.weight.original] + ([x] if batch == 4 else [])
+        grads = torch.autograd.grad(y.square().sum(), inputs)
+        ref_grads = torch.autograd.grad(y_ref.square().sum(), ref_inputs)
+        for g, g_ref in zip(grads, ref_grads):  # coefficients, and the input on the activation side
+            torch.testing.assert_close(g, g_ref, atol=5e-4, rtol=1e-4)
+
+
+def test_leading_axes_and_no_bias():
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Linear(30, 20, bias=False)), "dct")
+    x = torch.randn(2, 3, 30)
+    w = torch.from_numpy(scipy_dct(20).T @ model[0].parametrizations.weight.original.detach().double().numpy()
+                         @ scipy_dct(30))
+    torch.testing.assert_close(model(x).double(), x.double() @ w.T, atol=1e-5, rtol=0)
+
+
+# ---- conv ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random"])
+def test_conv_train_and_eval_match_dense_reference(name):
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Conv2d(3, 70, 3, padding=1)), name, seed=0)
+    prune(model, 0.4)
+    conv = model[0]
+    gw = conv.parametrizations.weight[0]
+    seed = derive_seed(0, "layer", "0")
+    mats = [torch.from_numpy(axis_reference(name, d, derive_seed(seed, name, "axis", j))) for j, d in
+            enumerate((70, 3, 3, 3))]
+    c = conv.parametrizations.weight.original.detach().double().requires_grad_(True)
+    w = torch.einsum("ai,bj,ck,dl,abcd->ijkl", *mats, gw.mask.double() * c)  # synthesis along every axis
+    x = torch.randn(2, 3, 6, 6)
+    y_ref = F.conv2d(x.double(), w, conv.bias.detach().double(), padding=1)
+    y_ref.square().sum().backward()
+    model.train()
+    y = model(x)
+    y.square().sum().backward()
+    torch.testing.assert_close(y.double(), y_ref.detach(), atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(conv.parametrizations.weight.original.grad.double(), c.grad, atol=5e-4, rtol=1e-4)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).double(), y_ref.detach(), atol=2e-5, rtol=1e-4)
+
+
+# ---- the evaluation cache -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_eval_cache_is_invalidated_by_steps_pruning_and_loading(kind):
+    torch.manual_seed(0)
+    if kind == "linear":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 20), nn.ReLU(), nn.Linear(20, 5))
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+    generalize(model, "dct")
+    x = torch.randn(7, 1, 8, 8)
+
+    def uncached():
+        ref = copy.deepcopy(model)
+        for m in generalized_layers(ref).values():
+            m.parametrizations.weight[0].strategy = "weight"
+        with torch.no_grad():
+            return ref.train()(x)  # train mode without grad: cached path too, fresh copy
+
+    def check():
+        model.eval()
+        with torch.no_grad():
+            first, second = model(x), model(x)
+        assert torch.equal(first, second)
+        torch.testing.assert_close(first, uncached(), atol=1e-5, rtol=0)
+        return first
+
+    before = check()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    model.train()
+    model(x).square().mean().backward()
+    opt.step()
+    after_step = check()
+    assert not torch.allclose(before, after_step)
+    prune(model, 0.5)
+    after_prune = check()
+    assert not torch.allclose(after_step, after_prune)
+    fresh = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.mul_(0.5)
+    model.load_state_dict(fresh.state_dict())
+    after_load = check()
+    assert not torch.allclose(after_prune, after_load)
+    model.double()  # new tensors (and dtype): the cache must follow
+    with torch.no_grad():
+        assert model.eval()(x.double()).dtype == torch.float64
+
+
+def test_cached_weight_reused_without_recomputation():
+    model = generalize(nn.Sequential(nn.Linear(40, 30)), "hadamard").eval()
+    gw = model[0].parametrizations.weight[0]
+    calls = []
+    gw.register_forward_hook(lambda *a: calls.append(1))
+    x = torch.randn(3, 40)
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+    assert len(calls) == 1
+    model(x).sum().backward()  # gradient needed: no cache
+    assert len(calls) >= 1 and model[0].parametrizations.weight.original.grad is not None
+
+
+# ---- compatibility: weight property, export, old state dicts ------------------------------------
+
+def test_weight_property_and_export_unchanged_by_fast_forward():
+    from glth_core.export import export
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Linear(700, 16), nn.ReLU(), nn.Linear(16, 3)), "dct")
+    prune(model, 0.5)
+    x = torch.randn(4, 700)
+    w = model[0].weight.detach().double()
+    c = model[0].parametrizations.weight.original.detach().double().numpy()
+    m = model[0].parametrizations.weight[0].mask.double().numpy()
+    ref = scipy.fft.idctn(c * m, norm="ortho")  # synthesis = inverse 2-D DCT
+    np.testing.assert_allclose(w.numpy(), ref, atol=1e-5)
+    plain = export(model)
+    torch.testing.assert_close(plain(x), model(x), atol=1e-5, rtol=0)
+    assert type(plain[0]) is nn.Linear and plain[0].forward.__func__ is nn.Linear.forward
+
+
+def legacy_state_dict(model):
+    """The state dict as it was when every transform stored its dense ``analysis`` matrix."""
+    state = model.state_dict()
+    for name, module in model.named_modules():
+        if hasattr(module, "matrix") and not getattr(module, "is_identity", True):
+            state.setdefault(f"{name}.analysis", module.matrix().detach().clone())
+    return state
+
+
+def test_legacy_state_dict_with_dense_matrices_loads_and_mismatch_is_refused():
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Linear(600, 100), nn.Linear(100, 70)), "hadamard")
+    state = legacy_state_dict(model)
+    assert any(k.endswith("analysis") and v.shape == (600, 600) for k, v in state.items())
+    fresh = generalize(nn.Sequential(nn.Linear(600, 100), nn.Linear(100, 70)), "hadamard")
+    fresh.load_state_dict(state)
+    x = torch.randn(3, 600)
+    torch.testing.assert_close(fresh(x), model(x), atol=1e-5, rtol=0)
+    other = generalize(nn.Sequential(nn.Linear(600, 100), nn.Linear(100, 70)), "hadamard", seed=1)
+    with pytest.raises(ValueError, match="basis matrix that differs"):
+        other.load_state_dict(state)
+
+
+def test_basis_memory_is_linear_for_dct_and_hadamard():
+    shape = (1024, 4096)
+    for name in ("dct", "hadamard"):
+        b = make_basis(name, shape)
+        assert sum(t.numel() for t in b.buffers()) <= 10 * sum(shape), name
+    b = make_basis("random", shape)
+    assert sum(t.numel() for t in b.buffers()) <= sum(d * d for d in shape)
