@@ -1,0 +1,309 @@
+"""Benchmark every basis against the canonical one: training step, evaluation, memory (``make bench``).
+
+For each configuration (LeNet-300-100 at batch 60 and 512 on 1x28x28 inputs,
+Conv-4 at batch 60 on 3x32x32 inputs) and each basis (canonical, dct, hadamard,
+random; plus the plain, un-generalized model for reference) it measures, on the
+CPU and on CUDA when there is one:
+
+* ``train_ms``: one training step (forward, backward, SGD with momentum step),
+  median over ``--reps`` repetitions of ``--steps`` steps;
+* ``eval_ms``: one call of the engine's ``glth_core.training.evaluate`` (eval
+  mode, ``torch.no_grad()``, ``parametrize.cached()``: the weights are
+  synthesised once per call) on ``--eval-examples`` inputs, median;
+* ``basis_kib``: the basis tables the model holds (buffers of every basis);
+* ``autograd_mib``: the tensors autograd saves for the backward of one step
+  (``torch.autograd.graph.saved_tensors_hooks``, unique storages);
+* ``cuda_peak_mib``: ``torch.cuda.max_memory_allocated`` over the training steps (CUDA only).
+
+Repetitions are interleaved across bases (the order rotates every repetition)
+so that a noisy, shared machine slows every basis alike; ratios are taken to
+the canonical basis of the same configuration, device and run. With
+``--lottery`` it also times one short lottery run per basis
+(``glth_core.lottery.run_imp``, LeNet-300-100, ``--lottery-epochs`` epochs,
+``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``, digits) in a
+temporary results folder.
+
+Outputs: a table on stdout, ``benchmarks/results.csv`` and the Markdown
+snapshot ``book/benchmarks_latest.md`` that the book's appendix includes
+(``--no-book`` skips it). Inputs are random (timings do not depend on values).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from glth_core import generalize
+from glth_core.models import build_model
+from glth_core.training import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+BASES = ("canonical", "dct", "hadamard", "random")
+#: (label, model name, input shape, batch)
+CONFIGS = (
+    ("LeNet-300-100, batch 60", "lenet300", (1, 28, 28), 60),
+    ("LeNet-300-100, batch 512", "lenet300", (1, 28, 28), 512),
+    ("Conv-4, batch 60", "conv4", (3, 32, 32), 60),
+)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(model_name: str, input_shape, basis: str, device: torch.device):
+    """The model as the engine builds it (``lottery._generalized_model``): image view for an MLP's first layer."""
+    model = build_model(model_name, input_shape, 10, seed=0)
+    if basis != "plain":
+        image_shape = tuple(input_shape) if model_name == "lenet300" and basis != "canonical" else None
+        generalize(model, basis, seed=0, image_shape=image_shape)
+    return model.to(device)
+
+
+def basis_bytes(model) -> int:
+    seen, total = set(), 0
+    for name, module in model.named_modules():
+        if name.endswith(".basis") or type(module).__name__ == "Basis":
+            for b in module.buffers():
+                if b.data_ptr() not in seen:
+                    seen.add(b.data_ptr())
+                    total += b.numel() * b.element_size()
+    return total
+
+
+def autograd_bytes(model, x, y) -> int:
+    storages = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values())
+
+
+class Case:
+    """One (configuration, basis) pair: model, optimiser, fixed batches."""
+
+    def __init__(self, model_name, input_shape, batch, basis, device, eval_examples):
+        self.basis = basis
+        self.device = device
+        self.model = build(model_name, input_shape, basis, device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        g = torch.Generator().manual_seed(1)
+        self.batches = [(torch.randn((batch,) + tuple(input_shape), generator=g).to(device),
+                         torch.randint(0, 10, (batch,), generator=g).to(device)) for _ in range(4)]
+        self.x_eval = torch.randn((eval_examples,) + tuple(input_shape), generator=g).to(device)
+        self.y_eval = torch.randint(0, 10, (eval_examples,), generator=g).to(device)
+        self.train_times: list[float] = []
+        self.eval_times: list[float] = []
+        self.cuda_peak = math.nan
+        self.i = 0
+
+    def step(self):
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(self.model(x), y).backward()
+        self.optimizer.step()
+
+    def time_steps(self, steps: int) -> None:
+        self.model.train()
+        sync(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        sync(self.device)
+        self.train_times.append((time.perf_counter() - start) / steps)
+
+    def time_eval(self) -> None:
+        sync(self.device)
+        start = time.perf_counter()
+        evaluate(self.model, self.x_eval, self.y_eval, batch_size=1000)
+        sync(self.device)
+        self.eval_times.append(time.perf_counter() - start)
+
+
+def run_config(label, model_name, input_shape, batch, device, args) -> list[dict]:
+    conv = model_name.startswith("conv")
+    steps = args.conv_steps if conv else args.steps
+    eval_examples = args.conv_eval_examples if conv else args.eval_examples
+    names = ("plain",) + BASES
+    cases = [Case(model_name, input_shape, batch, name, device, eval_examples) for name in names]
+    for case in cases:  # warm-up: allocator, first-call dispatch, eval cache
+        case.step()
+        case.step()
+        evaluate(case.model, case.x_eval[:10], case.y_eval[:10])
+    if device.type == "cuda":
+        for case in cases:
+            torch.cuda.reset_peak_memory_stats(device)
+            case.time_steps(steps)
+            case.cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20
+            case.train_times.clear()
+    for rep in range(args.reps):
+        order = cases[rep % len(cases):] + cases[: rep % len(cases)]
+        for case in order:
+            case.time_steps(steps)
+        for case in reversed(order):
+            case.time_eval()
+    rows = []
+    for case in cases:
+        x, y = case.batches[0]
+        case.model.train()
+        rows.append(dict(
+            config=label, device=device.type, threads=torch.get_num_threads(), basis=case.basis,
+            train_ms=1e3 * statistics.median(case.train_times), eval_ms=1e3 * statistics.median(case.eval_times),
+            basis_kib=basis_bytes(case.model) / 1024, autograd_mib=autograd_bytes(case.model, x, y) / 2**20,
+            cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples, reps=args.reps, steps=steps))
+        print(f"  {label:26s} {device.type:4s} {case.basis:9s} train {rows[-1]['train_ms']:8.2f} ms  "
+              f"eval {rows[-1]['eval_ms']:8.1f} ms", flush=True)
+    return rows
+
+
+def run_lottery(args, device) -> list[dict]:
+    from glth_core.hparams import ImpHparams, update
+    from glth_core.lottery import run_imp
+
+    dataset = "digits" if args.quick else "fashion_mnist"
+    times = {b: [] for b in BASES}
+    with tempfile.TemporaryDirectory(prefix="glth-bench-") as tmp:
+        for rep in range(args.lottery_reps):
+            for basis in BASES[rep % len(BASES):] + BASES[: rep % len(BASES)]:
+                hp = update(ImpHparams(), model="lenet300", dataset=dataset, epochs=args.lottery_epochs,
+                            basis=basis, rounds=args.lottery_rounds)
+                start = time.perf_counter()
+                run_imp(hp, Path(tmp) / f"{basis}-{rep}", device=device.type, progress=False)
+                times[basis].append(time.perf_counter() - start)
+                print(f"  lottery {dataset} {basis:9s} {times[basis][-1]:7.1f} s", flush=True)
+    label = (f"lottery run: LeNet-300-100, {dataset}, {args.lottery_epochs} epoch(s), "
+             f"{args.lottery_rounds} rounds")
+    return [dict(config=label, device=device.type, threads=torch.get_num_threads(), basis=b,
+                 train_ms=1e3 * statistics.median(t), reps=args.lottery_reps) for b, t in times.items()]
+
+
+def with_ratios(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for col in ("train_ms", "eval_ms"):
+        if col not in frame:
+            continue
+        base = frame[frame.basis == "canonical"].set_index(["config", "device"])[col]
+        frame[col.replace("_ms", "_ratio")] = [
+            r[col] / base.get((r["config"], r["device"]), math.nan) for _, r in frame.iterrows()]
+    return frame
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    text = (f"CPU {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} torch thread(s), Python {platform.python_version()}")
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+def markdown(frame: pd.DataFrame, header: str) -> str:
+    def fmt(v, spec):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    lines = [header, "",
+             "| configuration | device | basis | train step (ms) | train / canonical | evaluate (ms) | "
+             "evaluate / canonical | basis tables (KiB) | autograd saved (MiB) | CUDA peak (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in frame.iterrows():
+        lines.append(f"| {r['config']} | {r['device']} | {r['basis']} | {fmt(r.get('train_ms'), '.2f')} | "
+                     f"{fmt(r.get('train_ratio'), '.2f')}x | {fmt(r.get('eval_ms'), '.1f')} | "
+                     f"{fmt(r.get('eval_ratio'), '.2f')}{'x' if not pd.isna(r.get('eval_ratio')) else ''} | "
+                     f"{fmt(r.get('basis_kib'), '.1f')} | {fmt(r.get('autograd_mib'), '.2f')} | "
+                     f"{fmt(r.get('cuda_peak_mib'), '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: stable timings)")
+    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per basis (median)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per repetition (LeNet)")
+    parser.add_argument("--conv-steps", type=int, default=2, help="training steps per repetition (Conv-4)")
+    parser.add_argument("--eval-examples", type=int, default=10000, help="inputs per evaluate() call (LeNet)")
+    parser.add_argument("--conv-eval-examples", type=int, default=500, help="inputs per evaluate() call (Conv-4)")
+    parser.add_argument("--devices", default="auto", help="'auto' (cpu, and cuda if available), 'cpu' or 'cuda'")
+    parser.add_argument("--configs", default="all", help="comma-separated indices into CONFIGS (0,1,2) or 'all'")
+    parser.add_argument("--lottery", action="store_true", help="also time one short lottery run per basis")
+    parser.add_argument("--quick", action="store_true", help="lottery on digits instead of Fashion-MNIST")
+    parser.add_argument("--lottery-epochs", type=int, default=1)
+    parser.add_argument("--lottery-rounds", type=int, default=2)
+    parser.add_argument("--lottery-reps", type=int, default=1)
+    parser.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
+    parser.add_argument("--book", type=Path, default=ROOT / "book" / "benchmarks_latest.md",
+                        help="Markdown snapshot included by the book's appendix")
+    parser.add_argument("--no-book", action="store_true", help="do not write the book snapshot")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.reps < 1 or args.steps < 1 or args.conv_steps < 1:
+        parser.error("--threads, --reps, --steps and --conv-steps must be positive")
+    if args.devices == "auto":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    elif args.devices in ("cpu", "cuda"):
+        devices = [args.devices]
+    else:
+        parser.error(f"--devices must be auto, cpu or cuda, got {args.devices!r}")
+    if "cuda" in devices and not torch.cuda.is_available():
+        parser.error("--devices cuda: no CUDA device is available")
+    configs = CONFIGS if args.configs == "all" else [CONFIGS[int(i)] for i in args.configs.split(",")]
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    started = time.time()
+    rows: list[dict] = []
+    for device_name in devices:
+        device = torch.device(device_name)
+        for label, model_name, input_shape, batch in configs:
+            rows += run_config(label, model_name, input_shape, batch, device, args)
+        if args.lottery:
+            rows += run_lottery(args, device)
+    frame = with_ratios(rows)
+    header = (f"Benchmark of {time.strftime('%Y-%m-%d', time.gmtime())}: {machine()}; "
+              f"medians of {args.reps} interleaved repetitions; ran {time.time() - started:.0f} s.")
+    table = markdown(frame, header)
+    print()
+    print(table)
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.csv.with_name(args.csv.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, args.csv)
+    if not args.no_book:
+        write_atomic(args.book, table)
+    print(f"wrote {args.csv}" + ("" if args.no_book else f" and {args.book}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
