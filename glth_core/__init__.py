@@ -9,10 +9,20 @@ from .export import count_parameters, export
 from .parametrization import GeneralizedWeight, coefficients, generalize, generalized_layers
 from .pruning import density, densities, masks, prune, random_masks, rewind, set_masks, snapshot
 
+# the experiment engine (models, training, lottery rounds, random subspaces, sweeps)
+from .hparams import ImpHparams, SubspaceHparams, update
+from .lottery import run_imp
+from .models import MODELS, build_model
+from .subspace import intrinsic_dimension, run_subspace, subspace_sweep
+from .sweep import grid, sweep
+from .training import TrainingDiverged
+
 __all__ = [
     "__version__",
     "BASIS_NAMES", "Basis", "basis",
     "GeneralizedWeight", "generalize", "generalized_layers", "coefficients",
     "prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind",
     "export", "count_parameters",
+    "ImpHparams", "SubspaceHparams", "update", "run_imp", "run_subspace", "subspace_sweep",
+    "intrinsic_dimension", "MODELS", "build_model", "grid", "sweep", "TrainingDiverged",
 ]

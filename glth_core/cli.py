@@ -70,6 +70,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="also write the results table to this CSV file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no table on stdout")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+    parser.add_argument("--grid", action="append", default=[], metavar="FLAG=V1,V2,...",
+                        help="sweep: run every combination of these values (repeatable, e.g. --grid basis=canonical,dct "
+                             "--grid seed=0,1); the other flags set the rest of each run")
+    parser.add_argument("--scheduler", default=None,
+                        help="sweep on Dask: 'local' (a local cluster sized to this machine), 'serial', or a scheduler "
+                             "address tcp://HOST:PORT (default: local when --grid is given)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster "
+                        "(default: the number of cores, at most one per run)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +109,40 @@ def _hparams_from_args(cls, args: argparse.Namespace):
     return update(cls(), **flags)
 
 
+def _parse_grid(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, list]:
+    """``["basis=canonical,dct", "seed=0,1"]`` -> ``{"basis": ["canonical", "dct"], "seed": [0, 1]}``.
+
+    Each value is converted and checked exactly as the flag of the same name would be.
+    """
+    actions = {a.dest: a for a in parser._actions}
+    axes: dict[str, list] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        key = name.strip().lstrip("-").replace("-", "_")
+        if not sep or not values:
+            parser.error(f"--grid expects FLAG=V1,V2,... (e.g. basis=canonical,dct), got {item!r}")
+        action = actions.get(key)
+        if action is None or key in ("results_dir", "device", "out", "quiet", "threads", "grid", "scheduler",
+                                     "workers", "help", "dimensions"):
+            parser.error(f"--grid {name}: not a hyperparameter of this command; see --help for the flags")
+        converted = []
+        for text in values.split(","):
+            if isinstance(action, argparse.BooleanOptionalAction):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    parser.error(f"--grid {name}: {text!r} is not a boolean (true/false)")
+                value = text.lower() in ("true", "1")
+            else:
+                try:
+                    value = action.type(text) if action.type else text
+                except (ValueError, argparse.ArgumentTypeError) as err:
+                    parser.error(f"--grid {name}: {text!r} is not valid ({err})")
+            if action.choices is not None and value not in action.choices:
+                parser.error(f"--grid {name}: unknown value {value!r}; valid: {', '.join(map(str, action.choices))}")
+            converted.append(value)
+        axes[key] = converted
+    return axes
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
@@ -113,7 +155,23 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     progress = False if args.quiet else None
     try:
-        if args.command == "imp":
+        if args.grid or args.scheduler:
+            from .sweep import grid, sweep
+
+            cls = ImpHparams if args.command == "imp" else SubspaceHparams
+            subparser = build_parser()._subparsers._group_actions[0].choices[args.command]
+            axes = _parse_grid(subparser, args.grid)
+            if args.command == "subspace" and args.dimensions:
+                axes["dimension"] = list(args.dimensions)
+            runs = grid(_hparams_from_args(cls, args), **axes)
+            df = sweep(runs, scheduler=args.scheduler or "local", n_workers=args.workers,
+                       results_dir=args.results_dir, device=args.device, progress=not args.quiet, errors="report")
+            failures = df.attrs.get("failures", [])
+            if failures:
+                print(f"error: {len(failures)} of {len(runs)} runs failed (see above)", file=sys.stderr)
+                if df.empty:
+                    return 1
+        elif args.command == "imp":
             from .lottery import run_imp
 
             hparams = _hparams_from_args(ImpHparams, args)
@@ -140,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         import pandas as pd
 
-        columns = [c for c in ("run_id", "control", "round", "dimension", "density", "params", "test_accuracy",
+        columns = [c for c in ("run_id", "basis", "control", "seed", "round", "dimension", "density", "params", "test_accuracy",
                                "best_accuracy") if c in df.columns]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(df[columns].to_string(index=False))

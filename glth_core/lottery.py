@@ -286,42 +286,43 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
         run_imp(ticket_hp, results_dir, device=device, progress=progress)
         ticket_store = _open_store(ticket_hp, results_dir)
 
-    rows: list[dict] = []
-    state: dict = {}
-    splits = None
-    bar = None
-    if training.progress_enabled(progress):
-        from tqdm.auto import tqdm
+    with store.lock():
+        rows: list[dict] = []
+        state: dict = {}
+        splits = None
+        bar = None
+        if training.progress_enabled(progress):
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=rounds + 1 - first_round, desc=f"{run_id} ({control})", unit="round")
-    try:
-        for r in range(first_round, rounds + 1):
-            checkpoint = store.load_round(r)
-            if checkpoint is None:
-                if splits is None:
-                    splits = load_splits(hparams.dataset)
-                    build_model(hparams.model.name, splits.input_shape, splits.num_classes)  # fits the data?
+            bar = tqdm(total=rounds + 1 - first_round, desc=f"{run_id} ({control})", unit="round")
+        try:
+            for r in range(first_round, rounds + 1):
+                checkpoint = store.load_round(r)
+                if checkpoint is None:
+                    if splits is None:
+                        splits = load_splits(hparams.dataset)
+                        build_model(hparams.model.name, splits.input_shape, splits.num_classes)  # fits the data?
+                    if control == "ticket":
+                        if r > 0:
+                            state["rewind"] = state.get("rewind") or store.load_round(0)["rewind"]
+                            state["previous"] = state.get("previous") or store.load_round(r - 1)
+                            if hparams.pruning.one_shot:
+                                state["dense"] = state.get("dense") or store.load_round(0)
+                        checkpoint = _ticket_round(hparams, run_id, store, r, splits, state, device=device, progress=progress)
+                    else:
+                        checkpoint = _control_round(
+                            hparams, run_id, store, r, splits, ticket_store, device=device, progress=progress
+                        )
                 if control == "ticket":
-                    if r > 0:
-                        state["rewind"] = state.get("rewind") or store.load_round(0)["rewind"]
-                        state["previous"] = state.get("previous") or store.load_round(r - 1)
-                        if hparams.pruning.one_shot:
-                            state["dense"] = state.get("dense") or store.load_round(0)
-                    checkpoint = _ticket_round(hparams, run_id, store, r, splits, state, device=device, progress=progress)
-                else:
-                    checkpoint = _control_round(
-                        hparams, run_id, store, r, splits, ticket_store, device=device, progress=progress
-                    )
-            if control == "ticket":
-                state["previous"] = checkpoint
-                if r == 0:
-                    state["rewind"] = checkpoint["rewind"]
-                    state["dense"] = checkpoint
-            rows.append(checkpoint["row"])
-            store.write_table(rows)
+                    state["previous"] = checkpoint
+                    if r == 0:
+                        state["rewind"] = checkpoint["rewind"]
+                        state["dense"] = checkpoint
+                rows.append(checkpoint["row"])
+                store.write_table(rows)
+                if bar is not None:
+                    bar.update(1)
+        finally:
             if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -21,6 +21,8 @@ are loaded with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -42,6 +44,7 @@ __all__ = [
     "atomic_torch_save",
     "atomic_write_csv",
     "RunStore",
+    "run_lock",
 ]
 
 #: Free space required in the results folder before training starts.
@@ -117,6 +120,26 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike):
+    """Hold an exclusive lock on ``<folder>/.lock`` while the block runs (blocks until free).
+
+    Two processes that reach the same run (two sweeps over one results folder, a
+    Dask task retried while its first attempt still runs) take turns: the second
+    finds the first one's checkpoints instead of redoing or overwriting them.
+    POSIX ``flock`` locks are released by the kernel when their holder dies, so a
+    killed worker never leaves a stale lock.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class RunStore:
     """The folder of one run: ``<results>/<run_id>/``.
 
@@ -139,6 +162,10 @@ class RunStore:
                 )
         else:
             atomic_write_text(hp_file, text)
+
+    def lock(self):
+        """Context manager: exclusive access to this run's folder (:func:`run_lock`)."""
+        return run_lock(self.path)
 
     def checkpoint_path(self, round_index: int) -> Path:
         return self.path / f"round_{round_index:04d}.pt"

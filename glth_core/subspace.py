@@ -113,32 +113,33 @@ def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, pro
         raise TypeError(f"hparams must be a SubspaceHparams, got {type(hparams).__name__}")
     validate(hparams)
     store = RunStore(results_dir, run_key("subspace", hparams), identity("subspace", hparams))
-    checkpoint = store.load_round(0)
-    if checkpoint is None:
-        start = time.perf_counter()
-        splits = load_splits(hparams.dataset)
-        model, trainable = _build(hparams, splits)
-        result = training.train(
-            model, splits.train, splits.test, hparams.training,
-            seed=training.derive_seed(hparams.seed, 0, "train"), val_data=splits.val,
-            device=device, progress=progress,
-        )
-        t = hparams.training
-        row = {
-            "run_id": store.run_id, "kind": "subspace", "model": hparams.model.name,
-            "dataset": hparams.dataset.name, "basis": hparams.basis, "seed": hparams.seed,
-            "dimension": hparams.dimension, "trainable": trainable,
-            "density": float(core("density")(model)), "params": int(core("count_parameters")(model)),
-            "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
-            "best_accuracy": result.best_accuracy, "best_iteration": result.best_iteration,
-            "val_accuracy": result.val_accuracy, "epochs": t.epochs, "iterations": result.iterations,
-            "optimizer": t.optimizer, "lr": t.lr, "batch_size": t.batch_size,
-            "wall_time_s": time.perf_counter() - start,
-        }
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        checkpoint = {"round": 0, "state": state, "row": row}
-        store.save_round(0, checkpoint)
-    store.write_table([checkpoint["row"]])
+    with store.lock():
+        checkpoint = store.load_round(0)
+        if checkpoint is None:
+            start = time.perf_counter()
+            splits = load_splits(hparams.dataset)
+            model, trainable = _build(hparams, splits)
+            result = training.train(
+                model, splits.train, splits.test, hparams.training,
+                seed=training.derive_seed(hparams.seed, 0, "train"), val_data=splits.val,
+                device=device, progress=progress,
+            )
+            t = hparams.training
+            row = {
+                "run_id": store.run_id, "kind": "subspace", "model": hparams.model.name,
+                "dataset": hparams.dataset.name, "basis": hparams.basis, "seed": hparams.seed,
+                "dimension": hparams.dimension, "trainable": trainable,
+                "density": float(core("density")(model)), "params": int(core("count_parameters")(model)),
+                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
+                "best_accuracy": result.best_accuracy, "best_iteration": result.best_iteration,
+                "val_accuracy": result.val_accuracy, "epochs": t.epochs, "iterations": result.iterations,
+                "optimizer": t.optimizer, "lr": t.lr, "batch_size": t.batch_size,
+                "wall_time_s": time.perf_counter() - start,
+            }
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            checkpoint = {"round": 0, "state": state, "row": row}
+            store.save_round(0, checkpoint)
+        store.write_table([checkpoint["row"]])
     return pd.DataFrame([checkpoint["row"]], columns=SUBSPACE_COLUMNS)
 
 

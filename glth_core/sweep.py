@@ -26,31 +26,28 @@ Where the work runs (``scheduler``):
   be a path that every worker can reach (a shared file system).
 
 Workers write their runs into the shared results folder, each run in its own
-folder named by its hash; two processes that reach the same run serialise on a
-lock file (:func:`run_lock`), and every file is written atomically, so two
+folder named by its hash; two processes that reach the same run serialise on its
+lock file (:func:`glth_core.store.run_lock`), and every file is written atomically, so two
 sweeps over one results folder never corrupt each other. The tables of all
 runs are sent back to the client and merged into one tidy table.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import dataclasses
-import fcntl
 import itertools
 import os
 import sys
 import time
 import traceback
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
 from .hparams import ImpHparams, SubspaceHparams, run_key, update, validate
 from .store import default_results_dir
 
-__all__ = ["grid", "sweep", "run_one", "run_lock", "SweepFailure", "default_workers"]
+__all__ = ["grid", "sweep", "run_one", "SweepFailure", "default_workers"]
 
 
 # --------------------------------------------------------------------------- building sweeps
@@ -86,23 +83,6 @@ def _kind(hparams) -> str:
 # --------------------------------------------------------------------------- one run
 
 
-@contextlib.contextmanager
-def run_lock(results_dir, run_id: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``<results_dir>/.locks/<run_id>.lock`` (blocks until free).
-
-    POSIX ``flock`` locks are released by the kernel when the holder dies, so
-    a killed worker never leaves a stale lock behind.
-    """
-    folder = Path(default_results_dir(results_dir)) / ".locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{run_id}.lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def run_one(hparams, results_dir=None, *, device=None, progress=False, torch_threads: int | None = None,
             depends_on=None) -> pd.DataFrame:
     """Run (or find) one run of a sweep and return its table (the task every worker executes).
@@ -114,15 +94,13 @@ def run_one(hparams, results_dir=None, *, device=None, progress=False, torch_thr
         import torch
 
         torch.set_num_threads(int(torch_threads))
-    kind = _kind(hparams)
-    with run_lock(results_dir, run_key(kind, hparams)):
-        if kind == "imp":
-            from .lottery import run_imp
+    if _kind(hparams) == "imp":
+        from .lottery import run_imp
 
-            return run_imp(hparams, results_dir, device=device, progress=progress)
-        from .subspace import run_subspace
+        return run_imp(hparams, results_dir, device=device, progress=progress)
+    from .subspace import run_subspace
 
-        return run_subspace(hparams, results_dir, device=device, progress=progress)
+    return run_subspace(hparams, results_dir, device=device, progress=progress)
 
 
 # --------------------------------------------------------------------------- failures

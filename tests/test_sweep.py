@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from glth_core.hparams import ImpHparams, run_key, update
-from glth_core.sweep import grid, run_lock, sweep
+from glth_core.store import run_lock
+from glth_core.sweep import grid, sweep
 
 distributed = pytest.importorskip("distributed")
 
@@ -106,13 +107,31 @@ def test_run_lock_excludes_a_second_holder(tmp_path):
     order = []
 
     def second():
-        with run_lock(tmp_path, "imp_x"):
+        with run_lock(tmp_path / "imp_x"):
             order.append("second")
 
-    with run_lock(tmp_path, "imp_x"):
+    with run_lock(tmp_path / "imp_x"):
         t = threading.Thread(target=second)
         t.start()
         time.sleep(0.3)
         order.append("first")
     t.join(5)
     assert order == ["first", "second"]
+
+
+def test_cli_grid_runs_a_sweep_and_rejects_bad_axes(tmp_path, capsys):
+    from glth_core.cli import main
+
+    out = tmp_path / "sweep.csv"
+    status = main(["imp", "--dataset", "digits", "--epochs", "1", "--rounds", "1", "--batch-size", "64",
+                   "--grid", "basis=canonical,dct", "--grid", "seed=0,1", "--scheduler", "serial",
+                   "--results-dir", str(tmp_path), "--out", str(out), "--quiet"])
+    assert status == 0
+    table = pd.read_csv(out)
+    assert sorted(set(zip(table["basis"], table["seed"]))) == [("canonical", 0), ("canonical", 1), ("dct", 0), ("dct", 1)]
+    assert sorted(table["round"].unique()) == [0, 1]
+    for bad, message in [("basis=foo", "unknown value 'foo'"), ("seed=x", "not valid"), ("colour=red", "not a hyperparameter"),
+                         ("seed", "FLAG=V1,V2")]:
+        with pytest.raises(SystemExit):
+            main(["imp", "--grid", bad, "--scheduler", "serial", "--results-dir", str(tmp_path)])
+        assert message in capsys.readouterr().err
