@@ -93,14 +93,21 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def apply_along(x: Tensor, matrix: Tensor, dim: int) -> Tensor:
-    """Multiply ``x`` along axis ``dim`` by ``matrix``: ``y[..., a, ...] = sum_i matrix[a, i] x[..., i, ...]``."""
+    """Multiply ``x`` along axis ``dim`` by ``matrix``: ``y[..., a, ...] = sum_i matrix[a, i] x[..., i, ...]``.
+
+    Always one matrix product: ``x @ matrix.T`` on the last axis, ``matrix @ x`` on the
+    first axis viewed as ``(d, rest)``, and otherwise through the axis moved to the front
+    (a broadcast batched product of many small matrices is several times slower).
+    """
     matrix = matrix.to(dtype=x.dtype, device=x.device)
     dim = dim % x.dim()
     if dim == x.dim() - 1:
         return x @ matrix.T
-    if dim == x.dim() - 2:  # broadcast over leading axes, no copy
-        return matrix @ x
-    return (x.movedim(dim, -1) @ matrix.T).movedim(-1, dim)
+    if dim == 0:
+        return (matrix @ x.reshape(x.shape[0], -1)).reshape(x.shape)
+    moved = x.movedim(dim, 0)
+    y = matrix @ moved.reshape(moved.shape[0], -1)
+    return y.reshape(moved.shape).movedim(0, dim)
 
 
 class AxisTransform(nn.Module):
