@@ -33,7 +33,16 @@ Basis names (:data:`BASIS_NAMES`):
     ``d`` is a power of two) and ``s`` seeded random signs (see
     :func:`glth_core.transforms.hadamard_matrix`).
 ``"random"``
-    A seeded Haar-random orthogonal matrix per axis.
+    A seeded Haar-random orthogonal matrix per axis; an axis longer than
+    :data:`~glth_core.transforms.RANDOM_DENSE_MAX` (1024) whose length factors
+    as ``p q`` is the Kronecker product of two seeded Haar matrices ``p x p``
+    and ``q x q`` (random orthogonal, ``O(p^2 + q^2)`` memory, but not Haar on
+    the whole group; see :func:`glth_core.transforms.random_transform`).
+
+Implementations: each axis uses the fastest exact transform of
+:mod:`glth_core.transforms` (dense matrix for short axes, FFT DCT, Kronecker
+Hadamard); basis memory is ``O(sum d_i)`` for DCT and for power-of-two
+Hadamard axes (``d + m^2`` for ``d = 2^k m``), ``O(sum d_i^2)`` at most otherwise.
 ``"svd"``
     Fitted to ``weight=``: the weight is viewed as a matrix ``(d_1, d_2 ... d_k)``
     with SVD ``W = U S V^T`` (``full_matrices=True``), and ``A_out = U^T``,
