@@ -89,7 +89,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +97,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import Tensor
+
+from .store import atomic_write_bytes
 
 __all__ = [
     "DATASETS",
@@ -320,33 +321,8 @@ def _report(message: str, verbose: bool, level: int = logging.INFO) -> None:
         print(f"[glth_core.data] {message}", flush=True)
 
 
-def _temporary_sibling(path: Path) -> Path:
-    """A unique hidden name next to ``path`` (same filesystem, so that
-    ``os.replace`` is atomic); created files get the usual umask permissions."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(dst)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(dst, Path(src).read_bytes())
 
 
 # --------------------------------------------------------------------------
@@ -717,7 +693,7 @@ def _resolve_mnist1d(cache: Path, verbose: bool):
         raise res.not_found(["install the package: pip install mnist1d==0.0.2.post1"]) from err
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, sha256=np.array(_arrays_digest(arrays)))
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     res.ok(step, f"generated, cached in {path}")
     return arrays, path
 
