@@ -57,7 +57,8 @@ device = "auto"             # "auto" (CUDA if available), "cpu" or "cuda"
 scheduler = "local"         # "local" (Dask LocalCluster), "serial", or a scheduler address tcp://HOST:PORT
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
-# %%
+# %% tags=["hide-input"]
+# Check every parameter before anything runs (papermill -p ... with a bad value fails here).
 import os
 
 from glth_core.data import DATASETS
