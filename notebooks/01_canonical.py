@@ -106,6 +106,7 @@ print(f"dataset={dataset}, model={model}, seeds={seeds}, rounds={rounds}, fracti
 
 # %%
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -115,6 +116,13 @@ from glth_core.hparams import ImpHparams, update
 from glth_core.sweep import grid, sweep
 
 sns.set_theme(style="whitegrid", context="notebook")
+
+
+def log_percent_axis(axis):
+    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...)."""
+    axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
 pd.set_option("display.width", 120)
 
 # %% [markdown]
@@ -180,6 +188,7 @@ sns.lineplot(data=frame, x="weights remaining (%)", y="test accuracy (%)", hue="
              style="method", style_order=order, markers=True, dashes=False, errorbar="sd", ax=ax)
 ax.axhline(dense_acc, color="0.4", linestyle="--", linewidth=1, label="dense network (mean)")
 ax.set_xscale("log")
+log_percent_axis(ax.xaxis)
 ax.invert_xaxis()
 ax.set_xlabel("weights remaining (%, log scale)")
 ax.set_ylabel("test accuracy (%)")

@@ -116,6 +116,7 @@ print(f"dataset={dataset}, model={model}, seeds={seeds}, rounds={rounds}, fracti
 
 # %%
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -125,6 +126,13 @@ from glth_core.hparams import ImpHparams, update
 from glth_core.sweep import grid, sweep
 
 sns.set_theme(style="whitegrid", context="notebook")
+
+
+def log_percent_axis(axis):
+    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...)."""
+    axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
 pd.set_option("display.width", 140)
 
 # %% [markdown]
@@ -207,6 +215,7 @@ if reinit_bases:
     ax.set_title("ticket against random re-initialisation")
 for ax in axes[0]:
     ax.set_xscale("log")
+    log_percent_axis(ax.xaxis)
     ax.invert_xaxis()
     ax.set_xlabel("nonzero coefficients remaining (%, log scale)")
     ax.set_ylabel("test accuracy (%)")
@@ -321,6 +330,7 @@ for i, b in enumerate(bases):
         ax.annotate("not reached\n(upper bound)", (i, compression.loc[i, "weights remaining (%)"]),
                     ha="center", va="bottom", fontsize="small")
 ax.set_yscale("log")
+log_percent_axis(ax.yaxis)
 ax.set_xlabel("basis")
 ax.set_ylabel("nonzero coefficients remaining (%, log scale)")
 ax.set_title(f"sparsest ticket within {tolerance:g} pp of the reference accuracy")
