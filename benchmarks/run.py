@@ -156,7 +156,8 @@ def run_config(label, model_name, input_shape, batch, device, args) -> list[dict
             case.time_steps(steps)
             case.cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20
             case.train_times.clear()
-    for rep in range(args.reps):
+    reps = args.conv_reps if conv else args.reps
+    for rep in range(reps):
         order = cases[rep % len(cases):] + cases[: rep % len(cases)]
         for case in order:
             case.time_steps(steps)
@@ -170,7 +171,7 @@ def run_config(label, model_name, input_shape, batch, device, args) -> list[dict
             config=label, device=device.type, threads=torch.get_num_threads(), basis=case.basis,
             train_ms=1e3 * statistics.median(case.train_times), eval_ms=1e3 * statistics.median(case.eval_times),
             basis_kib=basis_bytes(case.model) / 1024, autograd_mib=autograd_bytes(case.model, x, y) / 2**20,
-            cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples, reps=args.reps, steps=steps))
+            cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples, reps=reps, steps=steps))
         print(f"  {label:26s} {device.type:4s} {case.basis:9s} train {rows[-1]['train_ms']:8.2f} ms  "
               f"eval {rows[-1]['eval_ms']:8.1f} ms", flush=True)
     return rows
@@ -180,9 +181,15 @@ def run_lottery(args, device) -> list[dict]:
     from glth_core.hparams import ImpHparams, update
     from glth_core.lottery import run_imp
 
+    from glth_core.lottery import load_splits
+
     dataset = "digits" if args.quick else "fashion_mnist"
     times = {b: [] for b in BASES}
+    load_splits(update(ImpHparams(), dataset=dataset).dataset)  # data loading is not part of the comparison
     with tempfile.TemporaryDirectory(prefix="glth-bench-") as tmp:
+        # untimed warm-up run: first-call costs (imports, kernels, allocator) would go to whichever basis runs first
+        run_imp(update(ImpHparams(), model="lenet300", dataset=dataset, epochs=args.lottery_epochs, rounds=1),
+                Path(tmp) / "warm-up", device=device.type, progress=False)
         for rep in range(args.lottery_reps):
             for basis in BASES[rep % len(BASES):] + BASES[: rep % len(BASES)]:
                 hp = update(ImpHparams(), model="lenet300", dataset=dataset, epochs=args.lottery_epochs,
@@ -191,8 +198,8 @@ def run_lottery(args, device) -> list[dict]:
                 run_imp(hp, Path(tmp) / f"{basis}-{rep}", device=device.type, progress=False)
                 times[basis].append(time.perf_counter() - start)
                 print(f"  lottery {dataset} {basis:9s} {times[basis][-1]:7.1f} s", flush=True)
-    label = (f"lottery run: LeNet-300-100, {dataset}, {args.lottery_epochs} epoch(s), "
-             f"{args.lottery_rounds} rounds")
+    label = (f"whole lottery run (ms, in the train column): LeNet-300-100, {dataset}, "
+             f"{args.lottery_epochs} epoch(s), {args.lottery_rounds} rounds")
     return [dict(config=label, device=device.type, threads=torch.get_num_threads(), basis=b,
                  train_ms=1e3 * statistics.median(t), reps=args.lottery_reps) for b, t in times.items()]
 
@@ -254,9 +261,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="training steps per repetition (LeNet)")
     parser.add_argument("--conv-steps", type=int, default=2, help="training steps per repetition (Conv-4)")
     parser.add_argument("--eval-examples", type=int, default=10000, help="inputs per evaluate() call (LeNet)")
-    parser.add_argument("--conv-eval-examples", type=int, default=500, help="inputs per evaluate() call (Conv-4)")
+    parser.add_argument("--conv-eval-examples", type=int, default=200, help="inputs per evaluate() call (Conv-4)")
+    parser.add_argument("--conv-reps", type=int, default=4, help="interleaved repetitions per basis (Conv-4)")
     parser.add_argument("--devices", default="auto", help="'auto' (cpu, and cuda if available), 'cpu' or 'cuda'")
-    parser.add_argument("--configs", default="all", help="comma-separated indices into CONFIGS (0,1,2) or 'all'")
+    parser.add_argument("--configs", default="all", help="comma-separated indices into CONFIGS (0,1,2), 'all' or 'none'")
     parser.add_argument("--lottery", action="store_true", help="also time one short lottery run per basis")
     parser.add_argument("--quick", action="store_true", help="lottery on digits instead of Fashion-MNIST")
     parser.add_argument("--lottery-epochs", type=int, default=1)
@@ -267,8 +275,9 @@ def main(argv=None) -> int:
                         help="Markdown snapshot included by the book's appendix")
     parser.add_argument("--no-book", action="store_true", help="do not write the book snapshot")
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.reps < 1 or args.steps < 1 or args.conv_steps < 1:
-        parser.error("--threads, --reps, --steps and --conv-steps must be positive")
+    if min(args.threads, args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples,
+           args.conv_eval_examples) < 1:
+        parser.error("--threads, --reps, --conv-reps, --steps, --conv-steps and the eval sizes must be positive")
     if args.devices == "auto":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     elif args.devices in ("cpu", "cuda"):
@@ -277,7 +286,15 @@ def main(argv=None) -> int:
         parser.error(f"--devices must be auto, cpu or cuda, got {args.devices!r}")
     if "cuda" in devices and not torch.cuda.is_available():
         parser.error("--devices cuda: no CUDA device is available")
-    configs = CONFIGS if args.configs == "all" else [CONFIGS[int(i)] for i in args.configs.split(",")]
+    if args.configs == "all":
+        configs = CONFIGS
+    elif args.configs == "none":
+        configs = []
+    else:
+        try:
+            configs = [CONFIGS[int(i)] for i in args.configs.split(",")]
+        except (ValueError, IndexError):
+            parser.error(f"--configs must be 'all', 'none' or indices in 0..{len(CONFIGS) - 1}, got {args.configs!r}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -291,7 +308,7 @@ def main(argv=None) -> int:
             rows += run_lottery(args, device)
     frame = with_ratios(rows)
     header = (f"Benchmark of {time.strftime('%Y-%m-%d', time.gmtime())}: {machine()}; "
-              f"medians of {args.reps} interleaved repetitions; ran {time.time() - started:.0f} s.")
+              f"medians of {args.reps} (Conv-4: {args.conv_reps}) interleaved repetitions; ran {time.time() - started:.0f} s.")
     table = markdown(frame, header)
     print()
     print(table)
