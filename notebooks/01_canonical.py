@@ -141,13 +141,13 @@ pd.set_option("display.width", 120)
 # Every run goes through one `sweep` call, which skips runs already in the
 # results folder, so re-executing this notebook trains nothing.
 
-# %%
+# %% tags=["remove-stderr"]
 base = update(
     ImpHparams(), model=model, dataset=dataset, epochs=epochs, fraction=fraction,
     rounds=rounds, rewind_iteration=rewind_iteration, basis="canonical",
 )
 runs = grid(base, seed=list(range(seeds)), control=["ticket", *controls])
-table = sweep(runs, scheduler=scheduler, device=device, results_dir=results_dir)
+table = sweep(runs, scheduler=scheduler, device=device, results_dir=results_dir, progress=False)
 failures = table.attrs["failures"]
 print(f"{len(runs)} runs, {len(failures)} failed, {len(table)} rows")
 if failures:

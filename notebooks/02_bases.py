@@ -155,13 +155,13 @@ pd.set_option("display.width", 140)
 # `glth_core.bases` uses $H_{2^k} \otimes R_m$ with a seeded random orthogonal
 # $R_m$ for the odd factor $m$, so "hadamard" is partly a random rotation too.
 
-# %%
+# %% tags=["remove-stderr"]
 base = update(ImpHparams(), model=model, dataset=dataset, epochs=epochs, fraction=fraction, rounds=rounds,
               image_aware=image_aware)
 runs = grid(base, basis=list(bases), seed=list(range(seeds)))
 if reinit_bases:
     runs += grid(base, basis=list(reinit_bases), seed=list(range(seeds)), control="reinit")
-table = sweep(runs, scheduler=scheduler, device=device, results_dir=results_dir)
+table = sweep(runs, scheduler=scheduler, device=device, results_dir=results_dir, progress=False)
 failures = table.attrs["failures"]
 print(f"{len(runs)} runs, {len(failures)} failed, {len(table)} rows")
 if failures:
