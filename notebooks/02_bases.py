@@ -36,9 +36,10 @@
 # {doc}`01_canonical`. Compression is decided where accuracy finally drops,
 # below the sparsity range of that chapter, so this chapter prunes faster: by
 # default 40% of each hidden layer's remaining coefficients per round (the
-# output layer at half that rate), which reaches well below 1% of the
-# coefficients in ten rounds, on a coarser grid (each round divides the
-# density by $1/0.6 \approx 1.67$).
+# output layer at half that rate), which reaches below 1% of the
+# coefficients in ten rounds, on a coarser grid (each round multiplies the
+# density by $0.6$, where the 20% rounds of {doc}`01_canonical` multiply it by
+# $0.8$).
 
 # %% tags=["parameters"]
 smoke = False               # True: a few seconds on scikit-learn's 8x8 digits (make test)
