@@ -148,7 +148,7 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # {glue:text}`04_structured.ipynb::c4_rounds:s` rounds, unit pruning keeps
 # {glue:text}`04_structured.ipynb::c4_units_last_params:s` parameters at
 # {glue:text}`04_structured.ipynb::c4_units_last_acc:.2f`%, and the most
-# accurate low-rank ticket ("{glue:text}`04_structured.ipynb::c4_best_lowrank:s`")
+# accurate low-rank ticket, {glue:text}`04_structured.ipynb::c4_best_lowrank:s`,
 # keeps {glue:text}`04_structured.ipynb::c4_best_lowrank_params:s` parameters
 # at {glue:text}`04_structured.ipynb::c4_best_lowrank_acc:.2f`%, against
 # {glue:text}`04_structured.ipynb::c4_dense_acc:.2f`% for the dense network.
@@ -169,10 +169,15 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # random-basis, random-mask corner of the framework; the book compares it with
 # tickets.
 #
-# **Evidence.** {doc}`03_subspace`: the dense LeNet-300-100 has
-# {glue:text}`03_subspace.ipynb::c3_total:s` coefficients and
-# "{glue:text}`03_subspace.ipynb::c3_intrinsic_text:s`". Against IMP tickets
-# with the same number of trained coefficients:
+# **Evidence.** {doc}`03_subspace` trains LeNet-300-100, with
+# {glue:text}`03_subspace.ipynb::c3_total:s` coefficients and a dense accuracy
+# of {glue:text}`03_subspace.ipynb::c3_dense:.2f`%, in random subspaces of
+# dimension {glue:text}`03_subspace.ipynb::c3_dmin:s` to
+# {glue:text}`03_subspace.ipynb::c3_dmax:s`, reaching
+# {glue:text}`03_subspace.ipynb::c3_acc_dmin:.1f`% and
+# {glue:text}`03_subspace.ipynb::c3_acc_dmax:.1f`% at the two ends, and marks
+# the intrinsic dimension of {cite:t}`li2018intrinsic` there. Against IMP
+# tickets with the same number of trained coefficients:
 # "{glue:text}`03_subspace.ipynb::c3_verdict:s`".
 #
 # **Verdict.** Holds as a construction: the random subspace is trained by the
