@@ -22,7 +22,8 @@
 # and a convolution kernel is where a frequency basis is most natural: a
 # $3 \times 3$ kernel is a tiny image, and compressing convolutional networks
 # in the DCT domain is the idea behind CNNpack {cite:p}`wang2016cnnpack`. This
-# chapter runs iterative magnitude pruning with rewinding on Conv-2 in the
+# chapter runs iterative magnitude pruning with rewinding on Conv-2 (Conv-4 with
+# `-p model conv4`) in the
 # canonical basis and in the DCT basis (with random re-initialisation as an
 # optional control), and asks the same questions as before
 # {cite:p}`alabdulmohsin2021generalized`: are there sparse trainable
@@ -330,7 +331,7 @@ plt.close(fig)
 # ```{glue:figure} c5_fig_accuracy
 # :name: fig-c5-accuracy
 #
-# Test accuracy (%) of Conv-2 tickets against the fraction of nonzero
+# Test accuracy (%) of the tickets of the convolutional network against the fraction of nonzero
 # coefficients remaining (%, log scale, decreasing to the right) in the
 # bases of the parameter `bases` (here the canonical and the DCT basis); dashed
 # lines, where run, are the random re-initialisation control. Lines: mean over
@@ -363,6 +364,8 @@ glue("c5_sparsest_pct", float(density_at.loc[last_round]), display=False)
 glue("c5_seeds", int(seeds), display=False)
 glue("c5_iterations", int(iterations), display=False)
 glue("c5_rounds", int(rounds), display=False)
+model_label = {"conv2": "Conv-2", "conv4": "Conv-4"}[model]
+glue("c5_model_label", model_label, display=False)
 glue("c5_dense_sentence", (
     f"With SGD, which is rotation-equivariant, the dense rounds of the bases differ by "
     f"{dense_by_basis.max() - dense_by_basis.min():.2f} percentage points: a rotated but otherwise identical "
@@ -391,7 +394,7 @@ print(pd.DataFrame({b: curves[b] for b in bases}).assign(**{"weights remaining (
 # %% [markdown]
 # ## What the tickets show
 #
-# The dense Conv-2 reaches {glue:text}`c5_dense_acc:.1f`% test accuracy after
+# The dense {glue:text}`c5_model_label` reaches {glue:text}`c5_dense_acc:.1f`% test accuracy after
 # {glue:text}`c5_iterations` iterations. {glue:text}`c5_dense_sentence`
 # Pruning then changes the picture ({numref}`fig-c5-accuracy`): {glue:text}`c5_rise_words`. At the
 # sparsest level, {glue:text}`c5_sparsest_pct:.1f`% of the weights, the
@@ -471,7 +474,7 @@ glue("c5_keeps_dense_words", "; ".join(
     f"the {b} ticket {'comes within one point of' if keeps_dense[b] else 'stays more than one point below'} "
     f"its dense network{' at some pruned level' if keeps_dense[b] else ' at every pruned level'}" for b in bases),
     display=False)
-print(f"claim 2 in Conv-2: {verdict2}\nclaim 3 in Conv-2: {verdict3}")
+print(f"claim 2 in {model_label}: {verdict2}\nclaim 3 in {model_label}: {verdict3}")
 
 # %% [markdown]
 # **Canonical against DCT.** Both bases are pruned on the same schedule, so

@@ -42,8 +42,8 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # | claim | chapters | verdict in the default build | main weakness |
 # |---|---|---|---|
 # | 1. Sparsity in any orthonormal basis | {doc}`02_bases`, {doc}`05_conv` | holds (tickets are found and trained in every basis tried) | a construction; claims 2 and 3 test whether it is useful |
-# | 2. Lottery-ticket results carry over | {doc}`01_canonical`, {doc}`02_bases`, {doc}`05_conv` | LeNet-300-100: see section 2; Conv-2: {glue:text}`05_conv.ipynb::c5_verdict_claim2:s` (*computed*) | few seeds, short training, short sparsity range; rewinding not varied |
-# | 3. A good basis (DCT) compresses better | {doc}`02_bases`, {doc}`05_conv` | LeNet-300-100: see section 3; Conv-2: {glue:text}`05_conv.ipynb::c5_verdict_claim3:s` (*computed*) | grid of pruning rounds, short training, Fashion-MNIST instead of CIFAR-10 |
+# | 2. Lottery-ticket results carry over | {doc}`01_canonical`, {doc}`02_bases`, {doc}`05_conv` | LeNet-300-100: see section 2; {glue:text}`05_conv.ipynb::c5_model_label:s`: {glue:text}`05_conv.ipynb::c5_verdict_claim2:s` (*computed*) | few seeds, short training, short sparsity range; rewinding not varied |
+# | 3. A good basis (DCT) compresses better | {doc}`02_bases`, {doc}`05_conv` | LeNet-300-100: see section 3; {glue:text}`05_conv.ipynb::c5_model_label:s`: {glue:text}`05_conv.ipynb::c5_verdict_claim3:s` (*computed*) | grid of pruning rounds, short training, Fashion-MNIST instead of CIFAR-10 |
 # | 4. Structured pruning is an instance | {doc}`04_structured` | holds as a construction (the outputs of the exported, factorised model and of the generalized model {glue:text}`04_structured.ipynb::c4_check_close:s`) | whether structured tickets are *good* is a separate question (section 4) |
 # | 5. Random subspaces are a corner of the framework | {doc}`03_subspace` | holds as a construction; the comparison: see section 5 | one data set and one network; a grid of dimensions |
 #
@@ -64,7 +64,7 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # ({doc}`02_bases`), as the rotation-equivariance of SGD predicts. At
 # {glue:text}`02_bases.ipynb::c2_sparsest_pct:.1f`% of the coefficients the
 # tickets' accuracies differ from the dense network's by
-# {glue:text}`02_bases.ipynb::c2_sparsest_summary:s`. Conv-2 has tickets in the
+# {glue:text}`02_bases.ipynb::c2_sparsest_summary:s`. {glue:text}`05_conv.ipynb::c5_model_label:s` has tickets in the
 # DCT basis down to {glue:text}`05_conv.ipynb::c5_sparsest_pct:.1f`% of the
 # coefficients ({doc}`05_conv`).
 #
@@ -93,13 +93,13 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # network; against random re-initialisation,
 # "{glue:text}`02_bases.ipynb::c2_reinit_summary:s`".
 #
-# Conv-2 ({doc}`05_conv`): "{glue:text}`05_conv.ipynb::c5_rise_words:s`".
+# {glue:text}`05_conv.ipynb::c5_model_label:s` ({doc}`05_conv`): "{glue:text}`05_conv.ipynb::c5_rise_words:s`".
 # "{glue:text}`05_conv.ipynb::c5_reinit_sentence:s`"
 #
 # **Verdict.** For LeNet-300-100, the sentences above decide it in the build
 # you are reading: the claim holds where the tickets' best accuracy lies above
 # the dense network and the ticket beats its re-initialised control in every
-# basis. Conv-2: {glue:text}`05_conv.ipynb::c5_verdict_claim2:s` (*computed*:
+# basis. {glue:text}`05_conv.ipynb::c5_model_label:s`: {glue:text}`05_conv.ipynb::c5_verdict_claim2:s` (*computed*:
 # "holds" needs, in every basis, a pruned ticket within one point of its dense
 # network, and a ticket better than its re-initialised control at the sparsest
 # level and on average; without the control, at most "partly").
@@ -107,8 +107,8 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # **Where the evidence is weak.** Every default run rewinds to iteration 0;
 # late rewinding (`-p rewind_iteration k` in {doc}`01_canonical`) is not
 # compared, so "rewinding matters" is not tested by the default build. The
-# runs use few seeds (Conv-2: {glue:text}`05_conv.ipynb::c5_seeds:s`) and train
-# far less than the literature (Conv-2:
+# runs use few seeds ({glue:text}`05_conv.ipynb::c5_model_label:s`: {glue:text}`05_conv.ipynb::c5_seeds:s`) and train
+# far less than the literature ({glue:text}`05_conv.ipynb::c5_model_label:s`:
 # {glue:text}`05_conv.ipynb::c5_iterations:s` iterations per round against
 # 20 000 in {cite:t}`frankle2019lottery`), and the sparsity range is short, so
 # the final "fall" of the accuracy curve may lie beyond it.
@@ -120,17 +120,18 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 #
 # **Evidence.** LeNet-300-100 ({doc}`02_bases`), the sparsest ticket within
 # {glue:text}`02_bases.ipynb::c2_tolerance:.1f` percentage points of the dense
-# canonical network: "{glue:text}`02_bases.ipynb::c2_verdict:s`". Conv-2
+# canonical network: "{glue:text}`02_bases.ipynb::c2_verdict:s`". {glue:text}`05_conv.ipynb::c5_model_label:s`
 # ({doc}`05_conv`): "{glue:text}`05_conv.ipynb::c5_compare_sentence:s`"
 #
 # **Verdict.** LeNet-300-100: as the quoted sentence says; the claim holds
-# only if it names a basis other than the canonical one. Conv-2:
+# only if it names a basis other than the canonical one. {glue:text}`05_conv.ipynb::c5_model_label:s`:
 # {glue:text}`05_conv.ipynb::c5_verdict_claim3:s` (*computed*: "holds" needs
 # the DCT ticket ahead by more than two standard deviations of the seed spread
 # at the sparsest level and ahead at half of the pruned levels or more).
 #
 # **Where the evidence is weak.** Compression is measured on the grid of
-# pruning rounds, so bases within one round of each other tie. For Conv-2 the
+# pruning rounds, so bases within one round of each other tie. For the
+# convolutional network the
 # DCT of a kernel is the engine's 4-D DCT over all axes, not the spatial 2-D
 # DCT of CNNpack {cite:p}`wang2016cnnpack`, and its first fully connected layer,
 # which holds most of the weights, gets a DCT of the flattened feature map
@@ -190,7 +191,7 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # ## What would make the evidence stronger
 #
 # Every chapter runs at a fraction of the paper's scale so that the book builds
-# on a 2-core CPU: two seeds instead of five, a few epochs (for Conv-2 a few
+# on a 2-core CPU: two seeds instead of five, a few epochs (for the convolutional network a few
 # dozen iterations) per round instead of tens of epochs, and Fashion-MNIST
 # {cite:p}`xiao2017fashion` instead of MNIST and CIFAR-10
 # {cite:p}`frankle2019lottery`. Each chapter ends with a "Rerun at paper
