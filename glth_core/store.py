@@ -185,7 +185,11 @@ class RunStore:
         return torch.load(path, map_location=map_location, weights_only=True)
 
     def write_table(self, rows: list[dict]) -> pd.DataFrame:
-        """Write ``rounds.csv`` atomically from ``rows`` and return it as a DataFrame."""
+        """Write ``rounds.csv`` atomically (unless it holds more rounds already); return ``rows`` as a DataFrame."""
         df = pd.DataFrame(rows)
-        atomic_write_csv(df, self.path / "rounds.csv")
+        path = self.path / "rounds.csv"
+        # asking for fewer rounds of a longer run must not shrink the table of what is finished
+        if path.exists() and len(pd.read_csv(path, usecols=[0])) > len(df):
+            return df
+        atomic_write_csv(df, path)
         return df

@@ -60,85 +60,44 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 
 # %% tags=["hide-input"]
 # Check every parameter before anything runs (papermill -p ... with a bad value fails here).
-import os
-
-from glth_core.data import DATASETS
-from glth_core.models import MODELS
+from glth_core.chapter import (check_common, require_bool, require_fraction, require_names, require_nonnegative,
+                               smoke_scheduler)
 
 ALLOWED_BASES = ["canonical", "dct", "hadamard", "random"]
-
-
-def _require_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _require_bases(name, value, allowed, allow_empty):
-    if (not isinstance(value, (list, tuple)) or (not value and not allow_empty)
-            or any(b not in allowed for b in value) or len(set(value)) != len(value)):
-        raise ValueError(f"parameter {name} must be a list of distinct names from {list(allowed)}"
-                         f"{'' if allow_empty else ' (at least one)'}, got {value!r}")
-
-
-if not isinstance(smoke, bool):
-    raise ValueError(f"parameter smoke must be True or False, got {smoke!r}")
-if dataset not in DATASETS:
-    raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
-if model not in MODELS:
-    raise ValueError(f"parameter model must be one of {list(MODELS)}, got {model!r}")
-_require_int("seeds", seeds, 1)
-_require_int("rounds", rounds, 1)
-_require_int("epochs", epochs, 1)
-if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-    raise ValueError(f"parameter fraction must be a number in (0, 1), got {fraction!r}")
-_require_bases("bases", bases, ALLOWED_BASES, allow_empty=False)
-_require_bases("reinit_bases", reinit_bases, bases, allow_empty=True)
-if not isinstance(image_aware, bool):
-    raise ValueError(f"parameter image_aware must be True or False, got {image_aware!r}")
-if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
-    raise ValueError(f"parameter tolerance must be a number of percentage points >= 0, got {tolerance!r}")
+check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
+             seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 1))
+require_fraction("fraction", fraction)
+require_names("bases", bases, ALLOWED_BASES)
+require_names("reinit_bases", reinit_bases, bases, allow_empty=True)
+require_bool("image_aware", image_aware)
+require_nonnegative("tolerance", tolerance, unit="percentage points")
 if reference not in ("canonical", "own"):
     raise ValueError(f"parameter reference must be 'canonical' or 'own', got {reference!r}")
 if reference == "canonical" and "canonical" not in bases:
     raise ValueError("parameter reference='canonical' needs 'canonical' in parameter bases; "
                      "add it or use reference='own'")
-if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
-    raise ValueError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
-    raise ValueError(f"parameter scheduler must be 'local', 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}")
-if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
-    raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
 
 if smoke:  # the whole chapter in seconds: tiny data, few rounds
     dataset, seeds, rounds, epochs = "digits", min(seeds, 2), min(rounds, 4), min(epochs, 2)
-    if scheduler == "local":
-        scheduler = "serial"
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: one thread is fastest on a busy machine
+    scheduler = smoke_scheduler(scheduler)
 print(f"dataset={dataset}, model={model}, seeds={seeds}, rounds={rounds}, fraction={fraction}, epochs={epochs}, "
       f"bases={list(bases)}, reinit_bases={list(reinit_bases)}, tolerance={tolerance}, reference={reference}")
 
 # %%
 import matplotlib.pyplot as plt
-import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
+from glth_core.chapter import log_percent_axis
 from glth_core.hparams import ImpHparams, update
 from glth_core.sweep import grid, sweep
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def log_percent_axis(axis):
-    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...)."""
-    axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
-    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(mticker.NullFormatter())
-pd.set_option("display.width", 140)
+
 
 # %% [markdown]
 # ## The experiment

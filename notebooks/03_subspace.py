@@ -55,57 +55,24 @@ scheduler = "local"         # "local" (Dask LocalCluster), "serial", or a schedu
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %%
-import os
-
-from glth_core.data import DATASETS
-from glth_core.models import MODELS
+from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
 
 ALLOWED_TICKET_BASES = ["canonical", "dct", "hadamard", "random"]
-
-
-def _require_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}")
-
-
-if not isinstance(smoke, bool):
-    raise ValueError(f"parameter smoke must be True or False, got {smoke!r}")
-if dataset not in DATASETS:
-    raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
-if model not in MODELS:
-    raise ValueError(f"parameter model must be one of {list(MODELS)}, got {model!r}")
-_require_int("seeds", seeds, 1)
-_require_int("rounds", rounds, 1)
-_require_int("epochs", epochs, 1)
-_require_int("subspace_batch_size", subspace_batch_size, 1)
-if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-    raise ValueError(f"parameter fraction must be a number in (0, 1), got {fraction!r}")
+check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
+             seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 1), subspace_batch_size=(subspace_batch_size, 1))
+require_fraction("fraction", fraction)
+require_names("ticket_bases", ticket_bases, ALLOWED_TICKET_BASES)
 if (not isinstance(dimensions, (list, tuple)) or not dimensions
         or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dimensions)
         or len(set(dimensions)) != len(dimensions)):
     raise ValueError(f"parameter dimensions must be a non-empty list of distinct integers >= 1, got {dimensions!r}")
-if (not isinstance(ticket_bases, (list, tuple)) or not ticket_bases
-        or any(b not in ALLOWED_TICKET_BASES for b in ticket_bases) or len(set(ticket_bases)) != len(ticket_bases)):
-    raise ValueError(f"parameter ticket_bases must be a list of distinct names from {ALLOWED_TICKET_BASES} "
-                     f"(at least one), got {ticket_bases!r}")
 if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
     raise ValueError(f"parameter threshold must be a number in (0, 1], got {threshold!r}")
-if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
-    raise ValueError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
-    raise ValueError(f"parameter scheduler must be 'local', 'serial' or an address like tcp://HOST:PORT, "
-                     f"got {scheduler!r}")
-if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
-    raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
 
 if smoke:  # the whole chapter in seconds: tiny data, few rounds (the same runs as chapter 02's smoke mode)
     dataset, seeds, rounds, epochs = "digits", min(seeds, 2), min(rounds, 4), min(epochs, 2)
     dimensions, subspace_batch_size = [10, 100, 1000], min(subspace_batch_size, 64)
-    if scheduler == "local":
-        scheduler = "serial"
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: one thread is fastest on a busy machine
+    scheduler = smoke_scheduler(scheduler)
 dimensions = sorted(dimensions)
 print(f"dataset={dataset}, model={model}, seeds={seeds}, rounds={rounds}, fraction={fraction}, epochs={epochs}, "
       f"dimensions={dimensions}, subspace_batch_size={subspace_batch_size}, ticket_bases={list(ticket_bases)}, "

@@ -56,68 +56,29 @@ scheduler = "local"         # "local" (Dask LocalCluster), "serial", or a schedu
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %%
-import os
 
-from glth_core.data import DATASETS
+from glth_core.chapter import check_common, require_bool, require_fraction, require_names, smoke_scheduler
 from glth_core.models import MODELS
 
 ALLOWED_LOWRANK = ["dct", "hadamard", "random", "svd"]
 ALLOWED_ELEMENT = ["canonical", "dct", "hadamard", "random"]
-
-
-def _require_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _require_fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"parameter {name} must be a number in (0, 1), got {value!r}")
-
-
-def _require_bases(name, value, allowed):
-    if (not isinstance(value, (list, tuple)) or any(b not in allowed for b in value)
-            or len(set(value)) != len(value)):
-        raise ValueError(f"parameter {name} must be a list of distinct names from {allowed}, got {value!r}")
-
-
-if not isinstance(smoke, bool):
-    raise ValueError(f"parameter smoke must be True or False, got {smoke!r}")
-if dataset not in DATASETS:
-    raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
-if model not in MODELS or not model.startswith("lenet"):
-    raise ValueError(f"parameter model must be a fully connected model from "
-                     f"{[m for m in MODELS if m.startswith('lenet')]} (low-rank export factorises Linear layers), "
-                     f"got {model!r}")
-_require_int("seeds", seeds, 1)
-_require_int("rounds", rounds, 1)
-_require_int("epochs", epochs, 1)
-_require_int("element_rounds", element_rounds, 1)
-_require_fraction("fraction", fraction)
-_require_fraction("element_fraction", element_fraction)
-_require_bases("lowrank_bases", lowrank_bases, ALLOWED_LOWRANK)
-_require_bases("element_bases", element_bases, ALLOWED_ELEMENT)
+# low-rank export factorises Linear layers: fully connected models only
+check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
+             models=[m for m in MODELS if m.startswith("lenet")],
+             seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 1), element_rounds=(element_rounds, 1))
+require_fraction("fraction", fraction)
+require_fraction("element_fraction", element_fraction)
+require_names("lowrank_bases", lowrank_bases, ALLOWED_LOWRANK, allow_empty=True)
+require_names("element_bases", element_bases, ALLOWED_ELEMENT, allow_empty=True)
+require_bool("svd_truncation", svd_truncation)
 if not lowrank_bases and not svd_truncation:
     raise ValueError("parameter lowrank_bases is empty and svd_truncation is False: nothing low-rank to show; "
                      f"give at least one basis from {ALLOWED_LOWRANK}")
-if not isinstance(svd_truncation, bool):
-    raise ValueError(f"parameter svd_truncation must be True or False, got {svd_truncation!r}")
-if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
-    raise ValueError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
-    raise ValueError(f"parameter scheduler must be 'local', 'serial' or an address like tcp://HOST:PORT, "
-                     f"got {scheduler!r}")
-if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
-    raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
 
 if smoke:  # the whole chapter in seconds: tiny data, few rounds (element runs as in chapter 02's smoke mode)
     dataset, seeds, rounds, epochs = "digits", min(seeds, 2), min(rounds, 3), min(epochs, 2)
     element_rounds = min(element_rounds, 4)
-    if scheduler == "local":
-        scheduler = "serial"
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: one thread is fastest on a busy machine
+    scheduler = smoke_scheduler(scheduler)
 print(f"dataset={dataset}, model={model}, seeds={seeds}, rounds={rounds}, fraction={fraction}, epochs={epochs}, "
       f"lowrank_bases={list(lowrank_bases)}, element_bases={list(element_bases)}, element_rounds={element_rounds}, "
       f"element_fraction={element_fraction}, svd_truncation={svd_truncation}")

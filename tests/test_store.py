@@ -154,3 +154,17 @@ def test_validate_types():
     with pytest.raises(ValueError, match="--dimension"):
         H.validate(H.SubspaceHparams(dimension=0))
     assert dataclasses.is_dataclass(H.ImpHparams())
+
+
+def test_asking_for_fewer_rounds_does_not_shrink_the_table(tmp_path):
+    import pandas as pd
+
+    from glth_core.store import RunStore
+
+    store = RunStore(tmp_path, "imp_test", {"kind": "imp"})
+    rows = [{"run_id": "imp_test", "round": r} for r in range(4)]
+    store.write_table(rows)
+    store.write_table(rows[:2])
+    assert list(pd.read_csv(store.path / "rounds.csv")["round"]) == [0, 1, 2, 3]
+    store.write_table(rows + [{"run_id": "imp_test", "round": 4}])
+    assert list(pd.read_csv(store.path / "rounds.csv")["round"]) == [0, 1, 2, 3, 4]

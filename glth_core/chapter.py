@@ -1,0 +1,97 @@
+"""Helpers shared by the book's chapters: parameter checks, smoke mode, plot axes.
+
+Every chapter starts with a papermill ``parameters`` cell; the cell after it
+checks each parameter with these functions, so that ``papermill -p NAME VALUE``
+with a wrong name or value fails there, with a message that names the
+parameter and what is allowed, instead of deep inside training.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+__all__ = [
+    "require_bool", "require_int", "require_fraction", "require_nonnegative", "require_names",
+    "check_common", "smoke_scheduler", "log_percent_axis",
+]
+
+
+def require_bool(name: str, value) -> None:
+    """``value`` must be True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"parameter {name} must be True or False, got {value!r}")
+
+
+def require_int(name: str, value, minimum: int = 0) -> None:
+    """``value`` must be an integer >= ``minimum`` (booleans are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def require_fraction(name: str, value) -> None:
+    """``value`` must be a number in the open interval (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"parameter {name} must be a number in (0, 1), got {value!r}")
+
+
+def require_nonnegative(name: str, value, unit: str = "") -> None:
+    """``value`` must be a number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        what = f"a number of {unit} >= 0" if unit else "a number >= 0"
+        raise ValueError(f"parameter {name} must be {what}, got {value!r}")
+
+
+def require_names(name: str, values, allowed: Iterable[str], *, allow_empty: bool = False) -> None:
+    """``values`` must be a list of distinct names from ``allowed`` (non-empty unless ``allow_empty``)."""
+    allowed = list(allowed)
+    if (not isinstance(values, (list, tuple)) or (not values and not allow_empty)
+            or any(v not in allowed for v in values) or len(set(values)) != len(values)):
+        raise ValueError(f"parameter {name} must be a list of distinct names from {allowed}"
+                         f"{'' if allow_empty else ' (at least one)'}, got {values!r}")
+
+
+def check_common(*, smoke, dataset, model, device, scheduler, results_dir, models: Sequence[str] | None = None,
+                 **integers) -> None:
+    """Check the parameters every chapter has; ``integers``: ``name=(value, minimum)`` pairs.
+
+    ``models`` narrows the allowed model names (default: every registered model).
+    """
+    from .data import DATASETS
+    from .models import MODELS
+
+    require_bool("smoke", smoke)
+    if dataset not in DATASETS:
+        raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
+    allowed_models = list(models) if models is not None else list(MODELS)
+    if model not in allowed_models:
+        raise ValueError(f"parameter model must be one of {allowed_models}, got {model!r}")
+    for name, (value, minimum) in integers.items():
+        require_int(name, value, minimum)
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ValueError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
+        raise ValueError("parameter scheduler must be 'local', 'serial' or an address like tcp://HOST:PORT, "
+                         f"got {scheduler!r}")
+    if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
+        raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
+
+
+def smoke_scheduler(scheduler: str) -> str:
+    """Smoke mode: run in this process (a cluster costs more to start than the tiny runs take).
+
+    Also limits torch to one thread: the smoke models are tiny, and one thread is
+    fastest on a busy machine. An explicit scheduler address is kept.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    return "serial" if scheduler == "local" else scheduler
+
+
+def log_percent_axis(axis) -> None:
+    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...)."""
+    import matplotlib.ticker as mticker
+
+    axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
