@@ -283,7 +283,10 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
             so is an ``"svd"`` first layer (fitted to the whole input axis).
         offset: ``None``, or ``"init"``: freeze the current weight as ``W_0`` and
             start the coefficients at 0, ``W = W_0 + synthesis(M * C)``.
-        **options: passed to :func:`~glth_core.bases.basis` (``axes=``).
+        **options: passed to :func:`~glth_core.bases.basis` (``axes=``). Without
+            ``axes``, the ``"dct"`` basis of a conv kernel ``(out, in, k_1, ...)``
+            acts on its spatial axes only (a 2-D DCT of each ``k x k`` filter; the
+            channel axes stay canonical); every other basis acts on all axes.
 
     Returns:
         ``model`` itself; its outputs are unchanged up to float round-off.
@@ -345,9 +348,13 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
             raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
                              f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
                              "(drop image_shape for conv models)")
+        layer_options = dict(options)
+        if basis_name == "dct" and w.dim() > 2 and "axes" not in options:
+            # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something
+            layer_options["axes"] = tuple(range(2, w.dim()))
         b = make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
                        image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
-                       dtype=w.dtype, **options).to(w.device)
+                       dtype=w.dtype, **layer_options).to(w.device)
         param = GeneralizedWeight(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
         parametrize.register_parametrization(module, "weight", param)
         _install_fast_forward(module)

@@ -199,10 +199,10 @@ glue("c3_dmax", int(dimensions[-1]), display=False)
 glue("c3_acc_dmin", float(sub_summary["accuracy (%)"].iloc[0]), display=False)
 glue("c3_acc_dmax", float(sub_summary["accuracy (%)"].iloc[-1]), display=False)
 if d_int is None:
-    intrinsic_text = (f"no $d$ of the grid (up to {dimensions[-1]}) reaches {100 * threshold:g}% of the dense "
+    intrinsic_text = (f"no d of the grid (up to {dimensions[-1]}) reaches {100 * threshold:g}% of the dense "
                       "accuracy, so the intrinsic dimension is larger than the grid")
 else:
-    intrinsic_text = (f"the intrinsic dimension on this grid is $d_{{90}} = {d_int}$, "
+    intrinsic_text = (f"the intrinsic dimension on this grid is d = {d_int}, "
                       f"{100 * d_int / total_coefficients:.2g}% of the network's coefficients "
                       f"(a grid value: the true threshold lies between the previous grid point and it)")
 glue("c3_intrinsic_text", intrinsic_text, display=False)

@@ -67,65 +67,34 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing notebook w
 
 import glth_core
 from glth_core import data as glth_data
-from glth_core.models import MODELS
+from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits")
 CONV_MODELS = ("conv2", "conv4")
 CONV_BASES = ("canonical", "dct", "hadamard", "random")  # svd is fitted to trained weights, not used here
 
 
-def _check_names(name, values, allowed):
-    if not isinstance(values, (list, tuple)) or len(values) == 0:
-        raise ValueError(f"{name} must be a non-empty list such as {list(allowed[:2])}, got {values!r}")
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ValueError(f"{name}: unknown value(s) {bad}; allowed: {', '.join(allowed)}")
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-if not isinstance(smoke, bool):
-    raise ValueError(f"smoke must be True or False, got {smoke!r}")
-if dataset not in IMAGE_DATASETS or dataset not in glth_data.DATASETS:
-    raise ValueError(f"dataset: unknown or not an image data set {dataset!r}; allowed: {', '.join(IMAGE_DATASETS)}")
-if model not in CONV_MODELS or model not in MODELS:
-    raise ValueError(f"model: unknown model {model!r}; allowed: {', '.join(CONV_MODELS)}")
-_check_int("seeds", seeds, 1)
-_check_int("rounds", rounds, 1)
-_check_int("epochs", epochs, 0)
-_check_int("iterations", iterations, 0)
-_check_int("batch_size", batch_size, 1)
+check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
+             models=CONV_MODELS, seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 0),
+             iterations=(iterations, 0), batch_size=(batch_size, 1))
+if dataset not in IMAGE_DATASETS:
+    raise ValueError(f"parameter dataset must be an image data set from {list(IMAGE_DATASETS)}, got {dataset!r}")
 if epochs == 0 and iterations == 0:
-    raise ValueError("epochs and iterations are both 0: set iterations > 0 (or epochs > 0) to train at all")
-if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-    raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
+    raise ValueError("parameters epochs and iterations are both 0: set iterations > 0 (or epochs > 0) to train at all")
+require_fraction("fraction", fraction)
 if optimizer not in ("sgd", "adam"):
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    raise ValueError(f"parameter optimizer must be 'sgd' or 'adam', got {optimizer!r}")
 if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-    raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    raise ValueError(f"parameter lr must be a number > 0, got {lr!r}")
 if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-    raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-_check_names("bases", bases, CONV_BASES)
-if reinit_bases is None:
-    reinit_bases = []
-if not isinstance(reinit_bases, (list, tuple)):
-    raise ValueError(f"reinit_bases must be a list (possibly empty) of bases from {list(bases)}, got {reinit_bases!r}")
-if reinit_bases:
-    _check_names("reinit_bases", reinit_bases, tuple(bases))
-if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
-    raise ValueError(f"scheduler must be 'local', 'serial' or a Dask address such as tcp://HOST:8786, got {scheduler!r}")
-if results_dir is not None and not isinstance(results_dir, str):
-    raise ValueError(f"results_dir must be None or a folder path, got {results_dir!r}")
+    raise ValueError(f"parameter momentum must be a number in [0, 1), got {momentum!r}")
+require_names("bases", bases, CONV_BASES)
+reinit_bases = [] if reinit_bases is None else reinit_bases
+require_names("reinit_bases", reinit_bases, bases, allow_empty=True)
 
 if smoke:  # tiny and fast: 8x8 digits, two rounds, one seed, no cluster start-up
     dataset, seeds, rounds, iterations, batch_size = "digits", 1, 2, 10, 60
-    if scheduler == "local":
-        scheduler = "serial"
+    scheduler = smoke_scheduler(scheduler)
 print(f"{model} on {dataset}: {seeds} seed(s), {rounds} rounds of {fraction:.0%}, bases {list(bases)}")
 
 # %% [markdown]
@@ -141,16 +110,12 @@ print(f"{model} on {dataset}: {seeds} seed(s), {rounds} rounds of {fraction:.0%}
 #
 # What does "DCT" mean for a convolution kernel? A kernel is a tensor
 # $W \in \mathbb{R}^{c_\text{out} \times c_\text{in} \times 3 \times 3}$.
-# `glth_core.basis("dct", shape)` transforms *every* axis of the tensor it is
-# given unless it is called with `axes=`, and the engine
-# (`glth_core.lottery.run_imp`) generalizes a convolutional model by
-# `glth_core.generalize(model, basis="dct", seed=basis_seed)` without `axes` and
-# without an image view (that is reserved for a fully connected first layer
-# that reads pixels). So the coefficients of a kernel are its 4-D DCT,
-# `scipy.fft.dctn(W, type=2, norm="ortho")` over all four axes: the 2-D DCT
-# over the spatial $3 \times 3$ axes that {doc}`../book/method` describes,
-# composed with a DCT over the output-channel and input-channel axes, which
-# have no spatial order and therefore act as one more fixed rotation. The
+# `glth_core.generalize(model, basis="dct")`, which the engine
+# (`glth_core.lottery.run_imp`) calls, gives every convolution kernel the 2-D
+# DCT over its spatial $3 \times 3$ axes that {doc}`../book/method` describes,
+# `scipy.fft.dctn(W, type=2, norm="ortho", axes=(2, 3))`, and leaves the
+# output- and input-channel axes, which have no spatial order, in the
+# canonical basis (pass `axes=` to `generalize` for another choice). The
 # fully connected layers get a 2-D DCT over (output, input), where the input
 # axis of the first one is the flattened feature map. The next cell builds the
 # model exactly as the engine does, lists which axes of each weight the DCT
@@ -185,8 +150,8 @@ for name, module in glth_core.generalized_layers(probe).items():
             np.abs(coeffs - scipy.fft.dctn(w, type=2, norm="ortho", axes=(2, 3))).max())
     rows.append(row)
 basis_table = pd.DataFrame(rows).set_index("layer")
-conv_error = float(basis_table["max |C - dctn(W, all axes)|"].max())
-assert conv_error < 1e-5, f"conv coefficients differ from scipy's 4-D DCT by {conv_error}"
+conv_error = float(basis_table["max |C - dctn(W, axes=(2, 3))|"].max())
+assert conv_error < 1e-5, f"conv coefficients differ from scipy's spatial 2-D DCT by {conv_error}"
 weight_share = basis_table["weights"] / basis_table["weights"].sum()
 largest_layer = str(weight_share.idxmax())
 glue("c5_largest_layer", largest_layer, display=False)
@@ -223,11 +188,9 @@ print(f"multiply-adds per image: {model} {conv_macs:,}, lenet300 {lenet_macs:,} 
       f"(ratio {conv_macs / lenet_macs:.0f})")
 
 # %% [markdown]
-# The kernels' coefficients agree with SciPy's 4-D DCT to float32 round-off,
-# and differ from the spatial-only 2-D DCT by about the size of the weights
-# themselves. A spatial-only DCT (`axes=(2, 3)`, an option of `glth_core.basis`
-# and `glth_core.generalize`) is not selectable through the engine's
-# hyperparameters at present.
+# The kernels' coefficients agree with SciPy's spatial 2-D DCT to float32
+# round-off, and differ from a DCT over all four axes by about the size of the
+# weights themselves: the channel axes are not rotated.
 #
 # The table also shows where the weights are: the first fully connected layer,
 # {glue:text}`c5_largest_layer`, holds {glue:text}`c5_largest_share:.1f`% of
@@ -504,10 +467,10 @@ print(f"claim 2 in {model_label}: {verdict2}\nclaim 3 in {model_label}: {verdict
 # - **Seeds.** {glue:text}`c5_seeds` seed(s): the bands show the spread, but
 #   differences of a point or less are not resolved.
 #
-# The DCT used here rotates the channel axes of each kernel along with the
-# spatial ones (see above), so it is not exactly the spatial 2-D DCT of the
-# design notes; a spatial-only variant would need an engine option that passes
-# `axes=(2, 3)` to `glth_core.generalize`.
+# The DCT acts on the spatial axes of each kernel only, as in the design
+# notes; the first fully connected layer, which holds most of the weights,
+# gets a DCT of the flattened feature map, an axis whose order is only partly
+# spatial (channel by channel, row by row).
 #
 # ```{admonition} Rerun at paper scale
 # :class: tip

@@ -132,8 +132,9 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # **Where the evidence is weak.** Compression is measured on the grid of
 # pruning rounds, so bases within one round of each other tie. For the
 # convolutional network the
-# DCT of a kernel is the engine's 4-D DCT over all axes, not the spatial 2-D
-# DCT of CNNpack {cite:p}`wang2016cnnpack`, and its first fully connected layer,
+# DCT of a kernel is a 2-D DCT of each $3 \times 3$ filter, the channel axes
+# staying canonical (CNNpack {cite:p}`wang2016cnnpack` works on larger filters
+# and clusters the coefficients), and its first fully connected layer,
 # which holds most of the weights, gets a DCT of the flattened feature map
 # (see {doc}`05_conv`). Fashion-MNIST replaces CIFAR-10
 # {cite:p}`krizhevsky2009learning`, and short training favours whatever learns

@@ -337,3 +337,25 @@ def test_cuda_device(where):
     plain = export(model)
     torch.testing.assert_close(plain(x), model(x), atol=1e-5, rtol=0)
     assert count_parameters(model) == sum(int(m.sum()) for m in masks(model).values()) + 32 + 16 + 10
+
+
+def test_dct_of_conv_kernels_is_spatial_by_default_and_all_axes_on_request():
+    """DESIGN: conv kernels get a 2-D DCT over their spatial axes (channels stay canonical)."""
+    from glth_core.parametrization import coefficients
+
+    model = small_cnn()
+    kernels = [m.weight.detach().double().numpy().copy() for m in model if isinstance(m, nn.Conv2d)]
+    generalize(model, "dct")
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    for conv, w in zip(convs, kernels):
+        expected = scipy.fft.dctn(w, type=2, norm="ortho", axes=(2, 3))
+        np.testing.assert_allclose(coefficients(conv).detach().double().numpy(), expected, atol=1e-5)
+    linear = model[-1]
+    w_fc = linear.parametrizations.weight.original  # the Linear layer keeps the DCT over both axes
+    assert w_fc.shape == (10, 6 * 12 * 12)
+
+    model = small_cnn()
+    w = model[0].weight.detach().double().numpy().copy()
+    generalize(model, "dct", axes=(0, 1, 2, 3), layers=["0"])
+    np.testing.assert_allclose(coefficients(model[0]).detach().double().numpy(),
+                               scipy.fft.dctn(w, type=2, norm="ortho"), atol=1e-5)
