@@ -10,14 +10,6 @@ import torch
 from glth_core.bases import BASIS_NAMES, basis
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 SHAPES = [(6, 10), (7, 5), (8, 8), (1, 3), (4, 3, 3, 3), (5, 2, 2, 4), (3, 2, 5)]
 NAMES = ["canonical", "dct", "hadamard", "random", "svd"]
 

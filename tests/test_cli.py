@@ -16,14 +16,6 @@ from glth_core.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def cli_env(results):
     env = dict(os.environ, GLTH_RESULTS_DIR=str(results), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     return env

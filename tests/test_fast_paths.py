@@ -19,14 +19,6 @@ from glth_core.transforms import (DCT_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform,
                                   hadamard_transform, random_transform)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def scipy_dct(n):
     """Orthonormal DCT-II analysis matrix from scipy: D @ x == scipy.fft.dct(x, norm='ortho')."""
     return scipy.fft.dct(np.eye(n), type=2, norm="ortho", axis=0)

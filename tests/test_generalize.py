@@ -14,14 +14,6 @@ from glth_core.parametrization import GeneralizedWeight, generalize, generalized
 from glth_core.pruning import masks, prune, random_masks, set_masks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 NAMES = ["canonical", "dct", "hadamard", "random", "svd"]
 
 

@@ -12,14 +12,6 @@ from glth_core.lottery import TABLE_COLUMNS, round_masks, run_imp
 from glth_core.store import StorageError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**flags):
     base = dict(model="mlp1d", dataset="digits", epochs=1, batch_size=64, rounds=2, fraction=0.2, seed=0)
     base.update(flags)

@@ -16,15 +16,6 @@ from glth_core.pruning import (density, densities, masks, prune, random_masks, r
                                snapshot)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mlp(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 12), nn.ReLU(), nn.Linear(12, 4))

@@ -10,14 +10,6 @@ from glth_core.store import RunStore
 from glth_core.subspace import allocate_dimension, intrinsic_dimension, run_subspace, subspace_sweep
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**flags):
     base = dict(model="mlp1d", dataset="digits", epochs=2, batch_size=64, dimension=200, lr=0.05, seed=0)
     base.update(flags)
