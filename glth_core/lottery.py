@@ -292,9 +292,7 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
         splits = None
         bar = None
         if training.progress_enabled(progress):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=rounds + 1 - first_round, desc=f"{run_id} ({control})", unit="round")
+            bar = training.progress_bar(total=rounds + 1 - first_round, desc=f"{run_id} ({control})", unit="round")
         try:
             for r in range(first_round, rounds + 1):
                 checkpoint = store.load_round(r)

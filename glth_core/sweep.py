@@ -29,7 +29,9 @@ Workers write their runs into the shared results folder, each run in its own
 folder named by its hash; two processes that reach the same run serialise on its
 lock file (:func:`glth_core.store.run_lock`), and every file is written atomically, so two
 sweeps over one results folder never corrupt each other. The tables of all
-runs are sent back to the client and merged into one tidy table.
+runs are sent back to the client and merged into one tidy table, bit-identical
+to the same runs done serially with the same number of torch threads (on a CPU
+the thread count changes the order of floating-point reductions).
 """
 from __future__ import annotations
 
@@ -158,10 +160,10 @@ def _report_failures(failures: list[SweepFailure]) -> None:
 
 
 def _serial(runs, results_dir, device, progress) -> tuple[list, list[SweepFailure]]:
-    from tqdm.auto import tqdm
+    from .training import progress_bar
 
     tables, failures = [], []
-    for hp in tqdm(runs, desc="sweep (serial)", unit="run", disable=not progress):
+    for hp in progress_bar(iterable=runs, desc="sweep (serial)", unit="run", disable=not progress):
         try:
             tables.append(run_one(hp, results_dir, device=device, progress=False))
         except Exception as err:  # a run that fails by itself must not stop the sweep
@@ -224,7 +226,8 @@ def sweep(runs: Sequence, *, scheduler: str | None = None, n_workers: int | None
 
 def _distributed(runs, results_dir, device, progress, retries, scheduler, n_workers, client):
     from distributed import as_completed
-    from tqdm.auto import tqdm
+
+    from .training import progress_bar
 
     own_cluster = None
     if client is None:
@@ -251,7 +254,7 @@ def _distributed(runs, results_dir, device, progress, retries, scheduler, n_work
             by_key[key] = future
 
         tables, failures = [], []
-        bar = tqdm(total=len(futures), desc="sweep", unit="run", disable=not progress)
+        bar = progress_bar(total=len(futures), desc="sweep", unit="run", disable=not progress)
         try:
             for future in as_completed(list(futures)):
                 hp = futures[future]

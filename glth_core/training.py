@@ -100,6 +100,20 @@ def progress_enabled(progress: bool | None) -> bool:
     return bool(progress)
 
 
+def progress_bar(**kwargs):
+    """A ``tqdm.auto`` progress bar (a widget in notebooks with ipywidgets, text elsewhere).
+
+    ``tqdm.auto`` warns once when ipywidgets is missing and falls back to text; the
+    warning (which names a local path) is silenced, the fallback is what we want.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+    return tqdm(**kwargs)
+
+
 def iterations_per_epoch(num_examples: int, batch_size: int) -> int:
     """``ceil(num_examples / batch_size)``: the last batch of an epoch may be smaller."""
     return max(1, math.ceil(num_examples / batch_size))
@@ -226,9 +240,7 @@ def train(
     show = progress_enabled(progress)
     bar = None
     if show:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, initial=start_iteration, desc=f"round {round_index}", unit="step", leave=False)
+        bar = progress_bar(total=total, initial=start_iteration, desc=f"round {round_index}", unit="step", leave=False)
     model.train()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
