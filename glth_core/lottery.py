@@ -211,14 +211,13 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
         core("rewind")(model, rewind)
         result = _train(hp, model, splits, round_index, device=device, progress=progress)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
-    checkpoint = {
-        "round": round_index,
-        "state": _to_cpu(model.state_dict()),
-        "masks": _to_cpu(core("masks")(model)),
-        "row": row,
-    }
-    if round_index == 0:
-        checkpoint["rewind"] = rewind
+    return _save_round(store, round_index, model, row, **({"rewind": rewind} if round_index == 0 else {}))
+
+
+def _save_round(store: RunStore, round_index: int, model: nn.Module, row: dict, **extra) -> dict:
+    """Checkpoint a finished round (trained state, masks, table row, ``extra``) atomically; return it."""
+    checkpoint = {"round": round_index, "state": _to_cpu(model.state_dict()),
+                  "masks": _to_cpu(core("masks")(model)), "row": row, **extra}
     store.save_round(round_index, checkpoint)
     return checkpoint
 
@@ -236,14 +235,7 @@ def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, devi
         core("set_masks")(model, masks)
     result = _train(hp, model, splits, round_index, device=device, progress=progress)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
-    checkpoint = {
-        "round": round_index,
-        "state": _to_cpu(model.state_dict()),
-        "masks": _to_cpu(core("masks")(model)),
-        "row": row,
-    }
-    store.save_round(round_index, checkpoint)
-    return checkpoint
+    return _save_round(store, round_index, model, row)
 
 
 def _open_store(hp: ImpHparams, results_dir) -> RunStore:
