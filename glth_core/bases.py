@@ -125,6 +125,12 @@ class Basis(nn.Module):
         self.transforms = nn.ModuleList(transforms)
         if [t.size for t in self.transforms] != list(self.view_shape):
             raise ValueError("internal error: transform sizes do not match the view shape")
+        # (view axis, transform) of the non-identity axes, as plain tuples: the forward of a
+        # generalized layer walks them on every call, and ModuleList indexing costs microseconds
+        active = tuple((j, t) for j, t in enumerate(self.transforms) if not t.is_identity)
+        self._active = active
+        self._active_input = tuple((j, t) for j, t in active if j > 0)
+        self._output_transform = active[0][1] if active and active[0][0] == 0 else None
 
     def _check(self, x: Tensor, argname: str) -> None:
         if not isinstance(x, Tensor):
@@ -137,14 +143,26 @@ class Basis(nn.Module):
     def _transform(self, x: Tensor, inverse: bool, axes: Iterable[int] | None = None) -> Tensor:
         """Apply the transforms of view ``axes`` (default all) to ``x`` (leading axis may differ)."""
         out_shape = x.shape
-        view = (x.shape[0],) + self.view_shape[1:]
-        y = x.reshape(view)
-        for j in (range(len(self.view_shape)) if axes is None else axes):
-            t = self.transforms[j]
-            if t.is_identity:
-                continue
+        y = x.reshape((x.shape[0],) + self.view_shape[1:])
+        if axes is None:
+            active = self._active
+        else:
+            axes = set(axes)
+            active = [(j, t) for j, t in self._active if j in axes]
+        for j, t in active:
             y = t.inverse(y, j) if inverse else t(y, j)
         return y.reshape(out_shape)
+
+    def analyse_inputs(self, x: Tensor) -> Tensor:
+        """Analysis along the input axes of rows ``x`` of shape ``(batch, prod(shape[1:]))``.
+
+        For a 2-D basis ``W = A_out^T C A_in`` this is ``x A_in^T``, so that
+        ``x W^T = (x A_in^T) C^T A_out``; returns the same shape.
+        """
+        y = x.reshape((x.shape[0],) + self.view_shape[1:])
+        for j, t in self._active_input:
+            y = t(y, j)
+        return y.reshape(x.shape)
 
     def coeffs(self, w: Tensor) -> Tensor:
         """Analysis: coefficients ``C`` of weight ``w`` (shape ``shape`` -> ``shape``)."""
@@ -173,7 +191,12 @@ class Basis(nn.Module):
 
     @property
     def is_canonical(self) -> bool:
-        return all(t.is_identity for t in self.transforms)
+        return not self._active
+
+    @property
+    def transforms_input(self) -> bool:
+        """Whether any input axis (every axis but 0) is transformed."""
+        return bool(self._active_input)
 
     def extra_repr(self) -> str:
         s = f"name={self.name!r}, shape={self.shape}"

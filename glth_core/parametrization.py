@@ -188,49 +188,58 @@ def plan(module: nn.Module, batch: int, input_requires_grad: bool = True) -> dic
     gw = _generalized_weight(module)
     if gw is None:
         raise ValueError("module is not generalized: call glth_core.generalize(model) first")
+    fast = isinstance(module, nn.Linear) and len(module.parametrizations.weight) == 1
+    act_in, act_out = _activation_sides(gw, fast, batch, input_requires_grad)
     b = gw.basis
-    has_in = not all(t.is_identity for t in b.transforms[1:])
-    has_out = not b.transforms[0].is_identity
-    fast = (isinstance(module, nn.Linear) and gw.offset is None and gw.strategy != "weight"
-            and len(module.parametrizations.weight) == 1)
+    return {"input": "none" if not b.transforms_input else "activation" if act_in else "weight",
+            "output": "none" if b._output_transform is None else "activation" if act_out else "weight"}
+
+
+def _activation_sides(gw: GeneralizedWeight, fast: bool, batch: int, input_requires_grad: bool) -> tuple[bool, bool]:
+    """``(input on activations?, output on activations?)`` by the cost model of the module docstring."""
+    if not fast or gw.offset is not None or gw.strategy == "weight":
+        return False, False
     if gw.strategy == "activation":
-        act_in = act_out = fast
-    else:
-        out_features, in_features = b.shape
-        act_in = fast and batch * (2 if input_requires_grad else 1) < 2 * out_features
-        act_out = fast and batch < in_features
-    return {"input": "none" if not has_in else "activation" if act_in else "weight",
-            "output": "none" if not has_out else "activation" if act_out else "weight"}
+        return True, True
+    out_features, in_features = gw.basis.shape
+    return batch * (2 if input_requires_grad else 1) < 2 * out_features, batch < in_features
 
 
 def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
-    """Forward of a generalized ``nn.Linear`` (installed on its parametrized class)."""
-    gw = _generalized_weight(self)
-    if gw is None or parametrize._cache_enabled or len(self.parametrizations.weight) != 1:
+    """Forward of a generalized ``nn.Linear`` (installed on its parametrized class).
+
+    Written for little per-call overhead: a LeNet step at batch 60 spends a good part of
+    its time in Python, so the cost model is a few comparisons and the transforms are
+    walked as plain tuples.
+    """
+    params = self.parametrizations.weight
+    gw = params[0] if len(params) == 1 else None
+    if not isinstance(gw, GeneralizedWeight) or parametrize._cache_enabled:
         return parametrize.type_before_parametrizations(self).forward(self, x)
-    c = self.parametrizations.weight.original
+    c = params.original
     if not (torch.is_grad_enabled() and c.requires_grad):
         return F.linear(x, gw.cached_weight(c), self.bias)
     b = gw.basis
-    if b.is_canonical:
+    if not b._active:
         w = gw.mask * c
         return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
     in_features = b.shape[1]
-    sides = plan(self, x.numel() // in_features if in_features else 0, x.requires_grad)
-    if sides["input"] != "activation" and sides["output"] != "activation":
+    act_in, act_out = _activation_sides(gw, True, x.numel() // in_features if in_features else 0,
+                                        x.requires_grad)
+    act_in = act_in and bool(b._active_input)
+    out_transform = b._output_transform if act_out else None
+    if not act_in and out_transform is None:
         return F.linear(x, self.weight, self.bias)
     coeffs = gw.mask * c
-    n_view = len(b.view_shape)
-    weight_axes = ([0] if sides["output"] == "weight" else []) + (
-        list(range(1, n_view)) if sides["input"] == "weight" else [])
+    weight_axes = [j for j, _ in b._active if not (act_out if j == 0 else act_in)]
     if weight_axes:
         coeffs = b._transform(coeffs, inverse=True, axes=weight_axes)
     lead = x.shape[:-1]
     x2 = x.reshape(-1, in_features)
-    if sides["input"] == "activation":
-        x2 = b._transform(x2, inverse=False, axes=range(1, n_view))
-    if sides["output"] == "activation":
-        z = b.transforms[0].inverse(F.linear(x2, coeffs), -1)
+    if act_in:
+        x2 = b.analyse_inputs(x2)
+    if out_transform is not None:
+        z = out_transform.inverse(F.linear(x2, coeffs), -1)
         if self.bias is not None:
             z = z + self.bias
     else:
