@@ -41,8 +41,11 @@ Basis names (:data:`BASIS_NAMES`):
 
 Implementations: each axis uses the fastest exact transform of
 :mod:`glth_core.transforms` (dense matrix for short axes, FFT DCT, Kronecker
-Hadamard); basis memory is ``O(sum d_i)`` for DCT and for power-of-two
-Hadamard axes (``d + m^2`` for ``d = 2^k m``), ``O(sum d_i^2)`` at most otherwise.
+Hadamard); Hadamard axes up to 512 and DCT axes up to 512 that are short or
+FFT-unfriendly are one dense matrix (faster on a CPU at that size, at most
+``512 d`` numbers); above, basis memory is ``O(sum d_i)`` for DCT and for
+power-of-two Hadamard axes (``d + m^2`` for ``d = 2^k m``), and
+``O(sum d_i^2)`` at most otherwise.
 ``"svd"``
     Fitted to ``weight=``: the weight is viewed as a matrix ``(d_1, d_2 ... d_k)``
     with SVD ``W = U S V^T`` (``full_matrices=True``), and ``A_out = U^T``,

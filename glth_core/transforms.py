@@ -26,15 +26,21 @@ Fast implementations (all exact up to float round-off, all device-agnostic):
   (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
   ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
   backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
-  ``O(d log d)`` work. Axes up to :data:`DCT_DENSE_MAX` use the dense matrix
-  (at most ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there.
+  ``O(d log d)`` work. Used for FFT-friendly lengths of at least
+  :data:`DCT_FFT_MIN` and every length above :data:`DCT_DENSE_MAX`
+  (:func:`dct_uses_fft`); other axes use the dense matrix (at most
+  ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there. An
+  FFT axis up to :data:`DCT_DENSE_MAX` keeps its dense matrix as well and uses
+  it for calls with few rows (:data:`DCT_FFT_WORK`).
 * :class:`KroneckerTransform` -- ``A = (F_1 \otimes ... \otimes F_r) diag(s)``
   applied by reshaping the axis into ``(d_1, ..., d_r)`` and multiplying each
   small factor along its own sub-axis (the "butterflies via reshape" of the fast
   Walsh-Hadamard transform, done in blocks of up to :data:`HADAMARD_BLOCK`).
   Memory ``sum d_i^2`` (+ ``d`` signs), ``sum d_i`` multiply-adds per element.
-  Used for ``"hadamard"`` (``H_{2^k}`` split into Sylvester blocks, the odd part
-  ``R_m`` dense) and for ``"random"`` axes longer than :data:`RANDOM_DENSE_MAX`.
+  Used for ``"hadamard"`` axes longer than :data:`KRONECKER_DENSE_MAX` (``H_{2^k}``
+  split into Sylvester blocks, the odd part ``R_m`` dense) and for ``"random"``
+  axes longer than :data:`RANDOM_DENSE_MAX`; shorter Hadamard axes are one dense
+  matrix (at most ``KRONECKER_DENSE_MAX * d`` numbers), faster there on a CPU.
 
 Matrix constructors (all built in float64, deterministic given the seed):
 
@@ -54,6 +60,7 @@ import numbers
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 __all__ = [
     "AxisTransform",
@@ -167,8 +174,20 @@ class MatrixTransform(AxisTransform):
     def matrix(self) -> Tensor:
         return self.analysis
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A seeded matrix ("hadamard" axes of 65..512 were Kronecker factors, which are not
+        # saved, in glth_core 0.1.0) is rebuilt from the seed when the state dict lacks it.
+        key = prefix + "analysis"
+        if key not in state_dict and self.kind in REGENERABLE_KINDS:
+            state_dict[key] = self.analysis
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return f"size={self.size}, kind={self.kind}"
+
+
+#: Kinds of :class:`MatrixTransform` built from a seed (not fitted), so a state dict may omit them.
+REGENERABLE_KINDS = ("dct", "hadamard", "random")
 
 
 def dct_matrix(n: int) -> Tensor:
@@ -223,10 +242,17 @@ def hadamard_matrix(n: int, seed: int) -> Tensor:
 
 # ---- fast transforms ---------------------------------------------------------------------------
 
-#: DCT axes up to this length use the dense matrix (faster than the FFT on CPU there; memory <= DCT_DENSE_MAX * d).
+#: DCT axes longer than this always use the FFT; shorter ones the dense matrix (memory <= DCT_DENSE_MAX * d)
+#: unless :func:`dct_uses_fft` finds an FFT-friendly length of at least :data:`DCT_FFT_MIN`.
 DCT_DENSE_MAX = 512
-#: Hadamard and Kronecker axes up to this length use one dense matrix (fewer kernel launches).
-KRONECKER_DENSE_MAX = 64
+#: Shortest FFT-friendly DCT length that uses the FFT (below it the dense product is faster on a CPU).
+DCT_FFT_MIN = 240
+#: An FFT DCT of length ``d <= DCT_DENSE_MAX`` applied to ``r`` rows uses its dense matrix while
+#: ``r d^2 < DCT_FFT_WORK`` (CPU crossover, one thread: about 70 rows at d = 300, 25 at d = 512).
+DCT_FFT_WORK = 6_000_000
+#: Hadamard axes up to this length use one dense matrix: on a CPU a dense 300 x 300 product is
+#: faster than the Kronecker steps (4 x 75 for 300) at the batch sizes of an MLP step, as for the DCT.
+KRONECKER_DENSE_MAX = DCT_DENSE_MAX
 #: Largest Sylvester block of the fast Walsh-Hadamard transform (memory per block <= HADAMARD_BLOCK^2).
 HADAMARD_BLOCK = 32
 #: ``"random"`` axes up to this length are one Haar matrix; longer ones a Kronecker product of two.
@@ -240,16 +266,33 @@ def _moved_view(vector: Tensor, ndim: int, dim: int) -> Tensor:
     return vector.reshape(shape)
 
 
+class _Orthogonal(torch.autograd.Function):
+    """``transform`` applied along ``dim`` (analysis, or synthesis if ``inverse``), differentiable.
+
+    The transform is orthogonal, so its backward is the opposite direction applied to the
+    gradient: one call instead of autograd through every step (complex ones included).
+    """
+
+    @staticmethod
+    def forward(ctx, x, transform, dim, inverse):
+        ctx.transform, ctx.dim, ctx.inverse = transform, dim, inverse
+        return transform._apply_raw(x, dim, inverse)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Orthogonal.apply(grad, ctx.transform, ctx.dim, not ctx.inverse), None, None, None
+
+
 class DCTTransform(AxisTransform):
     r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
 
-    Analysis along ``dim``: ``v = x[perm]`` with ``perm = (0, 2, 4, ..., 5, 3, 1)``,
-    ``V = rfft(v)``, and for ``k < size``, with ``j = min(k, size - k)``,
-    ``X_k = s_k (cos t_k Re V_j + sigma_k sin t_k Im V_j)``, ``t_k = pi k / (2 size)``,
-    ``sigma_k = 1`` for ``k <= size/2`` else ``-1`` (``V_{n-k} = conj V_k``),
-    ``s_0 = sqrt(1/size)``, ``s_k = sqrt(2/size)``. Synthesis inverts each step:
-    ``V_k = e^{i t_k} (X_k / s_k - i X_{n-k} / s_{n-k})`` (``X_n = 0``),
-    ``v = irfft(V)``, ``x[perm] = v``. Equal to ``dct_matrix(size) @ x`` to float round-off.
+    Analysis along ``dim``, with ``n = size`` and ``h = n // 2 + 1``:
+    ``v = x[perm]``, ``perm = (0, 2, 4, ..., 5, 3, 1)``; ``Z = rfft(v) * w`` with
+    ``w_k = s_k e^{-i pi k / 2n}`` (``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)``); then
+    ``X_k = Re Z_k`` for ``k < h`` and ``X_{n-j} = -Im Z_j`` for ``1 <= j <= n - h``
+    (from ``V_{n-j} = conj V_j``). Synthesis inverts each step: ``Z_j = X_j - i X_{n-j}``
+    (``X_n = 0``), ``v = irfft(Z / w)``, ``x = v[perm^{-1}]``. Equal to ``dct_matrix(size) @ x``
+    to float round-off; the backward of each direction is the other (orthogonality).
     """
 
     def __init__(self, size: int, dtype: torch.dtype | None = None):
@@ -259,49 +302,55 @@ class DCTTransform(AxisTransform):
         dtype = torch.get_default_dtype() if dtype is None else dtype
         n, half = size, size // 2 + 1
         perm = torch.cat([torch.arange(0, n, 2), torch.arange(n - 1 - n % 2, 0, -2)])
-        k = torch.arange(n, dtype=torch.float64)
-        theta = math.pi * k / (2 * n)
-        scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
-        scale[0] = math.sqrt(1.0 / n)
-        sigma = torch.where(k <= n / 2, 1.0, -1.0).to(torch.float64)
-        # analysis: X_k = (Re V_j, Im V_j) . (a_k, b_k)
-        analysis_weights = torch.stack([scale * torch.cos(theta), sigma * scale * torch.sin(theta)], dim=1)
-        # synthesis, k = 0..half-1: Re V_k = c1 X_k + c2 X_{n-k},  Im V_k = c3 X_k + c4 X_{n-k}
-        kh, th = k[:half], theta[:half]
-        rev = (n - torch.arange(half)) % n
-        scale_rev = torch.where(torch.arange(half) == 0, math.inf, scale[rev])  # X_n = 0 for k = 0
-        synth = torch.stack([torch.cos(th) / scale[:half], torch.sin(th) / scale_rev,
-                             torch.sin(th) / scale[:half], -torch.cos(th) / scale_rev], dim=0)
-        del kh
+        k = torch.arange(half, dtype=torch.float64)
+        twiddle = math.sqrt(2.0 / n) * torch.exp(-1j * math.pi * k / (2 * n))
+        twiddle[0] = math.sqrt(1.0 / n)
+        # stored as real (half, 2) so that .double() / .to(dtype) convert them with the module
         self.register_buffer("perm", perm, persistent=False)
         self.register_buffer("inverse_perm", torch.argsort(perm), persistent=False)
-        self.register_buffer("fold", torch.minimum(torch.arange(n), n - torch.arange(n)), persistent=False)
-        self.register_buffer("reverse", rev, persistent=False)
-        self.register_buffer("analysis_weights", analysis_weights.to(dtype), persistent=False)
-        self.register_buffer("synthesis_weights", synth.to(dtype), persistent=False)
+        self.register_buffer("twiddle", torch.view_as_real(twiddle).to(dtype), persistent=False)
+        self.register_buffer("inverse_twiddle", torch.view_as_real(1 / twiddle).to(dtype), persistent=False)
+        # a short axis also keeps its dense matrix, for calls with few rows (see _uses_dense)
+        dense = dct_matrix(n).to(dtype) if n <= DCT_DENSE_MAX else None
+        self.register_buffer("dense", dense, persistent=False)
+
+    def _uses_dense(self, x: Tensor) -> bool:
+        """Dense product when it is cheaper: ``rows * size^2`` below :data:`DCT_FFT_WORK` (measured on a CPU)."""
+        return self.dense is not None and x.numel() * self.size < DCT_FFT_WORK
+
+    def _apply_raw(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
+        last = dim == x.dim() - 1
+        y = x if last else x.movedim(dim, -1)
+        y = self._synthesis_last(y) if inverse else self._analysis_last(y)
+        return y if last else y.movedim(-1, dim)
+
+    def _analysis_last(self, x: Tensor) -> Tensor:
+        n, half = self.size, self.size // 2 + 1
+        w = torch.view_as_complex(self.twiddle.to(x.dtype))
+        z = torch.view_as_real(torch.fft.rfft(x.index_select(-1, self.perm)) * w)
+        return torch.cat([z[..., 0], z[..., 1:n - half + 1, 1].flip(-1).neg()], -1)
+
+    def _synthesis_last(self, x: Tensor) -> Tensor:
+        n, half = self.size, self.size // 2 + 1
+        w = torch.view_as_complex(self.inverse_twiddle.to(x.dtype))
+        imag = F.pad(x[..., n - half + 1:].flip(-1).neg(), (1, 0))
+        v = torch.fft.irfft(torch.complex(x[..., :half], imag) * w, n=n)
+        return v.index_select(-1, self.inverse_perm)
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
-        dim = dim % x.dim()
-        v = x.index_select(dim, self.perm)
-        spectrum = torch.view_as_real(torch.fft.rfft(v, dim=dim))           # (..., half at dim, ..., 2)
-        folded = spectrum.index_select(dim, self.fold)                       # (..., n at dim, ..., 2)
-        weights = self.analysis_weights.to(x.dtype)
-        shape = [1] * x.dim() + [2]
-        shape[dim] = self.size
-        return (folded * weights.reshape(shape)).sum(-1)
+        if self._uses_dense(x):
+            return apply_along(x, self.dense, dim)
+        return _Orthogonal.apply(x, self, dim % x.dim(), False)
 
     def inverse(self, x: Tensor, dim: int) -> Tensor:
-        dim = dim % x.dim()
-        half = self.size // 2 + 1
-        head = x.narrow(dim, 0, half)
-        tail = x.index_select(dim, self.reverse)
-        c1, c2, c3, c4 = (_moved_view(w, x.dim(), dim) for w in self.synthesis_weights.to(x.dtype))
-        spectrum = torch.complex(head * c1 + tail * c2, head * c3 + tail * c4)
-        v = torch.fft.irfft(spectrum, n=self.size, dim=dim)
-        return v.index_select(dim, self.inverse_perm)
+        if self._uses_dense(x):
+            return apply_along(x, self.dense.T, dim)
+        return _Orthogonal.apply(x, self, dim % x.dim(), True)
 
     def matrix(self) -> Tensor:
-        w = self.analysis_weights
+        if self.dense is not None:
+            return self.dense
+        w = self.twiddle
         return dct_matrix(self.size).to(dtype=w.dtype, device=w.device)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -392,12 +441,31 @@ def _drop_legacy_matrix(transform: AxisTransform, state_dict, prefix: str) -> No
             "the same basis, seed and shapes")
 
 
+def _largest_prime_factor(n: int) -> int:
+    p, largest = 2, 1
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1
+    return max(largest, n)
+
+
+def dct_uses_fft(size: int) -> bool:
+    """Whether :func:`dct_transform` picks the FFT for length ``size``.
+
+    Measured on a CPU (one thread, 60 to 512 rows): the FFT beats the dense product from
+    about :data:`DCT_FFT_MIN` for lengths whose prime factors are at most 7 (FFT-friendly,
+    e.g. 256, 300, 400), and above :data:`DCT_DENSE_MAX` for any length.
+    """
+    return size > DCT_DENSE_MAX or (size >= DCT_FFT_MIN and _largest_prime_factor(size) <= 7)
+
+
 def dct_transform(size: int, dtype: torch.dtype | None = None) -> AxisTransform:
-    """The fastest exact orthonormal DCT-II of length ``size``: dense up to :data:`DCT_DENSE_MAX`, FFT above."""
+    """The fastest exact orthonormal DCT-II of length ``size``: FFT where :func:`dct_uses_fft`, else dense."""
     dtype = torch.get_default_dtype() if dtype is None else dtype
-    if size <= DCT_DENSE_MAX:
-        return MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
-    return DCTTransform(size, dtype=dtype)
+    if dct_uses_fft(size):
+        return DCTTransform(size, dtype=dtype)
+    return MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
 
 
 def _power_of_two_blocks(p: int) -> list[int]:

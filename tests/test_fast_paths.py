@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from glth_core.bases import basis as make_basis
 from glth_core.parametrization import STRATEGIES, generalize, generalized_layers, plan
 from glth_core.pruning import prune
-from glth_core.transforms import (DCT_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
+from glth_core.transforms import (DCT_DENSE_MAX, KRONECKER_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
                                   MatrixTransform, dct_transform, derive_seed, haar_orthogonal_matrix,
                                   hadamard_transform, random_transform)
 
@@ -79,25 +79,53 @@ def test_fft_dct_equals_scipy_matrix(n):
 
 
 def test_dct_transform_picks_fft_above_threshold_with_linear_memory():
-    assert isinstance(dct_transform(DCT_DENSE_MAX), MatrixTransform)
-    t = dct_transform(4 * DCT_DENSE_MAX)
+    assert isinstance(dct_transform(DCT_DENSE_MAX - 1), MatrixTransform)  # 511 = 7 * 73: not FFT-friendly
+    assert isinstance(dct_transform(100), MatrixTransform)  # short: dense is faster
+    assert isinstance(dct_transform(300), DCTTransform)  # 300 = 2^2 3 5^2, long enough
+    assert isinstance(dct_transform(299), MatrixTransform)  # 13 * 23
+    t = dct_transform(4 * DCT_DENSE_MAX + 3)
     assert isinstance(t, DCTTransform)
     n = t.size
     assert sum(b.numel() for b in t.buffers()) <= 10 * n  # O(n), not n^2
     assert t.matrix().shape == (n, n)
 
 
-@pytest.mark.parametrize("n", [65, 96, 100, 300, 784, 1024])
+@pytest.mark.parametrize("n", [2, 7, 300, 301])
+def test_fft_dct_gradients_match_dense_product(n):
+    """The custom backward (the opposite transform) against autograd through the scipy matrix."""
+    a = torch.from_numpy(scipy_dct(n))
+    t = DCTTransform(n, dtype=torch.float64)
+    for dim, shape in ((1, (3, n)), (0, (n, 3))):
+        x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+        for inverse in (False, True):
+            m = a.T if inverse else a
+            ref = x @ m.T if dim == 1 else m @ x
+            out = t.inverse(x, dim) if inverse else t(x, dim)
+            torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+            g = torch.randn_like(out)
+            gx, = torch.autograd.grad(out, x, g)
+            gref, = torch.autograd.grad(ref, x, g)
+            torch.testing.assert_close(gx, gref, atol=1e-12, rtol=0)
+    y = torch.randn(2, n, dtype=torch.float64, requires_grad=True)
+    for f in (lambda v: t(v, 1), lambda v: t.inverse(v, 1)):
+        assert torch.autograd.gradcheck(f, (y,))
+        assert torch.autograd.gradgradcheck(f, (y,))
+
+
+@pytest.mark.parametrize("n", [65, 96, 100, 300, KRONECKER_DENSE_MAX + 4, 784, 1024])
 def test_fast_hadamard_equals_scipy_hadamard_kron(n):
     t = hadamard_transform(n, 7, dtype=torch.float64)
-    assert isinstance(t, KroneckerTransform)
+    assert isinstance(t, MatrixTransform if n <= KRONECKER_DENSE_MAX else KroneckerTransform)
     fwd, inv = probe(t, n, dim_size=1)
     ref = hadamard_reference(n, 7)
     np.testing.assert_allclose(fwd, ref, atol=1e-12)
     np.testing.assert_allclose(inv, ref.T, atol=1e-12)
-    p = n & -n
-    m = n // p
-    assert sum(b.numel() for b in t.buffers()) <= n + 2 * 32 * p + m * m  # signs + Sylvester blocks + odd part
+    if n > KRONECKER_DENSE_MAX:
+        p = n & -n
+        m = n // p
+        assert sum(b.numel() for b in t.buffers()) <= n + 2 * 32 * p + m * m  # signs + Sylvester blocks + odd part
+    else:
+        assert sum(b.numel() for b in t.buffers()) <= KRONECKER_DENSE_MAX * n
 
 
 def test_fast_hadamard_power_of_two_memory_is_linear():
@@ -365,3 +393,22 @@ def test_basis_memory_is_linear_for_dct_and_hadamard():
         assert sum(t.numel() for t in b.buffers()) <= 10 * sum(shape), name
     b = make_basis("random", shape)
     assert sum(t.numel() for t in b.buffers()) <= sum(d * d for d in shape)
+
+
+def test_state_dict_without_seeded_dense_matrices_loads():
+    """Checkpoints of glth_core 0.1.0 hold no matrix for Hadamard axes of 65..512 (then Kronecker, unsaved)."""
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Linear(300, 100), nn.Linear(100, 70)), "hadamard")
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("analysis")}
+    assert len(state) < len(model.state_dict())
+    fresh = generalize(nn.Sequential(nn.Linear(300, 100), nn.Linear(100, 70)), "hadamard")
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.zero_()
+    fresh.load_state_dict(state)
+    x = torch.randn(3, 300)
+    torch.testing.assert_close(fresh(x), model(x), atol=1e-5, rtol=0)
+    svd = generalize(nn.Sequential(nn.Linear(30, 20)), "svd")
+    fitted = {k: v for k, v in svd.state_dict().items() if not k.endswith("analysis")}
+    with pytest.raises(RuntimeError, match="Missing key"):
+        generalize(nn.Sequential(nn.Linear(30, 20)), "svd").load_state_dict(fitted)
