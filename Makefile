@@ -15,7 +15,7 @@ help:
 	@echo "make book   - install, fetch Fashion-MNIST, run the experiments, build _build/html"
 	@echo "make test   - install, run the unit tests, execute the notebooks (smoke) under nbval, check the built book"
 	@echo "make data   - fetch the default data set (Fashion-MNIST) into the data cache"
-	@echo "make bench  - benchmark each basis against the canonical one"
+	@echo "make bench  - benchmark each basis against the canonical one (steps, evaluation, memory, a lottery run)"
 
 # (Re)install only when requirements.txt or pyproject.toml changed.
 $(STAMP): requirements.txt pyproject.toml
@@ -41,8 +41,8 @@ test: unit notebooks-test
 book: venv data
 	$(PY) tools/book.py build
 
-bench: venv
-	$(PY) benchmarks/run.py
+bench: venv data
+	$(PY) benchmarks/run.py --lottery
 
 clean:
 	rm -rf _build

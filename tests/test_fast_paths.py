@@ -183,7 +183,7 @@ def make_linear(name, case, seed=0):
     return model, image_shape
 
 
-def reference_forward(model, name, image_shape, x):
+def reference_forward(model, name, image_shape, x, bias=None):
     """y and dL/dC for L = sum(y * probe) from W = A_out^T (M * C) A_in, float64, numpy-built matrices."""
     layer = model[0]
     gw = layer.parametrizations.weight[0]
@@ -191,7 +191,7 @@ def reference_forward(model, name, image_shape, x):
     a_out, a_in = dense_reference_matrices(name, out_features, in_features, image_shape, derive_seed(0, "layer", "0"))
     c = layer.parametrizations.weight.original.detach().double().requires_grad_(True)
     w = torch.from_numpy(a_out).T @ (gw.mask.double() * c) @ torch.from_numpy(a_in)
-    y = F.linear(x.double(), w, layer.bias.detach().double())
+    y = F.linear(x.double(), w, layer.bias.detach().double() if bias is None else bias)
     return y, c
 
 
@@ -207,15 +207,23 @@ def test_linear_forward_and_coefficient_gradient_match_dense_reference(name, cas
     batch = 5 if strategy != "weight" else 40
     x = torch.randn(batch, in_features, generator=torch.Generator().manual_seed(2))
     weights = torch.randn(batch, layer.out_features, generator=torch.Generator().manual_seed(3))
-    y_ref, c_ref = reference_forward(model, name, image_shape, x)
+    x_ref = x.double().requires_grad_(True)
+    bias_ref = layer.bias.detach().double().requires_grad_(True)
+    y_ref, c_ref = reference_forward(model, name, image_shape, x_ref, bias_ref)
     (y_ref * weights.double()).sum().backward()
-    # train mode, gradient
-    model.train()
-    y = model(x)
-    (y * weights).sum().backward()
     tol = dict(atol=2e-4, rtol=1e-4)
-    torch.testing.assert_close(y.double(), y_ref.detach(), **tol)
-    torch.testing.assert_close(layer.parametrizations.weight.original.grad.double(), c_ref.grad, **tol)
+    # train mode, gradients of the coefficients, the bias and (for a hidden layer) the input
+    model.train()
+    for x_needs_grad in (False, True):
+        layer.zero_grad(set_to_none=True)
+        x_in = x.clone().requires_grad_(x_needs_grad)
+        y = model(x_in)
+        (y * weights).sum().backward()
+        torch.testing.assert_close(y.double(), y_ref.detach(), **tol)
+        torch.testing.assert_close(layer.parametrizations.weight.original.grad.double(), c_ref.grad, **tol)
+        torch.testing.assert_close(layer.bias.grad.double(), bias_ref.grad, **tol)
+        if x_needs_grad:
+            torch.testing.assert_close(x_in.grad.double(), x_ref.grad, **tol)
     # eval mode without gradient (cached weight), twice (cache hit)
     model.eval()
     with torch.no_grad():
@@ -412,3 +420,22 @@ def test_state_dict_without_seeded_dense_matrices_loads():
     fitted = {k: v for k, v in svd.state_dict().items() if not k.endswith("analysis")}
     with pytest.raises(RuntimeError, match="Missing key"):
         generalize(nn.Sequential(nn.Linear(30, 20)), "svd").load_state_dict(fitted)
+
+
+def test_activation_side_layer_has_second_derivatives():
+    """A Hessian-vector product through the one-node fast path equals the plain-autograd weight side."""
+    model, _ = make_linear("dct", "odd")
+    ref = copy.deepcopy(model)
+    ref[0].parametrizations.weight[0].strategy = "weight"
+    x = torch.randn(3, 35)
+    assert plan(model[0], 3) == {"input": "activation", "output": "activation"}
+    v = torch.randn(9, 35)
+    hvps = []
+    for m in (model, ref):
+        x_in = x.clone().requires_grad_(True)
+        c = m[0].parametrizations.weight.original
+        loss = m(x_in).tanh().square().sum()
+        gc, gx = torch.autograd.grad(loss, (c, x_in), create_graph=True)
+        hvps.append(torch.autograd.grad((gc * v).sum() + gx.square().sum(), (c, x_in)))
+    for h, h_ref in zip(*hvps):
+        torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
