@@ -115,7 +115,9 @@ class Basis(nn.Module):
         transforms: one :class:`~glth_core.transforms.AxisTransform` per view axis.
 
     ``coeffs(w)`` and ``weights(c)`` are shape-preserving (``shape -> shape``),
-    differentiable, and follow the device and dtype of their input.
+    differentiable, and follow the device and dtype of their input. The transforms
+    are fixed at construction (which axes are transformed is cached); build a new
+    basis rather than replacing entries of ``transforms``.
     """
 
     def __init__(self, name: str, shape: tuple[int, ...], view_shape: tuple[int, ...],

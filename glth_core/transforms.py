@@ -315,8 +315,13 @@ class DCTTransform(AxisTransform):
         self.register_buffer("dense", dense, persistent=False)
 
     def _uses_dense(self, x: Tensor) -> bool:
-        """Dense product when it is cheaper: ``rows * size^2`` below :data:`DCT_FFT_WORK` (measured on a CPU)."""
-        return self.dense is not None and x.numel() * self.size < DCT_FFT_WORK
+        """Dense product when it is cheaper: ``rows * size^2`` below :data:`DCT_FFT_WORK` (measured on a CPU).
+
+        On a GPU, where a step of this size is bound by kernel launches, one matrix product is
+        expected to beat the FFT's half-dozen kernels at any batch (not measured: no GPU was
+        available to this project's benchmarks yet), so a kept dense matrix is always used there.
+        """
+        return self.dense is not None and (x.device.type != "cpu" or x.numel() * self.size < DCT_FFT_WORK)
 
     def _apply_raw(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
         last = dim == x.dim() - 1
