@@ -391,24 +391,38 @@ class KroneckerTransform(AxisTransform):
     def factors(self) -> list[Tensor]:
         return [getattr(self, f"factor{i}") for i in range(len(self.sizes))]
 
-    def _split(self, x: Tensor, dim: int) -> Tensor:
-        return x.reshape(x.shape[:dim] + self.sizes + x.shape[dim + 1:])
+    def _apply_factors(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
+        """Each factor (transposed if ``inverse``) along its sub-axis of axis ``dim``.
+
+        The tensor is viewed as ``(outer, d_i, inner)`` for factor ``i``: one matrix product
+        when ``inner == 1`` (the last sub-axis of a last axis) or ``outer == 1``, else one
+        batched product of the small factor, so no step copies the tensor to move an axis.
+        """
+        shape = x.shape
+        pre, post = math.prod(shape[:dim]), math.prod(shape[dim + 1:])
+        y = x
+        outer = pre
+        for i, (f, d) in enumerate(zip(self.factors(), self.sizes)):
+            f = f.to(dtype=x.dtype, device=x.device)
+            inner = post * math.prod(self.sizes[i + 1:])
+            if inner == 1:
+                y = y.reshape(outer, d) @ (f if inverse else f.T)
+            elif outer == 1:
+                y = (f.T if inverse else f) @ y.reshape(d, inner)
+            else:
+                y = torch.matmul(f.T if inverse else f, y.reshape(outer, d, inner))
+            outer *= d
+        return y.reshape(shape)
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
         dim = dim % x.dim()
         if self.signs is not None:
             x = x * _moved_view(self.signs.to(x.dtype), x.dim(), dim)
-        y = self._split(x, dim)
-        for i, f in enumerate(self.factors()):
-            y = apply_along(y, f, dim + i)
-        return y.reshape(x.shape)
+        return self._apply_factors(x, dim, inverse=False)
 
     def inverse(self, x: Tensor, dim: int) -> Tensor:
         dim = dim % x.dim()
-        y = self._split(x, dim)
-        for i, f in enumerate(self.factors()):
-            y = apply_along(y, f.T, dim + i)
-        y = y.reshape(x.shape)
+        y = self._apply_factors(x, dim, inverse=True)
         if self.signs is not None:
             y = y * _moved_view(self.signs.to(x.dtype), x.dim(), dim)
         return y
