@@ -18,10 +18,10 @@ CPU and on CUDA when there is one:
 Repetitions are interleaved across bases (the order rotates every repetition)
 so that a noisy, shared machine slows every basis alike; ratios are taken to
 the canonical basis of the same configuration, device and run. With
-``--lottery`` it also times one short lottery run per basis
-(``glth_core.lottery.run_imp``, LeNet-300-100, ``--lottery-epochs`` epochs,
-``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``, digits) in a
-temporary results folder.
+``--lottery`` (``make bench`` passes it) it also times short lottery runs per
+basis (``glth_core.lottery.run_imp``, LeNet-300-100, ``--lottery-epochs`` epochs,
+``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``, digits; the
+median of ``--lottery-reps`` interleaved runs) in a temporary results folder.
 
 Outputs: a table on stdout, ``benchmarks/results.csv`` and the Markdown
 snapshot ``book/benchmarks_latest.md`` that the book's appendix includes
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="lottery on digits instead of Fashion-MNIST")
     parser.add_argument("--lottery-epochs", type=int, default=1)
     parser.add_argument("--lottery-rounds", type=int, default=2)
-    parser.add_argument("--lottery-reps", type=int, default=1)
+    parser.add_argument("--lottery-reps", type=int, default=3, help="lottery runs per basis (median; interleaved)")
     parser.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
     parser.add_argument("--book", type=Path, default=ROOT / "book" / "benchmarks_latest.md",
                         help="Markdown snapshot included by the book's appendix")
