@@ -15,7 +15,7 @@ def test_tiny_benchmark_writes_every_basis_with_ratios(tmp_path):
     csv, book = tmp_path / "bench.csv", tmp_path / "latest.md"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--devices", "cpu", "--configs", "0",
            "--reps", "1", "--steps", "1", "--eval-examples", "20", "--lottery", "--quick",
-           "--lottery-epochs", "1", "--lottery-rounds", "1", "--csv", str(csv), "--book", str(book)]
+           "--lottery-epochs", "1", "--lottery-rounds", "1", "--lottery-reps", "1", "--csv", str(csv), "--book", str(book)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, GLTH_RESULTS_DIR=str(tmp_path / "results"), PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr[-3000:]
