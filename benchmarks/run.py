@@ -276,8 +276,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-book", action="store_true", help="do not write the book snapshot")
     args = parser.parse_args(argv)
     if min(args.threads, args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples,
-           args.conv_eval_examples) < 1:
-        parser.error("--threads, --reps, --conv-reps, --steps, --conv-steps and the eval sizes must be positive")
+           args.conv_eval_examples, args.lottery_epochs, args.lottery_rounds, args.lottery_reps) < 1:
+        parser.error("--threads, --reps, --conv-reps, --steps, --conv-steps, the eval sizes and the --lottery-* "
+                     "counts must be positive")
     if args.devices == "auto":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     elif args.devices in ("cpu", "cuda"):

@@ -34,3 +34,11 @@ def test_tiny_benchmark_writes_every_basis_with_ratios(tmp_path):
     assert lottery.set_index("basis").train_ratio["canonical"] == 1.0
     text = book.read_text()
     assert text.startswith("Benchmark of ") and text.count("\n| ") == len(frame) + 1  # header row + one per row
+
+
+def test_bad_counts_are_refused_with_a_clear_message():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--configs", "none", "--lottery",
+                           "--lottery-reps", "0", "--no-book"], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 2
+    assert "--lottery-* counts must be positive" in done.stderr and "Traceback" not in done.stderr
