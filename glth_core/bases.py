@@ -147,16 +147,19 @@ class Basis(nn.Module):
 
     def _transform(self, x: Tensor, inverse: bool, axes: Iterable[int] | None = None) -> Tensor:
         """Apply the transforms of view ``axes`` (default all) to ``x`` (leading axis may differ)."""
-        out_shape = x.shape
-        y = x.reshape((x.shape[0],) + self.view_shape[1:])
         if axes is None:
             active = self._active
         else:
             axes = set(axes)
             active = [(j, t) for j, t in self._active if j in axes]
+        return self._walk(x, active, inverse)
+
+    def _walk(self, x: Tensor, active, inverse: bool) -> Tensor:
+        """Apply the ``(view axis, transform)`` pairs ``active`` to ``x`` viewed as ``(rows,) + view_shape[1:]``."""
+        y = x.reshape((x.shape[0],) + self.view_shape[1:])
         for j, t in active:
             y = t.inverse(y, j) if inverse else t(y, j)
-        return y.reshape(out_shape)
+        return y.reshape(x.shape)
 
     def analyse_inputs(self, x: Tensor) -> Tensor:
         """Analysis along the input axes of rows ``x`` of shape ``(batch, prod(shape[1:]))``.
@@ -164,10 +167,7 @@ class Basis(nn.Module):
         For a 2-D basis ``W = A_out^T C A_in`` this is ``x A_in^T``, so that
         ``x W^T = (x A_in^T) C^T A_out``; returns the same shape.
         """
-        y = x.reshape((x.shape[0],) + self.view_shape[1:])
-        for j, t in self._active_input:
-            y = t(y, j)
-        return y.reshape(x.shape)
+        return self._walk(x, self._active_input, inverse=False)
 
     def coeffs(self, w: Tensor) -> Tensor:
         """Analysis: coefficients ``C`` of weight ``w`` (shape ``shape`` -> ``shape``)."""
@@ -188,7 +188,7 @@ class Basis(nn.Module):
         """
         if tuple(c_rows.shape[1:]) != self.shape[1:]:
             raise ValueError(f"c_rows must have shape (r,) + {self.shape[1:]}, got {tuple(c_rows.shape)}")
-        return self._transform(c_rows, inverse=True, axes=range(1, len(self.view_shape)))
+        return self._walk(c_rows, self._active_input, inverse=True)
 
     def output_matrix(self) -> Tensor:
         """The dense analysis matrix ``A_out`` of the output axis 0 (``shape[0] x shape[0]``)."""

@@ -220,7 +220,7 @@ def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
     if not (torch.is_grad_enabled() and c.requires_grad):
         return F.linear(x, gw.cached_weight(c), self.bias)
     b = gw.basis
-    if not b._active:
+    if b.is_canonical:
         w = gw.mask * c
         return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
     in_features = b.shape[1]

@@ -395,22 +395,23 @@ class KroneckerTransform(AxisTransform):
         """Each factor (transposed if ``inverse``) along its sub-axis of axis ``dim``.
 
         The tensor is viewed as ``(outer, d_i, inner)`` for factor ``i``: one matrix product
-        when ``inner == 1`` (the last sub-axis of a last axis) or ``outer == 1``, else one
-        batched product of the small factor, so no step copies the tensor to move an axis.
+        (:func:`apply_along` on a 2-D view) when ``inner == 1`` (the last sub-axis of a last
+        axis) or ``outer == 1``, else one batched product of the small factor, so no step
+        copies the tensor to move an axis.
         """
         shape = x.shape
         pre, post = math.prod(shape[:dim]), math.prod(shape[dim + 1:])
         y = x
         outer = pre
         for i, (f, d) in enumerate(zip(self.factors(), self.sizes)):
-            f = f.to(dtype=x.dtype, device=x.device)
+            m = f.T if inverse else f
             inner = post * math.prod(self.sizes[i + 1:])
             if inner == 1:
-                y = y.reshape(outer, d) @ (f if inverse else f.T)
+                y = apply_along(y.reshape(outer, d), m, 1)
             elif outer == 1:
-                y = (f.T if inverse else f) @ y.reshape(d, inner)
-            else:
-                y = torch.matmul(f.T if inverse else f, y.reshape(outer, d, inner))
+                y = apply_along(y.reshape(d, inner), m, 0)
+            else:  # apply_along would move the axis with a copy; a broadcast product does not
+                y = torch.matmul(m.to(dtype=x.dtype, device=x.device), y.reshape(outer, d, inner))
             outer *= d
         return y.reshape(shape)
 
