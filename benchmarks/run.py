@@ -6,7 +6,11 @@ random; plus the plain, un-generalized model for reference) it measures, on the
 CPU and on CUDA when there is one:
 
 * ``train_ms``: one training step (forward, backward, SGD with momentum step),
-  median over ``--reps`` repetitions of ``--steps`` steps;
+  median over ``--reps`` repetitions of ``--steps`` steps, run as the engine
+  (``glth_core.training.train``) runs it: a first generalized layer that reads
+  the input (LeNet's ``fc1``) gets inputs analysed once beforehand;
+* ``analysis_ms``: that one-off analysis of the ``--eval-examples`` inputs,
+  which the engine does once per round for the training set (median);
 * ``eval_ms``: one call of the engine's ``glth_core.training.evaluate`` (eval
   mode, ``torch.no_grad()``, ``parametrize.cached()``: the weights are
   synthesised once per call) on ``--eval-examples`` inputs, median;
@@ -46,7 +50,8 @@ from torch.nn import functional as F
 
 from glth_core import generalize
 from glth_core.models import build_model
-from glth_core.training import evaluate
+from glth_core.parametrization import analyse_inputs, inputs_analysed
+from glth_core.training import evaluate, input_analysis_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASES = ("canonical", "dct", "hadamard", "random")
@@ -111,8 +116,13 @@ class Case:
                          torch.randint(0, 10, (batch,), generator=g).to(device)) for _ in range(4)]
         self.x_eval = torch.randn((eval_examples,) + tuple(input_shape), generator=g).to(device)
         self.y_eval = torch.randint(0, 10, (eval_examples,), generator=g).to(device)
+        # as training.train does: a first layer reading the input gets it analysed once
+        self.first = input_analysis_layer(self.model, self.batches[0][0])
+        if self.first is not None:
+            self.batches = [(analyse_inputs(self.first, x), y) for x, y in self.batches]
         self.train_times: list[float] = []
         self.eval_times: list[float] = []
+        self.analysis_times: list[float] = []
         self.cuda_peak = math.nan
         self.i = 0
 
@@ -120,7 +130,12 @@ class Case:
         x, y = self.batches[self.i % len(self.batches)]
         self.i += 1
         self.optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(self.model(x), y).backward()
+        if self.first is None:
+            logits = self.model(x)
+        else:
+            with inputs_analysed(self.first):
+                logits = self.model(x)
+        F.cross_entropy(logits, y).backward()
         self.optimizer.step()
 
     def time_steps(self, steps: int) -> None:
@@ -138,6 +153,12 @@ class Case:
         evaluate(self.model, self.x_eval, self.y_eval, batch_size=1000)
         sync(self.device)
         self.eval_times.append(time.perf_counter() - start)
+        if self.first is not None:
+            sync(self.device)
+            start = time.perf_counter()
+            analyse_inputs(self.first, self.x_eval)
+            sync(self.device)
+            self.analysis_times.append(time.perf_counter() - start)
 
 
 def run_config(label, model_name, input_shape, batch, device, args) -> list[dict]:
@@ -170,6 +191,7 @@ def run_config(label, model_name, input_shape, batch, device, args) -> list[dict
         rows.append(dict(
             config=label, device=device.type, threads=torch.get_num_threads(), basis=case.basis,
             train_ms=1e3 * statistics.median(case.train_times), eval_ms=1e3 * statistics.median(case.eval_times),
+            analysis_ms=1e3 * statistics.median(case.analysis_times) if case.analysis_times else math.nan,
             basis_kib=basis_bytes(case.model) / 1024, autograd_mib=autograd_bytes(case.model, x, y) / 2**20,
             cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples, reps=reps, steps=steps))
         print(f"  {label:26s} {device.type:4s} {case.basis:9s} train {rows[-1]['train_ms']:8.2f} ms  "
@@ -234,16 +256,22 @@ def markdown(frame: pd.DataFrame, header: str) -> str:
     def fmt(v, spec):
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
+    analysed: list[str] = []
     lines = [header, "",
              "| configuration | device | basis | train step (ms) | train / canonical | evaluate (ms) | "
              "evaluate / canonical | basis tables (KiB) | autograd saved (MiB) | CUDA peak (MiB) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
+        if "analysis_ms" in r and not pd.isna(r["analysis_ms"]):
+            analysed.append(f"{r['basis']} {r['analysis_ms']:.1f} ms ({r['config']}, {r['device']})")
         lines.append(f"| {r['config']} | {r['device']} | {r['basis']} | {fmt(r.get('train_ms'), '.2f')} | "
                      f"{fmt(r.get('train_ratio'), '.2f')}x | {fmt(r.get('eval_ms'), '.1f')} | "
                      f"{fmt(r.get('eval_ratio'), '.2f')}{'x' if not pd.isna(r.get('eval_ratio')) else ''} | "
                      f"{fmt(r.get('basis_kib'), '.1f')} | {fmt(r.get('autograd_mib'), '.2f')} | "
                      f"{fmt(r.get('cuda_peak_mib'), '.1f')} |")
+    if analysed:
+        lines += ["", "One-off analysis of the evaluation inputs for the first layer (the engine does this once per "
+                  "round for the training set, outside the timed steps): " + "; ".join(analysed) + "."]
     return "\n".join(lines) + "\n"
 
 

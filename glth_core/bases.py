@@ -33,15 +33,16 @@ Basis names (:data:`BASIS_NAMES`):
     ``d`` is a power of two) and ``s`` seeded random signs (see
     :func:`glth_core.transforms.hadamard_matrix`).
 ``"random"``
-    A seeded Haar-random orthogonal matrix per axis; an axis longer than
-    :data:`~glth_core.transforms.RANDOM_DENSE_MAX` (1024) whose length factors
-    as ``p q`` is the Kronecker product of two seeded Haar matrices ``p x p``
-    and ``q x q`` (random orthogonal, ``O(p^2 + q^2)`` memory, but not Haar on
-    the whole group; see :func:`glth_core.transforms.random_transform`).
+    A seeded random orthogonal matrix per axis: Haar-distributed for axes up to
+    :data:`~glth_core.transforms.RANDOM_DENSE_MAX` (256); a longer axis whose
+    length factors as ``p q`` is the Kronecker product of two seeded Haar
+    matrices ``p x p`` and ``q x q`` (300 = 15 x 20: random orthogonal, ``O(p^2 +
+    q^2)`` memory and ``p + q`` multiply-adds per element, but not Haar on the
+    whole group; see :func:`glth_core.transforms.random_transform`).
 
 Implementations: each axis uses the fastest exact transform of
 :mod:`glth_core.transforms` (dense matrix for short axes, FFT DCT, Kronecker
-Hadamard); Hadamard axes up to 512 and DCT axes up to 512 that are short or
+Hadamard); Hadamard axes up to 256 and DCT axes up to 512 that are short or
 FFT-unfriendly are one dense matrix (faster on a CPU at that size, at most
 ``512 d`` numbers); above, basis memory is ``O(sum d_i)`` for DCT and for
 power-of-two Hadamard axes (``d + m^2`` for ``d = 2^k m``), and
@@ -135,7 +136,9 @@ class Basis(nn.Module):
         active = tuple((j, t) for j, t in enumerate(self.transforms) if not t.is_identity)
         self._active = active
         self._active_input = tuple((j, t) for j, t in active if j > 0)
-        self._output_transform = active[0][1] if active and active[0][0] == 0 else None
+        # not an attribute assignment: nn.Module would register the transform a second time
+        # (duplicate state-dict entries)
+        self.__dict__["_output_transform"] = active[0][1] if active and active[0][0] == 0 else None
 
     def _check(self, x: Tensor, argname: str) -> None:
         if not isinstance(x, Tensor):
@@ -156,10 +159,11 @@ class Basis(nn.Module):
 
     def _walk(self, x: Tensor, active, inverse: bool) -> Tensor:
         """Apply the ``(view axis, transform)`` pairs ``active`` to ``x`` viewed as ``(rows,) + view_shape[1:]``."""
-        y = x.reshape((x.shape[0],) + self.view_shape[1:])
+        plain = x.dim() == len(self.view_shape)  # rows are not viewed as images: no reshapes
+        y = x if plain else x.reshape((x.shape[0],) + self.view_shape[1:])
         for j, t in active:
             y = t.inverse(y, j) if inverse else t(y, j)
-        return y.reshape(x.shape)
+        return y if plain else y.reshape(x.shape)
 
     def analyse_inputs(self, x: Tensor) -> Tensor:
         """Analysis along the input axes of rows ``x`` of shape ``(batch, prod(shape[1:]))``.

@@ -48,6 +48,11 @@ the output axis; ``c`` cancels, so :func:`plan` puts
 * the input transform on the activations iff ``B (1 + g) < 2 out``,
 * the output transform on the activations iff ``B < in``.
 
+A first layer reading data can go further: its input transform is a fixed
+map of the data, so :func:`analyse_inputs` applies it to a whole data set
+once and, inside :func:`inputs_analysed`, the layer reads those rows and
+skips it (the experiment engine does this for every round it trains).
+
 Conv layers (where ``B`` counts every output pixel, so the weight side always
 wins) and layers with an ``offset`` use the weight side. Gradients reach
 ``C`` exactly as through the parametrization (the same linear map). When no
@@ -70,6 +75,7 @@ checked against the rebuilt one).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Mapping
 
 import torch
@@ -81,7 +87,7 @@ from .bases import BASIS_NAMES, Basis, basis as make_basis
 from .transforms import check_seed, derive_seed
 
 __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
-           "STRATEGIES"]
+           "STRATEGIES", "analyse_inputs", "inputs_analysed"]
 
 #: Values of ``GeneralizedWeight.strategy``: ``"auto"`` (cost model), ``"weight"`` (always
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
@@ -108,6 +114,7 @@ class GeneralizedWeight(nn.Module):
         self.register_buffer("mask", torch.ones(basis.shape, dtype=dtype, device=device))
         self.register_buffer("offset", None if offset is None else offset.detach().clone())
         self.strategy = "auto"
+        self.inputs_analysed = False  # set only by parametrization.inputs_analysed()
         self._cache = None
 
     def forward(self, coefficients: Tensor) -> Tensor:
@@ -214,37 +221,97 @@ def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
     """
     params = self.parametrizations.weight
     gw = params[0] if len(params) == 1 else None
-    if not isinstance(gw, GeneralizedWeight) or parametrize._cache_enabled:
+    if not isinstance(gw, GeneralizedWeight):
         return parametrize.type_before_parametrizations(self).forward(self, x)
     c = params.original
-    if not (torch.is_grad_enabled() and c.requires_grad):
-        return F.linear(x, gw.cached_weight(c), self.bias)
     b = gw.basis
-    if b.is_canonical:
-        w = gw.mask * c
-        return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
     in_features = b.shape[1]
-    act_in, act_out = _activation_sides(gw, True, x.numel() // in_features if in_features else 0,
-                                        x.requires_grad)
-    act_in = act_in and bool(b._active_input)
+    if gw.inputs_analysed:  # x holds rows x A_in^T already: only the output side is left
+        act_in, act_out = True, _activation_sides(gw, True, x.numel() // in_features, False)[1]
+    else:
+        if parametrize._cache_enabled:
+            return parametrize.type_before_parametrizations(self).forward(self, x)
+        if not (torch.is_grad_enabled() and c.requires_grad):
+            return F.linear(x, gw.cached_weight(c), self.bias)
+        if b.is_canonical:
+            w = gw.mask * c
+            return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
+        act_in, act_out = _activation_sides(gw, True, x.numel() // in_features if in_features else 0,
+                                            x.requires_grad)
+        act_in = act_in and bool(b._active_input)
+        if not act_in and not (act_out and b._output_transform is not None):
+            return F.linear(x, self.weight, self.bias)
     out_transform = b._output_transform if act_out else None
-    if not act_in and out_transform is None:
-        return F.linear(x, self.weight, self.bias)
     coeffs = gw.mask * c
     weight_axes = [j for j, _ in b._active if not (act_out if j == 0 else act_in)]
     if weight_axes:
         coeffs = b._transform(coeffs, inverse=True, axes=weight_axes)
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, in_features)
-    if act_in:
+    flat = x.dim() == 2
+    x2 = x if flat else x.reshape(-1, in_features)
+    if act_in and not gw.inputs_analysed:
         x2 = b.analyse_inputs(x2)
     if out_transform is not None:
-        z = out_transform.inverse(F.linear(x2, coeffs), -1)
-        if self.bias is not None:
-            z = z + self.bias
+        z = out_transform.synthesize_rows(F.linear(x2, coeffs), self.bias)
     else:
         z = F.linear(x2, coeffs, self.bias)
-    return z.reshape(lead + (z.shape[-1],))
+    return z if flat else z.reshape(x.shape[:-1] + (z.shape[-1],))
+
+
+def _analysable(module: nn.Module) -> GeneralizedWeight:
+    """The parametrization of a layer whose input analysis can be taken out of its forward, or a ValueError."""
+    gw = _generalized_weight(module)
+    if gw is None:
+        raise ValueError("module is not generalized: call glth_core.generalize(model) first")
+    if not isinstance(module, nn.Linear) or len(module.parametrizations.weight) != 1:
+        raise ValueError(f"only a generalized nn.Linear with no other parametrization reads analysed inputs, "
+                         f"got {type(module).__name__}")
+    if gw.offset is not None:
+        raise ValueError("a layer with an offset W0 (random-subspace mode) needs its raw inputs for x W0^T; "
+                         "run it without inputs_analysed")
+    return gw
+
+
+@torch.no_grad()
+def analyse_inputs(module: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
+    """``x A_in^T``: the inputs of the generalized ``nn.Linear`` ``module`` in its input basis.
+
+    ``x`` has shape ``(n, ...)`` with ``prod(...) == in_features`` (images are
+    flattened row-major, as ``nn.Flatten`` does); returns the same shape (contiguous), computed
+    ``chunk`` rows at a time, without autograd. Feed the result to the model inside
+    :func:`inputs_analysed`.
+    """
+    gw = _analysable(module)
+    in_features = gw.basis.shape[1]
+    if not isinstance(x, Tensor) or x.dim() < 1 or x[0].numel() != in_features:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must have shape (n, ...) with {in_features} numbers per row (the layer's "
+                         f"in_features), got {shape}")
+    rows = x.reshape(len(x), in_features)
+    out = torch.cat([gw.basis.analyse_inputs(rows[i:i + chunk]) for i in range(0, len(rows), chunk)]) \
+        if len(rows) else rows.clone()
+    return out.reshape(x.shape).contiguous()  # batches sliced from it flatten without copies
+
+
+@contextlib.contextmanager
+def inputs_analysed(module: nn.Module):
+    r"""Within the block, the generalized ``nn.Linear`` ``module`` reads inputs already analysed.
+
+    Its forward then takes ``x`` as ``x A_in^T`` (from :func:`analyse_inputs`) and
+    computes ``y = (x A_in^T) C'^T A_out + b``, the same output as ``module(x)``
+    outside the block, without transforming the inputs. For the first layer of an
+    MLP the input transform is a fixed map of the data, so a training loop can
+    analyse the data set once instead of every batch. Everything else (gradients of
+    the coefficients, masks, the output side's cost model) is unchanged; inputs that
+    were not analysed give wrong outputs inside the block. Not for layers with an
+    offset ``W0``. Restores the previous state on exit.
+    """
+    gw = _analysable(module)
+    previous = gw.inputs_analysed
+    gw.inputs_analysed = True
+    try:
+        yield module
+    finally:
+        gw.inputs_analysed = previous
 
 
 def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:

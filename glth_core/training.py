@@ -13,6 +13,16 @@ Learning rate at iteration ``t`` (0-based, ``I`` iterations per epoch)::
 
     lr(t) = lr * min(1, (t + 1) / warmup) * gamma ** #{m in milestones : t >= m * I}
 
+A generalized first ``nn.Linear`` that reads the model's input (an MLP on
+images) applies its input transform to every batch; that transform is a fixed
+map of the data, so :func:`train` analyses the training set once per call
+(:func:`glth_core.parametrization.analyse_inputs`, one more copy of the
+training inputs on the device) and feeds the analysed rows to the layer
+(:func:`~glth_core.parametrization.inputs_analysed`). It checks first, on a few
+examples, that this gives the model's outputs (a layer behind any operation
+that does not commute with the transform is left alone). Outputs agree to
+float round-off; ``pre_analyse=False`` turns it off.
+
 Evaluation synthesises each generalized weight once per evaluation
 (``torch.nn.utils.parametrize.cached()``) and runs under ``torch.no_grad()``.
 A loss that is NaN, infinite or above ``MAX_LOSS`` raises
@@ -31,6 +41,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
+from .parametrization import analyse_inputs, generalized_layers, inputs_analysed
 
 __all__ = [
     "TrainingDiverged",
@@ -168,6 +179,37 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / n, loss_sum / n
 
 
+def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
+    """The generalized ``nn.Linear`` whose input analysis can be done once on the data ``x``, or None.
+
+    That is the model's first generalized layer if it is a Linear with an input
+    transform and no offset, and if the model's outputs on the first examples of
+    ``x`` are the same (float round-off) when that layer reads analysed inputs.
+    """
+    layers = list(generalized_layers(model).values())
+    if not layers or len(x) == 0:
+        return None
+    layer = layers[0]
+    gw = layer.parametrizations.weight[0]
+    if (not isinstance(layer, nn.Linear) or len(layer.parametrizations.weight) != 1 or gw.offset is not None
+            or not gw.basis._active_input or x[0].numel() != layer.in_features):
+        return None
+    sample = x[:16]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            expected = model(sample)
+            with inputs_analysed(layer):
+                got = model(analyse_inputs(layer, sample))
+    finally:
+        model.train(was_training)
+    if not isinstance(expected, torch.Tensor) or got.shape != expected.shape:
+        return None
+    scale = expected.abs().max().item() or 1.0
+    return layer if torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * scale) else None
+
+
 def _state_clone(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -186,6 +228,7 @@ def train(
     val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    pre_analyse: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place from ``start_iteration`` to the end of the schedule.
 
@@ -194,7 +237,9 @@ def train(
     parameters with ``requires_grad`` are optimised (a fresh optimiser each
     call). If ``snapshot_at`` is given (``start_iteration <= snapshot_at <=
     total``), ``snapshot_fn(model)`` is taken after that many iterations and
-    returned in ``result.snapshot``. Raises :class:`TrainingDiverged`.
+    returned in ``result.snapshot``. ``pre_analyse``: analyse the training
+    inputs of a first generalized Linear once (module docstring). Raises
+    :class:`TrainingDiverged`.
     """
     device = resolve_device(device)
     model.to(device)
@@ -214,6 +259,14 @@ def train(
             f"rewind iteration {snapshot_at} is outside the {total} iterations of a round; lower --rewind-iteration"
         )
     eval_every = hp.eval_every or per_epoch
+    first = input_analysis_layer(model, x_train) if pre_analyse else None
+    x_fit = x_train if first is None else analyse_inputs(first, x_train)
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        if first is None:
+            return model(batch)
+        with inputs_analysed(first):
+            return model(batch)
 
     optimizer = make_optimizer((p for p in model.parameters() if p.requires_grad), hp)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: lr_factor(t + start_iteration, hp, per_epoch))
@@ -256,7 +309,7 @@ def train(
                     continue
                 index = order[start : start + hp.batch_size]
                 optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x_train[index]), y_train[index])
+                loss = F.cross_entropy(forward(x_fit[index]), y_train[index])
                 loss_value = loss.item()
                 if not math.isfinite(loss_value) or loss_value > MAX_LOSS:
                     if bar is not None:

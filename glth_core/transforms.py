@@ -22,11 +22,10 @@ Fast implementations (all exact up to float round-off, all device-agnostic):
 * :class:`MatrixTransform` -- a dense ``d x d`` matrix: ``d^2`` memory, ``d``
   multiply-adds per element. Used for small axes, for ``"random"`` up to
   :data:`RANDOM_DENSE_MAX` and for ``"svd"``.
-* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
-  (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
-  ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
-  backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
-  ``O(d log d)`` work. Used for FFT-friendly lengths of at least
+* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``2d``
+  of the zero-padded input, ``X_k = s_k Re(e^{-i pi k / 2d} rfft_{2d}(x)_k)``;
+  the inverse is one ``irfft`` of length ``2d``. Memory ``O(d)`` (twiddle
+  tables), ``O(d log d)`` work. Used for FFT-friendly lengths of at least
   :data:`DCT_FFT_MIN` and every length above :data:`DCT_DENSE_MAX`
   (:func:`dct_uses_fft`); other axes use the dense matrix (at most
   ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there. An
@@ -38,9 +37,9 @@ Fast implementations (all exact up to float round-off, all device-agnostic):
   Walsh-Hadamard transform, done in blocks of up to :data:`HADAMARD_BLOCK`).
   Memory ``sum d_i^2`` (+ ``d`` signs), ``sum d_i`` multiply-adds per element.
   Used for ``"hadamard"`` axes longer than :data:`KRONECKER_DENSE_MAX` (``H_{2^k}``
-  split into Sylvester blocks, the odd part ``R_m`` dense) and for ``"random"``
-  axes longer than :data:`RANDOM_DENSE_MAX`; shorter Hadamard axes are one dense
-  matrix (at most ``KRONECKER_DENSE_MAX * d`` numbers), faster there on a CPU.
+  split into Sylvester blocks, the odd part ``R_m`` dense; 300 = 4 x 75) and for
+  ``"random"`` axes longer than :data:`RANDOM_DENSE_MAX` (300 = 15 x 20); shorter
+  Hadamard axes are one dense matrix (at most ``KRONECKER_DENSE_MAX * d`` numbers).
 
 Matrix constructors (all built in float64, deterministic given the seed):
 
@@ -133,6 +132,14 @@ class AxisTransform(nn.Module):
     def matrix(self) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def synthesize_rows(self, z: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``inverse(z, -1) + bias`` for a 2-D ``z`` of shape ``(rows, size)`` (``bias``: ``(size,)`` or None).
+
+        The output side of a generalized Linear layer; subclasses fuse the bias where they can.
+        """
+        y = self.inverse(z, -1)
+        return y if bias is None else y + bias
+
     def extra_repr(self) -> str:
         return f"size={self.size}"
 
@@ -165,11 +172,24 @@ class MatrixTransform(AxisTransform):
         self.kind = kind
         self.register_buffer("analysis", matrix.detach().clone())
 
+    def _matrix_for(self, x: Tensor) -> Tensor:
+        a = self.analysis
+        return a if a.dtype == x.dtype and a.device == x.device else a.to(dtype=x.dtype, device=x.device)
+
+    # The last axis is the hot path of a generalized Linear layer: one product, no transposed copies.
     def forward(self, x: Tensor, dim: int) -> Tensor:
+        if dim == -1 or dim == x.dim() - 1:
+            return F.linear(x, self._matrix_for(x))  # x A^T
         return apply_along(x, self.analysis, dim)
 
     def inverse(self, x: Tensor, dim: int) -> Tensor:
+        if dim == -1 or dim == x.dim() - 1:
+            return torch.matmul(x, self._matrix_for(x))  # x A
         return apply_along(x, self.analysis.T, dim)
+
+    def synthesize_rows(self, z: Tensor, bias: Tensor | None = None) -> Tensor:
+        a = self._matrix_for(z)
+        return z.mm(a) if bias is None else torch.addmm(bias, z, a)
 
     def matrix(self) -> Tensor:
         return self.analysis
@@ -248,15 +268,20 @@ DCT_DENSE_MAX = 512
 #: Shortest FFT-friendly DCT length that uses the FFT (below it the dense product is faster on a CPU).
 DCT_FFT_MIN = 240
 #: An FFT DCT of length ``d <= DCT_DENSE_MAX`` applied to ``r`` rows uses its dense matrix while
-#: ``r d^2 < DCT_FFT_WORK`` (CPU crossover, one thread: about 70 rows at d = 300, 25 at d = 512).
+#: ``r d^2 < DCT_FFT_WORK``. Measured inside a LeNet training step on a CPU (one thread), where
+#: the FFT's complex intermediates cost more than in isolation: dense wins at 60 rows of 300.
 DCT_FFT_WORK = 6_000_000
-#: Hadamard axes up to this length use one dense matrix: on a CPU a dense 300 x 300 product is
-#: faster than the Kronecker steps (4 x 75 for 300) at the batch sizes of an MLP step, as for the DCT.
-KRONECKER_DENSE_MAX = DCT_DENSE_MAX
+#: Hadamard axes up to this length use one dense matrix (the same matrix as the Kronecker steps).
+#: Measured in a LeNet-300-100 step on a CPU: for 300 = 4 x 75 the Kronecker steps tie with the
+#: dense product at batch 60 and save a fifth of the step's time at batch 512.
+KRONECKER_DENSE_MAX = 256
 #: Largest Sylvester block of the fast Walsh-Hadamard transform (memory per block <= HADAMARD_BLOCK^2).
 HADAMARD_BLOCK = 32
-#: ``"random"`` axes up to this length are one Haar matrix; longer ones a Kronecker product of two.
-RANDOM_DENSE_MAX = 1024
+#: ``"random"`` axes up to this length are one Haar matrix; longer ones a Kronecker product of two
+#: Haar factors (a different random basis, not a faster way to apply the same one). glth_core 0.1
+#: drew axes up to 1024 as one Haar matrix; 0.2 lowered the limit so that LeNet's 300-unit axis
+#: costs 300 * 35 instead of 300 * 300 multiply-adds per row.
+RANDOM_DENSE_MAX = 256
 
 
 def _moved_view(vector: Tensor, ndim: int, dim: int) -> Tensor:
@@ -280,19 +305,28 @@ class _Orthogonal(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return _Orthogonal.apply(grad, ctx.transform, ctx.dim, not ctx.inverse), None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: keep the backward differentiable
+            return _Orthogonal.apply(grad, ctx.transform, ctx.dim, not ctx.inverse), None, None, None
+        return ctx.transform._apply_raw(grad, ctx.dim, not ctx.inverse), None, None, None
 
 
 class DCTTransform(AxisTransform):
-    r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
+    r"""Orthonormal DCT-II of length ``size`` by one real FFT of length ``2 size``; memory ``O(size)``.
 
-    Analysis along ``dim``, with ``n = size`` and ``h = n // 2 + 1``:
-    ``v = x[perm]``, ``perm = (0, 2, 4, ..., 5, 3, 1)``; ``Z = rfft(v) * w`` with
-    ``w_k = s_k e^{-i pi k / 2n}`` (``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)``); then
-    ``X_k = Re Z_k`` for ``k < h`` and ``X_{n-j} = -Im Z_j`` for ``1 <= j <= n - h``
-    (from ``V_{n-j} = conj V_j``). Synthesis inverts each step: ``Z_j = X_j - i X_{n-j}``
-    (``X_n = 0``), ``v = irfft(Z / w)``, ``x = v[perm^{-1}]``. Equal to ``dct_matrix(size) @ x``
-    to float round-off; the backward of each direction is the other (orthogonality).
+    With ``n = size``, ``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)`` and ``x`` zero-padded to ``2n``:
+
+    .. math::
+
+        X_k = s_k \sum_i x_i \cos\frac{\pi (2i+1) k}{2n}
+            = \mathrm{Re}\big(s_k e^{-i\pi k / 2n}\, \mathrm{rfft}_{2n}(x)_k\big),
+        \qquad k < n,
+
+    and the synthesis (DCT-III) ``x_i = Re sum_k s_k X_k e^{i pi k (2i+1) / 2n}`` is
+    ``n * irfft_{2n}(Y)_i`` for ``i < n`` with ``Y_k = s_k e^{i pi k / 2n} X_k`` (``Y_0``
+    doubled, since ``irfft`` counts every other term twice). Two operations each way
+    (the FFT pads and trims itself), so few rows cost little; equal to
+    ``dct_matrix(size) @ x`` to float round-off; the backward of each direction is the
+    other (orthogonality).
     """
 
     def __init__(self, size: int, dtype: torch.dtype | None = None):
@@ -300,16 +334,16 @@ class DCTTransform(AxisTransform):
         if size < 2:
             raise ValueError(f"DCTTransform needs size >= 2, got {size}")
         dtype = torch.get_default_dtype() if dtype is None else dtype
-        n, half = size, size // 2 + 1
-        perm = torch.cat([torch.arange(0, n, 2), torch.arange(n - 1 - n % 2, 0, -2)])
-        k = torch.arange(half, dtype=torch.float64)
-        twiddle = math.sqrt(2.0 / n) * torch.exp(-1j * math.pi * k / (2 * n))
-        twiddle[0] = math.sqrt(1.0 / n)
-        # stored as real (half, 2) so that .double() / .to(dtype) convert them with the module
-        self.register_buffer("perm", perm, persistent=False)
-        self.register_buffer("inverse_perm", torch.argsort(perm), persistent=False)
+        n = size
+        k = torch.arange(n, dtype=torch.float64)
+        scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
+        scale[0] = math.sqrt(1.0 / n)
+        twiddle = scale * torch.exp(-1j * math.pi * k / (2 * n))
+        inverse_twiddle = n * scale * torch.exp(1j * math.pi * k / (2 * n))
+        inverse_twiddle[0] *= 2
+        # stored as real (n, 2) so that .double() / .to(dtype) convert them with the module
         self.register_buffer("twiddle", torch.view_as_real(twiddle).to(dtype), persistent=False)
-        self.register_buffer("inverse_twiddle", torch.view_as_real(1 / twiddle).to(dtype), persistent=False)
+        self.register_buffer("inverse_twiddle", torch.view_as_real(inverse_twiddle).to(dtype), persistent=False)
         # a short axis also keeps its dense matrix, for calls with few rows (see _uses_dense)
         dense = dct_matrix(n).to(dtype) if n <= DCT_DENSE_MAX else None
         self.register_buffer("dense", dense, persistent=False)
@@ -330,17 +364,12 @@ class DCTTransform(AxisTransform):
         return y if last else y.movedim(-1, dim)
 
     def _analysis_last(self, x: Tensor) -> Tensor:
-        n, half = self.size, self.size // 2 + 1
         w = torch.view_as_complex(self.twiddle.to(x.dtype))
-        z = torch.view_as_real(torch.fft.rfft(x.index_select(-1, self.perm)) * w)
-        return torch.cat([z[..., 0], z[..., 1:n - half + 1, 1].flip(-1).neg()], -1)
+        return (torch.fft.rfft(x, n=2 * self.size)[..., :self.size] * w).real
 
     def _synthesis_last(self, x: Tensor) -> Tensor:
-        n, half = self.size, self.size // 2 + 1
         w = torch.view_as_complex(self.inverse_twiddle.to(x.dtype))
-        imag = F.pad(x[..., n - half + 1:].flip(-1).neg(), (1, 0))
-        v = torch.fft.irfft(torch.complex(x[..., :half], imag) * w, n=n)
-        return v.index_select(-1, self.inverse_perm)
+        return torch.fft.irfft(x * w, n=2 * self.size)[..., :self.size]
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
         if self._uses_dense(x):
@@ -458,7 +487,8 @@ def _drop_legacy_matrix(transform: AxisTransform, state_dict, prefix: str) -> No
         raise ValueError(
             f"state dict entry {key!r} holds a basis matrix that differs from this model's "
             f"{type(transform).__name__} ({transform.extra_repr()}); load it into a model generalized with "
-            "the same basis, seed and shapes")
+            "the same basis, seed and shapes (glth_core 0.2 changed the 'random' basis of axes longer than "
+            "256: checkpoints of such layers from 0.1 need glth_core 0.1)")
 
 
 def _largest_prime_factor(n: int) -> int:
@@ -473,9 +503,9 @@ def _largest_prime_factor(n: int) -> int:
 def dct_uses_fft(size: int) -> bool:
     """Whether :func:`dct_transform` picks the FFT for length ``size``.
 
-    Measured on a CPU (one thread, 60 to 512 rows): the FFT beats the dense product from
-    about :data:`DCT_FFT_MIN` for lengths whose prime factors are at most 7 (FFT-friendly,
-    e.g. 256, 300, 400), and above :data:`DCT_DENSE_MAX` for any length.
+    Measured on a CPU (one thread, 60 to 512 rows): with enough rows the FFT beats the dense
+    product from about :data:`DCT_FFT_MIN` for lengths whose prime factors are at most 7
+    (FFT-friendly, e.g. 256, 300, 400), and above :data:`DCT_DENSE_MAX` for any length.
     """
     return size > DCT_DENSE_MAX or (size >= DCT_FFT_MIN and _largest_prime_factor(size) <= 7)
 

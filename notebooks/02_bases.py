@@ -24,7 +24,7 @@
 # three claims side by side in four bases of {doc}`../book/method`:
 #
 # 1. sparsity can be taken in any orthonormal basis (here: canonical, DCT,
-#    randomised Walsh–Hadamard, Haar-random orthogonal);
+#    randomised Walsh–Hadamard, random orthogonal);
 # 2. the lottery-ticket results of {doc}`01_canonical` carry over: in each
 #    basis, IMP with rewinding finds sparse trainable coefficient sets, and the
 #    ticket's mask on a fresh initialisation trains worse;

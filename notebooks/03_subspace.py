@@ -25,7 +25,7 @@
 # 5 of the book): as spelled out in {doc}`../book/method` (section "Random
 # subspaces"), it is a ticket with
 #
-# - a Haar-random orthogonal basis of every layer,
+# - a random orthogonal basis of every layer,
 # - a *random* mask that keeps $d$ coefficients in total (not a magnitude mask),
 # - coefficients that start at zero on top of a frozen offset, the initial
 #   weights $W_0$.
@@ -97,7 +97,7 @@ pd.set_option("display.width", 140)
 #
 # **Random subspaces.** For every $d$ in `dimensions` and every seed,
 # `glth_core.subspace.run_subspace` (through `sweep`) builds the network with
-# that seed, writes every layer in a seeded Haar-random orthogonal basis with
+# that seed, writes every layer in a seeded random orthogonal basis with
 # the initial weights frozen as the offset $W_0$, draws a random mask with $d$
 # ones in total (spread over the layers in proportion to their sizes), and
 # trains only those $d$ coefficients from zero; biases stay at their initial

@@ -57,7 +57,7 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # orthonormal basis of parameter space.
 #
 # **Evidence.** `glth_core` trains, prunes and rewinds coefficients in the
-# canonical, DCT, Walsh–Hadamard and Haar-random bases through one
+# canonical, DCT, Walsh–Hadamard and random orthogonal bases through one
 # parametrization ({doc}`../book/method`). Before any pruning, the dense
 # LeNet-300-100 reaches the same accuracy in every basis up to
 # {glue:text}`02_bases.ipynb::c2_dense_spread:.2f` percentage points
@@ -183,7 +183,7 @@ print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 w
 # "{glue:text}`03_subspace.ipynb::c3_verdict:s`".
 #
 # **Verdict.** Holds as a construction: the random subspace is trained by the
-# same parametrization, with a Haar-random basis, a random mask and a frozen
+# same parametrization, with a random orthogonal basis, a random mask and a frozen
 # offset. The quoted comparison is the evidence on how the two corners differ.
 #
 # **Where the evidence is weak.** One data set and one network; the intrinsic

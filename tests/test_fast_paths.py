@@ -12,7 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from glth_core.bases import basis as make_basis
-from glth_core.parametrization import STRATEGIES, generalize, generalized_layers, plan
+from glth_core.parametrization import (STRATEGIES, analyse_inputs, generalize, generalized_layers, inputs_analysed,
+                                       plan)
 from glth_core.pruning import prune
 from glth_core.transforms import (DCT_DENSE_MAX, KRONECKER_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
                                   MatrixTransform, dct_transform, derive_seed, haar_orthogonal_matrix,
@@ -439,3 +440,76 @@ def test_activation_side_layer_has_second_derivatives():
         hvps.append(torch.autograd.grad((gc * v).sum() + gx.square().sum(), (c, x_in)))
     for h, h_ref in zip(*hvps):
         torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["image_channels", "fft", "kron_random", "odd_flat"])
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random", "canonical"])
+def test_inputs_analysed_layer_matches_dense_reference(name, case):
+    # inputs analysed once (x A_in^T, here by the numpy reference matrix) give the layer's outputs and gradients
+    model, image_shape = make_linear(name, case)
+    layer = model[0]
+    x = torch.randn(6, layer.in_features, generator=torch.Generator().manual_seed(2))
+    bias_ref = layer.bias.detach().double().requires_grad_(True)
+    y_ref, c_ref = reference_forward(model, name, image_shape, x, bias_ref)
+    (y_ref * y_ref.detach()).sum().backward()
+    _, a_in = dense_reference_matrices(name, layer.out_features, layer.in_features, image_shape,
+                                       derive_seed(0, "layer", "0"))
+    analysed = analyse_inputs(layer, x)
+    torch.testing.assert_close(analysed.double(), x.double() @ torch.from_numpy(a_in).T, atol=1e-5, rtol=1e-5)
+    for grad_enabled in (True, False):
+        layer.zero_grad(set_to_none=True)
+        with torch.set_grad_enabled(grad_enabled), inputs_analysed(layer):
+            y = model(analysed)
+        torch.testing.assert_close(y.double(), y_ref.detach(), atol=2e-4, rtol=1e-4)
+        if grad_enabled:
+            (y * y.detach()).sum().backward()
+            torch.testing.assert_close(layer.parametrizations.weight.original.grad.double(), c_ref.grad,
+                                       atol=2e-4, rtol=1e-4)
+            torch.testing.assert_close(layer.bias.grad.double(), bias_ref.grad, atol=2e-4, rtol=1e-4)
+    assert not layer.parametrizations.weight[0].inputs_analysed  # restored on exit
+    torch.testing.assert_close(model(x).double(), y_ref.detach(), atol=2e-4, rtol=1e-4)
+
+
+def test_inputs_analysed_keeps_image_shapes_and_restores_after_errors():
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Flatten(), nn.Linear(2 * 24 * 25, 7)), "dct", image_shape=(2, 24, 25))
+    layer = model[1]
+    x = torch.randn(5, 2, 24, 25)
+    analysed = analyse_inputs(layer, x, chunk=2)  # several chunks
+    assert analysed.shape == x.shape and analysed.is_contiguous()
+    with torch.no_grad():
+        expected = model(x)
+    with inputs_analysed(layer):
+        torch.testing.assert_close(model(analysed), expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(RuntimeError, match="boom"):
+        with inputs_analysed(layer):
+            raise RuntimeError("boom")
+    assert not layer.parametrizations.weight[0].inputs_analysed
+
+
+def test_inputs_analysed_refuses_layers_it_cannot_serve():
+    conv = generalize(nn.Sequential(nn.Conv2d(2, 3, 3)), "dct")
+    with pytest.raises(ValueError, match="nn.Linear"):
+        with inputs_analysed(conv[0]):
+            pass
+    offset = generalize(nn.Sequential(nn.Linear(8, 4)), "random", offset="init")
+    with pytest.raises(ValueError, match="offset"):
+        analyse_inputs(offset[0], torch.randn(3, 8))
+    with pytest.raises(ValueError, match="not generalized"):
+        inputs_analysed(nn.Linear(3, 2)).__enter__()
+    layer = generalize(nn.Sequential(nn.Linear(8, 4)), "dct")[0]
+    with pytest.raises(ValueError, match="8 numbers per row"):
+        analyse_inputs(layer, torch.randn(3, 9))
+
+
+@pytest.mark.parametrize("transform", [
+    MatrixTransform(torch.linalg.qr(torch.randn(7, 7, dtype=torch.float64))[0].float()),
+    DCTTransform(300), hadamard_transform(1024, seed=1), random_transform(1100, seed=2)],
+    ids=["matrix", "fft-dct", "kron-hadamard", "kron-random"])
+def test_synthesize_rows_is_inverse_plus_bias(transform):
+    n = transform.size
+    z = torch.randn(4, n, dtype=torch.float64)
+    bias = torch.randn(n, dtype=torch.float64)
+    a = transform.double().matrix().double()
+    torch.testing.assert_close(transform.synthesize_rows(z, bias), z @ a + bias)
+    torch.testing.assert_close(transform.synthesize_rows(z), z @ a)

@@ -252,6 +252,16 @@ def test_state_dict_round_trip_into_freshly_generalized_model(name):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("name", ["svd", "random", "dct"])
+def test_state_dict_stores_each_basis_matrix_once(name):
+    # every stored entry is a distinct tensor: a transform registered twice would save it twice
+    model = generalize(mlp(0), name, seed=2)
+    state = model.state_dict()
+    pointers = [v.data_ptr() for v in state.values()]
+    assert len(pointers) == len(set(pointers)), sorted(state)
+    assert all(".basis.transforms." in k for k in state if ".basis." in k), sorted(state)
+
+
 def test_torch_save_of_whole_parametrized_model_is_refused_by_torch():
     model = generalize(nn.Sequential(nn.Linear(3, 2)), "dct")
     with pytest.raises(RuntimeError, match="[Ss]erializ"):

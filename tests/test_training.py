@@ -129,3 +129,52 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def _generalized_mlp(basis="dct"):
+    from glth_core.parametrization import generalize
+
+    model = build_model("mlp1d", (1, 8, 8), 10, seed=0)
+    return generalize(model, basis, seed=0, image_shape=(1, 8, 8))
+
+
+def test_pre_analysed_inputs_train_like_raw_inputs(digits):
+    # analysing the training set once for the first layer changes nothing but float round-off
+    hp = TrainingHparams(optimizer="adam", lr=1e-2, epochs=2, batch_size=64, eval_every=10)
+    runs = {}
+    for pre in (True, False):
+        model = _generalized_mlp()
+        result = train(model, digits.train, digits.test, hp, seed=3, device="cpu", progress=False, pre_analyse=pre)
+        runs[pre] = (model.state_dict(), result)
+    (state_pre, res_pre), (state_raw, res_raw) = runs[True], runs[False]
+    for key in state_raw:
+        torch.testing.assert_close(state_pre[key], state_raw[key], atol=1e-4, rtol=1e-3)
+    assert [h["iteration"] for h in res_pre.history] == [h["iteration"] for h in res_raw.history]
+    for a, b in zip(res_pre.history, res_raw.history):
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-3)
+    assert res_pre.test_accuracy > 0.8
+
+
+def test_input_analysis_layer_only_where_it_gives_the_same_outputs(digits):
+    from glth_core.parametrization import generalize
+    from glth_core.training import input_analysis_layer
+
+    x = digits.train[0]
+    model = _generalized_mlp()
+    assert input_analysis_layer(model, x) is model.fc1
+    assert input_analysis_layer(_generalized_mlp("canonical"), x) is None  # nothing to take out
+    offset = generalize(build_model("mlp1d", (1, 8, 8), 10), "random", offset="init")
+    assert input_analysis_layer(offset, x) is None  # x W0^T needs the raw inputs
+
+    class Centred(torch.nn.Module):  # a per-pixel shift before fc1 does not commute with the DCT
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("mean", torch.linspace(0, 1, 64).reshape(1, 8, 8))
+
+        def forward(self, x):
+            return self.inner(x - self.mean)
+
+    centred = Centred(_generalized_mlp())
+    assert input_analysis_layer(centred, x) is None
+    assert centred.training  # mode restored
