@@ -175,7 +175,7 @@ def _row(hp: ImpHparams, run_id: str, round_index: int, model: nn.Module, result
     }
 
 
-def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress, snapshot_at=None):
+def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress, snapshot_at=None, analysed=None):
     return training.train(
         model,
         splits.train,
@@ -189,18 +189,20 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
         val_data=splits.val,
         device=device,
         progress=progress,
+        analysed_inputs=analysed,
     )
 
 
 # --------------------------------------------------------------------------- rounds
 
 
-def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, progress) -> dict:
+def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, progress, analysed=None) -> dict:
     """Run one round of a ticket run. ``state`` holds ``rewind`` and ``previous`` (checkpoints)."""
     start = time.perf_counter()
     model = _generalized_model(hp, splits, hp.seed)
     if round_index == 0:
-        result = _train(hp, model, splits, 0, device=device, progress=progress, snapshot_at=hp.pruning.rewind_iteration)
+        result = _train(hp, model, splits, 0, device=device, progress=progress, snapshot_at=hp.pruning.rewind_iteration,
+                        analysed=analysed)
         rewind = _to_cpu(result.snapshot)
     else:
         rewind = state["rewind"]
@@ -209,7 +211,7 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
         fraction, overrides = _prune_fractions(hp, model, round_index)
         core("prune")(model, fraction, scope=hp.pruning.scope, granularity=hp.pruning.granularity, fractions=overrides)
         core("rewind")(model, rewind)
-        result = _train(hp, model, splits, round_index, device=device, progress=progress)
+        result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row, **({"rewind": rewind} if round_index == 0 else {}))
 
@@ -222,7 +224,7 @@ def _save_round(store: RunStore, round_index: int, model: nn.Module, row: dict, 
     return checkpoint
 
 
-def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, device, progress) -> dict:
+def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, device, progress, analysed=None) -> dict:
     start = time.perf_counter()
     ticket_masks = ticket_store.load_round(round_index)["masks"]
     if hp.pruning.control == "reinit":
@@ -233,7 +235,7 @@ def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, devi
         core("rewind")(model, ticket_store.load_round(0)["rewind"])
         masks = core("random_masks")(model, ticket_masks, training.derive_seed(hp.seed, round_index, "random_mask"))
         core("set_masks")(model, masks)
-    result = _train(hp, model, splits, round_index, device=device, progress=progress)
+    result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row)
 
@@ -282,6 +284,7 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
         rows: list[dict] = []
         state: dict = {}
         splits = None
+        analysed = training.AnalysedInputs()  # the first layer's analysed training set, shared by the rounds
         bar = None
         if training.progress_enabled(progress):
             bar = training.progress_bar(total=rounds + 1 - first_round, desc=f"{run_id} ({control})", unit="round")
@@ -298,10 +301,12 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
                             state["previous"] = state.get("previous") or store.load_round(r - 1)
                             if hparams.pruning.one_shot:
                                 state["dense"] = state.get("dense") or store.load_round(0)
-                        checkpoint = _ticket_round(hparams, run_id, store, r, splits, state, device=device, progress=progress)
+                        checkpoint = _ticket_round(hparams, run_id, store, r, splits, state, device=device,
+                                                   progress=progress, analysed=analysed)
                     else:
                         checkpoint = _control_round(
-                            hparams, run_id, store, r, splits, ticket_store, device=device, progress=progress
+                            hparams, run_id, store, r, splits, ticket_store, device=device, progress=progress,
+                            analysed=analysed,
                         )
                 if control == "ticket":
                     state["previous"] = checkpoint

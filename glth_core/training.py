@@ -21,7 +21,9 @@ training inputs on the device) and feeds the analysed rows to the layer
 (:func:`~glth_core.parametrization.inputs_analysed`). It checks first, on a few
 examples, that this gives the model's outputs (a layer behind any operation
 that does not commute with the transform is left alone). Outputs agree to
-float round-off; ``pre_analyse=False`` turns it off.
+float round-off; ``pre_analyse=False`` turns it off. Analysing costs what the
+per-batch transforms of one epoch cost, so the engine keeps the analysed set
+for all rounds of a run (:class:`AnalysedInputs`).
 
 Evaluation synthesises each generalized weight once per evaluation
 (``torch.nn.utils.parametrize.cached()``) and runs under ``torch.no_grad()``.
@@ -56,6 +58,8 @@ __all__ = [
     "evaluate",
     "train",
     "progress_enabled",
+    "AnalysedInputs",
+    "input_analysis_layer",
 ]
 
 #: A training loss above this is treated as divergence (cross-entropy starts near log(classes)).
@@ -210,6 +214,35 @@ def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
     return layer if torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * scale) else None
 
 
+class AnalysedInputs:
+    """The training inputs analysed for a first layer, kept for the next :func:`train` call.
+
+    Pass one instance to every round of a run: it is reused while the data tensor
+    (same object, same in-place version, same device) and the layer's input
+    transforms (equal tables) are the same, and recomputed otherwise.
+    """
+
+    def __init__(self):
+        self._entry = None
+
+    @staticmethod
+    def _tables(layer: nn.Module) -> list[torch.Tensor]:
+        basis = layer.parametrizations.weight[0].basis
+        return [b for _, t in basis._active_input for b in t.buffers()]
+
+    def get(self, layer: nn.Module, data: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``analyse_inputs(layer, x)``, where ``x`` is ``data`` on the training device."""
+        tables = self._tables(layer)
+        entry = self._entry
+        if (entry is not None and entry[0] is data and entry[1] == data._version and entry[2] == x.device
+                and len(entry[3]) == len(tables)
+                and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(entry[3], tables))):
+            return entry[4]
+        analysed = analyse_inputs(layer, x)
+        self._entry = (data, data._version, x.device, [t.detach().clone() for t in tables], analysed)
+        return analysed
+
+
 def _state_clone(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -229,6 +262,7 @@ def train(
     device: str | torch.device | None = None,
     progress: bool | None = None,
     pre_analyse: bool = True,
+    analysed_inputs: AnalysedInputs | None = None,
 ) -> TrainResult:
     """Train ``model`` in place from ``start_iteration`` to the end of the schedule.
 
@@ -238,7 +272,8 @@ def train(
     call). If ``snapshot_at`` is given (``start_iteration <= snapshot_at <=
     total``), ``snapshot_fn(model)`` is taken after that many iterations and
     returned in ``result.snapshot``. ``pre_analyse``: analyse the training
-    inputs of a first generalized Linear once (module docstring). Raises
+    inputs of a first generalized Linear once (module docstring);
+    ``analysed_inputs``: keep them there for the next call. Raises
     :class:`TrainingDiverged`.
     """
     device = resolve_device(device)
@@ -260,7 +295,12 @@ def train(
         )
     eval_every = hp.eval_every or per_epoch
     first = input_analysis_layer(model, x_train) if pre_analyse else None
-    x_fit = x_train if first is None else analyse_inputs(first, x_train)
+    if first is None:
+        x_fit = x_train
+    elif analysed_inputs is not None:
+        x_fit = analysed_inputs.get(first, train_data[0], x_train)
+    else:
+        x_fit = analyse_inputs(first, x_train)
 
     def forward(batch: torch.Tensor) -> torch.Tensor:
         if first is None:

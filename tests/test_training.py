@@ -178,3 +178,27 @@ def test_input_analysis_layer_only_where_it_gives_the_same_outputs(digits):
     centred = Centred(_generalized_mlp())
     assert input_analysis_layer(centred, x) is None
     assert centred.training  # mode restored
+
+
+def test_analysed_inputs_are_kept_while_data_and_basis_are_the_same(digits):
+    from glth_core.parametrization import analyse_inputs
+    from glth_core.training import AnalysedInputs
+
+    x = digits.train[0].clone()
+    cache = AnalysedInputs()
+    first = cache.get(_generalized_mlp().fc1, x, x)
+    torch.testing.assert_close(first, analyse_inputs(_generalized_mlp().fc1, x))
+    assert cache.get(_generalized_mlp().fc1, x, x) is first  # a rebuilt model with the same basis: reused
+    assert cache.get(_generalized_mlp("hadamard").fc1, x, x) is not first  # another basis: recomputed
+    again = cache.get(_generalized_mlp().fc1, x, x)
+    assert again is not first
+    torch.testing.assert_close(again, first)
+    with torch.no_grad():
+        x.mul_(2)  # the data changed in place
+    doubled = cache.get(_generalized_mlp().fc1, x, x)
+    torch.testing.assert_close(doubled, 2 * first)
+    hp = TrainingHparams(epochs=1, batch_size=64)
+    for _ in range(2):  # train() fills and then uses it
+        train(_generalized_mlp(), (x, digits.train[1]), digits.test, hp, seed=0, device="cpu", progress=False,
+              analysed_inputs=cache)
+    assert cache.get(_generalized_mlp().fc1, x, x) is doubled
