@@ -22,10 +22,11 @@ Fast implementations (all exact up to float round-off, all device-agnostic):
 * :class:`MatrixTransform` -- a dense ``d x d`` matrix: ``d^2`` memory, ``d``
   multiply-adds per element. Used for small axes, for ``"random"`` up to
   :data:`RANDOM_DENSE_MAX` and for ``"svd"``.
-* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``2d``
-  of the zero-padded input, ``X_k = s_k Re(e^{-i pi k / 2d} rfft_{2d}(x)_k)``;
-  the inverse is one ``irfft`` of length ``2d``. Memory ``O(d)`` (twiddle
-  tables), ``O(d log d)`` work. Used for FFT-friendly lengths of at least
+* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
+  (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
+  ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
+  backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
+  ``O(d log d)`` work. Used for FFT-friendly lengths of at least
   :data:`DCT_FFT_MIN` and every length above :data:`DCT_DENSE_MAX`
   (:func:`dct_uses_fft`); other axes use the dense matrix (at most
   ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there. An
@@ -316,22 +317,15 @@ class _Orthogonal(torch.autograd.Function):
 
 
 class DCTTransform(AxisTransform):
-    r"""Orthonormal DCT-II of length ``size`` by one real FFT of length ``2 size``; memory ``O(size)``.
+    r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
 
-    With ``n = size``, ``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)`` and ``x`` zero-padded to ``2n``:
-
-    .. math::
-
-        X_k = s_k \sum_i x_i \cos\frac{\pi (2i+1) k}{2n}
-            = \mathrm{Re}\big(s_k e^{-i\pi k / 2n}\, \mathrm{rfft}_{2n}(x)_k\big),
-        \qquad k < n,
-
-    and the synthesis (DCT-III) ``x_i = Re sum_k s_k X_k e^{i pi k (2i+1) / 2n}`` is
-    ``n * irfft_{2n}(Y)_i`` for ``i < n`` with ``Y_k = s_k e^{i pi k / 2n} X_k`` (``Y_0``
-    doubled, since ``irfft`` counts every other term twice). Two operations each way
-    (the FFT pads and trims itself), so few rows cost little; equal to
-    ``dct_matrix(size) @ x`` to float round-off; the backward of each direction is the
-    other (orthogonality).
+    Analysis along ``dim``, with ``n = size`` and ``h = n // 2 + 1``:
+    ``v = x[perm]``, ``perm = (0, 2, 4, ..., 5, 3, 1)``; ``Z = rfft(v) * w`` with
+    ``w_k = s_k e^{-i pi k / 2n}`` (``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)``); then
+    ``X_k = Re Z_k`` for ``k < h`` and ``X_{n-j} = -Im Z_j`` for ``1 <= j <= n - h``
+    (from ``V_{n-j} = conj V_j``). Synthesis inverts each step: ``Z_j = X_j - i X_{n-j}``
+    (``X_n = 0``), ``v = irfft(Z / w)``, ``x = v[perm^{-1}]``. Equal to ``dct_matrix(size) @ x``
+    to float round-off; the backward of each direction is the other (orthogonality).
     """
 
     def __init__(self, size: int, dtype: torch.dtype | None = None):
@@ -339,16 +333,16 @@ class DCTTransform(AxisTransform):
         if size < 2:
             raise ValueError(f"DCTTransform needs size >= 2, got {size}")
         dtype = torch.get_default_dtype() if dtype is None else dtype
-        n = size
-        k = torch.arange(n, dtype=torch.float64)
-        scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
-        scale[0] = math.sqrt(1.0 / n)
-        twiddle = scale * torch.exp(-1j * math.pi * k / (2 * n))
-        inverse_twiddle = n * scale * torch.exp(1j * math.pi * k / (2 * n))
-        inverse_twiddle[0] *= 2
-        # stored as real (n, 2) so that .double() / .to(dtype) convert them with the module
+        n, half = size, size // 2 + 1
+        perm = torch.cat([torch.arange(0, n, 2), torch.arange(n - 1 - n % 2, 0, -2)])
+        k = torch.arange(half, dtype=torch.float64)
+        twiddle = math.sqrt(2.0 / n) * torch.exp(-1j * math.pi * k / (2 * n))
+        twiddle[0] = math.sqrt(1.0 / n)
+        # stored as real (half, 2) so that .double() / .to(dtype) convert them with the module
+        self.register_buffer("perm", perm, persistent=False)
+        self.register_buffer("inverse_perm", torch.argsort(perm), persistent=False)
         self.register_buffer("twiddle", torch.view_as_real(twiddle).to(dtype), persistent=False)
-        self.register_buffer("inverse_twiddle", torch.view_as_real(inverse_twiddle).to(dtype), persistent=False)
+        self.register_buffer("inverse_twiddle", torch.view_as_real(1 / twiddle).to(dtype), persistent=False)
         # a short axis also keeps its dense matrix, for calls with few rows (see _uses_dense)
         dense = dct_matrix(n).to(dtype) if n <= DCT_DENSE_MAX else None
         self.register_buffer("dense", dense, persistent=False)
@@ -369,12 +363,17 @@ class DCTTransform(AxisTransform):
         return y if last else y.movedim(-1, dim)
 
     def _analysis_last(self, x: Tensor) -> Tensor:
+        n, half = self.size, self.size // 2 + 1
         w = torch.view_as_complex(self.twiddle.to(x.dtype))
-        return (torch.fft.rfft(x, n=2 * self.size)[..., :self.size] * w).real
+        z = torch.view_as_real(torch.fft.rfft(x.index_select(-1, self.perm)) * w)
+        return torch.cat([z[..., 0], z[..., 1:n - half + 1, 1].flip(-1).neg()], -1)
 
     def _synthesis_last(self, x: Tensor) -> Tensor:
+        n, half = self.size, self.size // 2 + 1
         w = torch.view_as_complex(self.inverse_twiddle.to(x.dtype))
-        return torch.fft.irfft(x * w, n=2 * self.size)[..., :self.size]
+        imag = F.pad(x[..., n - half + 1:].flip(-1).neg(), (1, 0))
+        v = torch.fft.irfft(torch.complex(x[..., :half], imag) * w, n=n)
+        return v.index_select(-1, self.inverse_perm)
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
         if self._uses_dense(x):
