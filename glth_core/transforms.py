@@ -461,6 +461,13 @@ class KroneckerTransform(AxisTransform):
             y = y * _moved_view(self.signs.to(x.dtype), x.dim(), dim)
         return y
 
+    def synthesize_rows(self, z: Tensor, bias: Tensor | None = None) -> Tensor:
+        y = self._apply_factors(z, 1, inverse=True)
+        if self.signs is None:
+            return y if bias is None else y + bias
+        signs = self.signs.to(z.dtype)
+        return y * signs if bias is None else torch.addcmul(bias, y, signs)  # signs and bias in one pass
+
     def matrix(self) -> Tensor:
         factors = self.factors()
         a = factors[0]
