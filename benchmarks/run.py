@@ -10,7 +10,7 @@ CPU and on CUDA when there is one:
   (``glth_core.training.train``) runs it: a first generalized layer that reads
   the input (LeNet's ``fc1``) gets inputs analysed once beforehand;
 * ``analysis_ms``: that one-off analysis of the ``--eval-examples`` inputs,
-  which the engine does once per round for the training set (median);
+  which the engine does once per run for its training set (median);
 * ``eval_ms``: one call of the engine's ``glth_core.training.evaluate`` (eval
   mode, ``torch.no_grad()``, ``parametrize.cached()``: the weights are
   synthesised once per call) on ``--eval-examples`` inputs, median;
@@ -271,7 +271,8 @@ def markdown(frame: pd.DataFrame, header: str) -> str:
                      f"{fmt(r.get('cuda_peak_mib'), '.1f')} |")
     if analysed:
         lines += ["", "One-off analysis of the evaluation inputs for the first layer (the engine does this once per "
-                  "round for the training set, outside the timed steps): " + "; ".join(analysed) + "."]
+                  "run for its training set and keeps it for every round, outside the timed steps): "
+                  + "; ".join(analysed) + "."]
     return "\n".join(lines) + "\n"
 
 

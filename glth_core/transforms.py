@@ -122,6 +122,27 @@ def apply_along(x: Tensor, matrix: Tensor, dim: int) -> Tensor:
     return y.reshape(moved.shape).movedim(0, dim)
 
 
+def _matched(a: Tensor, x: Tensor) -> Tensor:
+    return a if a.dtype == x.dtype and a.device == x.device else a.to(dtype=x.dtype, device=x.device)
+
+
+def _dense_along(x: Tensor, analysis: Tensor, dim: int, inverse: bool) -> Tensor:
+    """``A x`` (or ``A^T x`` if ``inverse``) along ``dim`` for a dense analysis matrix ``A``.
+
+    The last axis is the hot path of a generalized Linear layer: one product, no transposes.
+    """
+    if dim == -1 or dim == x.dim() - 1:
+        a = _matched(analysis, x)
+        return torch.matmul(x, a) if inverse else F.linear(x, a)  # x A  or  x A^T
+    return apply_along(x, analysis.T if inverse else analysis, dim)
+
+
+def _dense_synthesize_rows(z: Tensor, analysis: Tensor, bias: Tensor | None) -> Tensor:
+    """``z A + bias`` in one product (``torch.addmm``)."""
+    a = _matched(analysis, z)
+    return z.mm(a) if bias is None else torch.addmm(bias, z, a)
+
+
 class AxisTransform(nn.Module):
     """An orthonormal transform of one axis of size ``size``.
 
@@ -178,24 +199,14 @@ class MatrixTransform(AxisTransform):
         self.kind = kind
         self.register_buffer("analysis", matrix.detach().clone())
 
-    def _matrix_for(self, x: Tensor) -> Tensor:
-        a = self.analysis
-        return a if a.dtype == x.dtype and a.device == x.device else a.to(dtype=x.dtype, device=x.device)
-
-    # The last axis is the hot path of a generalized Linear layer: one product, no transposed copies.
     def forward(self, x: Tensor, dim: int) -> Tensor:
-        if dim == -1 or dim == x.dim() - 1:
-            return F.linear(x, self._matrix_for(x))  # x A^T
-        return apply_along(x, self.analysis, dim)
+        return _dense_along(x, self.analysis, dim, inverse=False)
 
     def inverse(self, x: Tensor, dim: int) -> Tensor:
-        if dim == -1 or dim == x.dim() - 1:
-            return torch.matmul(x, self._matrix_for(x))  # x A
-        return apply_along(x, self.analysis.T, dim)
+        return _dense_along(x, self.analysis, dim, inverse=True)
 
     def synthesize_rows(self, z: Tensor, bias: Tensor | None = None) -> Tensor:
-        a = self._matrix_for(z)
-        return z.mm(a) if bias is None else torch.addmm(bias, z, a)
+        return _dense_synthesize_rows(z, self.analysis, bias)
 
     def matrix(self) -> Tensor:
         return self.analysis
@@ -377,13 +388,18 @@ class DCTTransform(AxisTransform):
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
         if self._uses_dense(x):
-            return apply_along(x, self.dense, dim)
+            return _dense_along(x, self.dense, dim, inverse=False)
         return _Orthogonal.apply(x, self, dim % x.dim(), False)
 
     def inverse(self, x: Tensor, dim: int) -> Tensor:
         if self._uses_dense(x):
-            return apply_along(x, self.dense.T, dim)
+            return _dense_along(x, self.dense, dim, inverse=True)
         return _Orthogonal.apply(x, self, dim % x.dim(), True)
+
+    def synthesize_rows(self, z: Tensor, bias: Tensor | None = None) -> Tensor:
+        if self._uses_dense(z):
+            return _dense_synthesize_rows(z, self.dense, bias)
+        return super().synthesize_rows(z, bias)
 
     def matrix(self) -> Tensor:
         if self.dense is not None:

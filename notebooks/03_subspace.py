@@ -105,9 +105,10 @@ pd.set_option("display.width", 140)
 # subspaces is Adam (learning rate $10^{-2}$): in a random basis Adam's
 # per-coordinate scaling is a random preconditioner (see {doc}`../book/method`),
 # which is harmless here since no basis is being compared. The subspace runs use
-# a larger minibatch (`subspace_batch_size`) for speed: their cost per step is
-# dominated by synthesising the weights from the $784 \times 784$ random basis
-# of the first layer, whatever the batch size.
+# a larger minibatch (`subspace_batch_size`) for speed: a layer with an offset
+# synthesises its weight from its random basis on every step (the offset keeps
+# the basis on the weight side, {doc}`../book/benchmarks`), a cost that does not
+# depend on the batch size.
 #
 # **Tickets.** IMP with rewinding to the initialisation ($k = 0$), exactly the
 # runs of {doc}`02_bases` (same model, schedule, fraction, epochs and seeds, so
