@@ -115,8 +115,8 @@ def apply_along(x: Tensor, matrix: Tensor, dim: int) -> Tensor:
     if dim == 0:
         return (matrix @ x.reshape(x.shape[0], -1)).reshape(x.shape)
     inner = math.prod(x.shape[dim + 1:])
-    if inner >= 16:
-        return torch.matmul(matrix, x.reshape(-1, x.shape[dim], inner)).reshape(x.shape)
+    if inner >= 16:  # contiguous: a strided batch sends bmm to a slow per-matrix loop
+        return torch.matmul(matrix, x.reshape(-1, x.shape[dim], inner).contiguous()).reshape(x.shape)
     moved = x.movedim(dim, 0)
     y = matrix @ moved.reshape(moved.shape[0], -1)
     return y.reshape(moved.shape).movedim(0, dim)
@@ -369,7 +369,7 @@ class DCTTransform(AxisTransform):
 
     def _apply_raw(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
         last = dim == x.dim() - 1
-        y = x if last else x.movedim(dim, -1)
+        y = x if last else x.movedim(dim, -1).contiguous()  # the FFT steps are slow on strided rows
         y = self._synthesis_last(y) if inverse else self._analysis_last(y)
         return y if last else y.movedim(-1, dim)
 
@@ -460,7 +460,7 @@ class KroneckerTransform(AxisTransform):
             elif outer == 1:
                 y = apply_along(y.reshape(d, inner), m, 0)
             else:  # apply_along would move the axis with a copy; a broadcast product does not
-                y = torch.matmul(m.to(dtype=x.dtype, device=x.device), y.reshape(outer, d, inner))
+                y = torch.matmul(m.to(dtype=x.dtype, device=x.device), y.reshape(outer, d, inner).contiguous())
             outer *= d
         return y.reshape(shape)
 
