@@ -161,7 +161,7 @@ class Basis(nn.Module):
         """Apply the ``(view axis, transform)`` pairs ``active`` to ``x`` viewed as ``(rows,) + view_shape[1:]``."""
         plain = x.dim() == len(self.view_shape)  # rows are not viewed as images: no reshapes
         y = x if plain else x.reshape((x.shape[0],) + self.view_shape[1:])
-        for j, t in active:
+        for j, t in reversed(active):  # trailing axes first, while the tensor is still contiguous
             y = t.inverse(y, j) if inverse else t(y, j)
         return y if plain else y.reshape(x.shape)
 
