@@ -261,6 +261,10 @@ def _analysable(module: nn.Module) -> GeneralizedWeight:
     """The parametrization of a layer whose input analysis can be taken out of its forward, or a ValueError."""
     gw = _generalized_weight(module)
     if gw is None:
+        inner = list(generalized_layers(module)) if isinstance(module, nn.Module) else []
+        if inner:
+            raise ValueError(f"pass the generalized Linear layer that reads the data (one of {inner}, e.g. "
+                             f"model.{inner[0]}), not the whole model")
         raise ValueError("module is not generalized: call glth_core.generalize(model) first")
     if not isinstance(module, nn.Linear) or len(module.parametrizations.weight) != 1:
         raise ValueError(f"only a generalized nn.Linear with no other parametrization reads analysed inputs, "

@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
-from .parametrization import analyse_inputs, generalized_layers, inputs_analysed
+from .parametrization import _analysable, analyse_inputs, generalized_layers, inputs_analysed
 
 __all__ = [
     "TrainingDiverged",
@@ -194,9 +194,11 @@ def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
     if not layers or len(x) == 0:
         return None
     layer = layers[0]
-    gw = layer.parametrizations.weight[0]
-    if (not isinstance(layer, nn.Linear) or len(layer.parametrizations.weight) != 1 or gw.offset is not None
-            or not gw.basis._active_input or x[0].numel() != layer.in_features):
+    try:
+        gw = _analysable(layer)
+    except ValueError:  # not a plain generalized Linear, or it has an offset
+        return None
+    if not gw.basis._active_input or x[0].numel() != layer.in_features:
         return None
     sample = x[:16]
     was_training = model.training

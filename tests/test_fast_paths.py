@@ -497,6 +497,8 @@ def test_inputs_analysed_refuses_layers_it_cannot_serve():
         analyse_inputs(offset[0], torch.randn(3, 8))
     with pytest.raises(ValueError, match="not generalized"):
         inputs_analysed(nn.Linear(3, 2)).__enter__()
+    with pytest.raises(ValueError, match=r"one of \['0'\].*not the whole model"):
+        inputs_analysed(offset).__enter__()
     layer = generalize(nn.Sequential(nn.Linear(8, 4)), "dct")[0]
     with pytest.raises(ValueError, match="8 numbers per row"):
         analyse_inputs(layer, torch.randn(3, 9))
@@ -513,6 +515,9 @@ def test_synthesize_rows_is_inverse_plus_bias(make):
     g = torch.Generator().manual_seed(0)
     z = torch.randn(4, n, dtype=torch.float64, generator=g)
     bias = torch.randn(n, dtype=torch.float64, generator=g)
-    a = torch.from_numpy(scipy_dct(n)) if isinstance(transform, DCTTransform) else transform.matrix()
+    # independent references: scipy's DCT, scipy.linalg.hadamard and np.kron of the documented factors
+    kind = {DCTTransform: "dct", MatrixTransform: "matrix"}.get(type(transform), getattr(transform, "kind", None))
+    a = (torch.from_numpy(axis_reference(kind, n, 1 if kind == "hadamard" else 2)) if kind != "matrix"
+         else haar_orthogonal_matrix(7, 0))
     torch.testing.assert_close(transform.synthesize_rows(z, bias), z @ a + bias, atol=1e-10, rtol=0)
     torch.testing.assert_close(transform.synthesize_rows(z), z @ a, atol=1e-10, rtol=0)

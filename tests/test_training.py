@@ -140,7 +140,10 @@ def _generalized_mlp(basis="dct"):
 
 def test_pre_analysed_inputs_train_like_raw_inputs(digits):
     # analysing the training set once for the first layer changes nothing but float round-off
+    from glth_core.training import input_analysis_layer
+
     hp = TrainingHparams(optimizer="adam", lr=1e-2, epochs=2, batch_size=64, eval_every=10)
+    assert input_analysis_layer(_generalized_mlp(), digits.train[0]) is not None  # the fast path is taken
     runs = {}
     for pre in (True, False):
         model = _generalized_mlp()
