@@ -94,17 +94,18 @@ class ConvNet(nn.Module):
     """Conv-2/4/6 of Frankle & Carbin: ``blocks`` x (conv-conv-pool), FC 256-256-classes.
 
     Layers: ``conv1 ... conv{2*blocks}``, ``fc1``, ``fc2``, ``fc3`` (output).
+    Block ``b`` has ``base_channels * 2**b`` channels: 64, 128, 256 in the paper;
+    the narrow variants (``conv2_narrow``, ``conv4_narrow``) use 16 and 32, a quarter
+    of the channels, so that several seeds train to convergence on a CPU.
     """
 
-    CHANNELS = (64, 128, 256)
-
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, blocks: int):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, blocks: int, base_channels: int = 64):
         super().__init__()
         channels, height, width = input_shape
         self.blocks = blocks
         in_channels = channels
         for b in range(blocks):
-            out_channels = self.CHANNELS[b]
+            out_channels = base_channels * 2**b
             setattr(self, f"conv{2 * b + 1}", nn.Conv2d(in_channels, out_channels, 3, padding=1))
             setattr(self, f"conv{2 * b + 2}", nn.Conv2d(out_channels, out_channels, 3, padding=1))
             in_channels = out_channels
@@ -204,10 +205,10 @@ def _mlp1d(input_shape, num_classes):
     return MLP(input_shape, (100, 100), num_classes)
 
 
-def _conv(blocks: int) -> Callable:
+def _conv(blocks: int, base_channels: int = 64) -> Callable:
     def builder(input_shape, num_classes):
         _require_image(f"conv{2 * blocks}", input_shape, 2**blocks)
-        return ConvNet(input_shape, num_classes, blocks)
+        return ConvNet(input_shape, num_classes, blocks, base_channels)
 
     return builder
 
@@ -224,6 +225,8 @@ MODELS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = OrderedDict(
     conv2=_conv(1),
     conv4=_conv(2),
     conv6=_conv(3),
+    conv2_narrow=_conv(1, 16),
+    conv4_narrow=_conv(2, 16),
     resnet20=_resnet20,
     mlp1d=_mlp1d,
 )
