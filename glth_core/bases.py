@@ -73,13 +73,12 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .seeding import check_seed, derive_seed
 from .transforms import (
     AxisTransform,
     IdentityTransform,
     MatrixTransform,
-    check_seed,
     dct_transform,
-    derive_seed,
     hadamard_transform,
     random_transform,
 )

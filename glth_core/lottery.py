@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 import os
 import time
@@ -51,9 +50,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import training
+from . import pruning, training
+from .export import count_parameters
 from .hparams import ImpHparams, identity, run_key, validate
+from .parametrization import generalize
 from .models import build_model, input_layer_name, output_layer_name
+from .seeding import derive_seed
 from .store import RunStore
 
 __all__ = ["run_imp", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
@@ -65,27 +67,6 @@ TABLE_COLUMNS = [
     "best_iteration", "val_accuracy", "fraction", "output_fraction", "rewind_iteration", "epochs",
     "iterations", "optimizer", "lr", "batch_size", "layer_densities", "wall_time_s",
 ]
-
-
-# --------------------------------------------------------------------------- adapters
-
-
-def core(name: str):
-    """A function of the core API (``glth_core.<name>``, or from the core modules
-    ``pruning``, ``parametrization``, ``export``, ``bases`` if the package does not
-    export it at the top level)."""
-    import glth_core
-
-    if hasattr(glth_core, name):
-        return getattr(glth_core, name)
-    for module in ("pruning", "parametrization", "export", "bases"):
-        try:
-            mod = importlib.import_module(f"glth_core.{module}")
-        except ImportError:
-            continue
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise ImportError(f"glth_core.{name} is not available: the core modules are not installed")
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,7 +109,7 @@ def _generalized_model(hp: ImpHparams, splits, model_seed: int) -> nn.Module:
         and len(splits.input_shape) == 3
     ):
         image_shape = tuple(splits.input_shape)
-    core("generalize")(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape)
+    generalize(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape)
     return model
 
 
@@ -142,7 +123,7 @@ def _prune_fractions(hp: ImpHparams, model: nn.Module, round_index: int) -> tupl
 
 def _row(hp: ImpHparams, run_id: str, round_index: int, model: nn.Module, result, wall: float) -> dict:
     t, p = hp.training, hp.pruning
-    layer_densities = {k: round(float(v), 8) for k, v in core("densities")(model).items()}
+    layer_densities = {k: round(float(v), 8) for k, v in pruning.densities(model).items()}
     return {
         "run_id": run_id,
         "kind": "imp",
@@ -155,8 +136,8 @@ def _row(hp: ImpHparams, run_id: str, round_index: int, model: nn.Module, result
         "one_shot": p.one_shot,
         "seed": hp.seed,
         "round": round_index,
-        "density": float(core("density")(model)),
-        "params": int(core("count_parameters")(model)),
+        "density": float(pruning.density(model)),
+        "params": int(count_parameters(model)),
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
         "best_accuracy": result.best_accuracy,
@@ -181,11 +162,11 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
         splits.train,
         splits.test,
         hp.training,
-        seed=training.derive_seed(hp.seed, round_index, "train"),
+        seed=derive_seed(hp.seed, round_index, "train"),
         round_index=round_index,
         start_iteration=0 if snapshot_at is not None else hp.pruning.rewind_iteration,
         snapshot_at=snapshot_at,
-        snapshot_fn=core("snapshot"),
+        snapshot_fn=pruning.snapshot,
         val_data=splits.val,
         device=device,
         progress=progress,
@@ -209,8 +190,8 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
         source = state["dense"] if hp.pruning.one_shot else state["previous"]
         model.load_state_dict(source["state"])
         fraction, overrides = _prune_fractions(hp, model, round_index)
-        core("prune")(model, fraction, scope=hp.pruning.scope, granularity=hp.pruning.granularity, fractions=overrides)
-        core("rewind")(model, rewind)
+        pruning.prune(model, fraction, scope=hp.pruning.scope, granularity=hp.pruning.granularity, fractions=overrides)
+        pruning.rewind(model, rewind)
         result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row, **({"rewind": rewind} if round_index == 0 else {}))
@@ -219,7 +200,7 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
 def _save_round(store: RunStore, round_index: int, model: nn.Module, row: dict, **extra) -> dict:
     """Checkpoint a finished round (trained state, masks, table row, ``extra``) atomically; return it."""
     checkpoint = {"round": round_index, "state": _to_cpu(model.state_dict()),
-                  "masks": _to_cpu(core("masks")(model)), "row": row, **extra}
+                  "masks": _to_cpu(pruning.masks(model)), "row": row, **extra}
     store.save_round(round_index, checkpoint)
     return checkpoint
 
@@ -228,13 +209,13 @@ def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, devi
     start = time.perf_counter()
     ticket_masks = ticket_store.load_round(round_index)["masks"]
     if hp.pruning.control == "reinit":
-        model = _generalized_model(hp, splits, training.derive_seed(hp.seed, "reinit"))
-        core("set_masks")(model, ticket_masks)
+        model = _generalized_model(hp, splits, derive_seed(hp.seed, "reinit"))
+        pruning.set_masks(model, ticket_masks)
     else:  # random_mask
         model = _generalized_model(hp, splits, hp.seed)
-        core("rewind")(model, ticket_store.load_round(0)["rewind"])
-        masks = core("random_masks")(model, ticket_masks, training.derive_seed(hp.seed, round_index, "random_mask"))
-        core("set_masks")(model, masks)
+        pruning.rewind(model, ticket_store.load_round(0)["rewind"])
+        masks = pruning.random_masks(model, ticket_masks, derive_seed(hp.seed, round_index, "random_mask"))
+        pruning.set_masks(model, masks)
     result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row)

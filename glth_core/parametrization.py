@@ -84,7 +84,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from .bases import BASIS_NAMES, Basis, basis as make_basis
-from .transforms import check_seed, derive_seed
+from .seeding import check_seed, derive_seed
 
 __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
            "STRATEGIES", "analyse_inputs", "inputs_analysed"]

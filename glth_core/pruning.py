@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .parametrization import _generalized_weight, coefficients, require_generalized
-from .transforms import check_seed, derive_seed
+from .seeding import check_seed, derive_seed
 
 __all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind"]
 

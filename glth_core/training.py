@@ -32,7 +32,6 @@ A loss that is NaN, infinite or above ``MAX_LOSS`` raises
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -49,7 +48,6 @@ __all__ = [
     "TrainingDiverged",
     "TrainResult",
     "MAX_LOSS",
-    "derive_seed",
     "resolve_device",
     "iterations_per_epoch",
     "total_iterations",
@@ -89,11 +87,6 @@ class TrainResult:
     iterations: int  # last iteration reached (total of the schedule)
     snapshot: dict | None = None  # snapshot_fn(model) after `snapshot_at` iterations
     history: list[dict] = field(default_factory=list)
-
-
-def derive_seed(*parts) -> int:
-    """A 63-bit seed from the SHA-256 of ``repr(parts)``: independent streams per (seed, round, purpose)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
