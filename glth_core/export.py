@@ -38,14 +38,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .parametrization import _generalized_weight, coefficients, generalized_layers, require_generalized
+from .parametrization import generalized_weight, coefficients, generalized_layers, require_generalized
 
 __all__ = ["export", "count_parameters", "low_rank_rows"]
 
 
 def low_rank_rows(module: nn.Module) -> Tensor | None:
     """The kept rows (bool, ``out``) if :func:`export` factorises this layer, else ``None``."""
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     if gw is None or not isinstance(module, nn.Linear) or gw.offset is not None:
         return None
     if gw.basis.transforms[0].is_identity:
@@ -60,7 +60,7 @@ def low_rank_rows(module: nn.Module) -> Tensor | None:
 
 
 def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     with torch.no_grad():
         c = (gw.mask * coefficients(module)).detach()
         right = gw.basis.synthesize_input_axes(c[keep])                       # (r, in)
@@ -118,5 +118,5 @@ def count_parameters(model: nn.Module) -> int:
             out_features, in_features = c.shape
             special[id(c)] = int(keep.sum().item()) * (in_features + out_features)
         else:
-            special[id(c)] = int(_generalized_weight(module).mask.ne(0).sum().item())
+            special[id(c)] = int(generalized_weight(module).mask.ne(0).sum().item())
     return sum(special.get(id(p), p.numel()) for p in model.parameters())

@@ -35,7 +35,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from .parametrization import _generalized_weight, coefficients, require_generalized
+from .parametrization import generalized_weight, coefficients, require_generalized
 from .seeding import check_seed, derive_seed
 
 __all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind"]
@@ -56,12 +56,12 @@ def _check_fraction(value, name: str) -> float:
 
 
 def _mask_of(module: nn.Module) -> Tensor:
-    return _generalized_weight(module).mask
+    return generalized_weight(module).mask
 
 
 def _mask_key(name: str, module: nn.Module) -> str:
     """The state-dict key of a generalized layer's mask."""
-    index = next(i for i, p in enumerate(module.parametrizations.weight) if p is _generalized_weight(module))
+    index = next(i for i, p in enumerate(module.parametrizations.weight) if p is generalized_weight(module))
     return (f"{name}." if name else "") + f"parametrizations.weight.{index}.mask"
 
 
@@ -266,7 +266,7 @@ def rewind(model: nn.Module, snapshot: Mapping[str, Tensor]) -> None:
                         f"{type(snapshot).__name__}")
     state = dict(snapshot)
     current = model.state_dict()
-    layers = {name: m for name, m in model.named_modules() if _generalized_weight(m) is not None}
+    layers = {name: m for name, m in model.named_modules() if generalized_weight(m) is not None}
     mask_keys = [_mask_key(name, m) for name, m in layers.items()]
     for k in mask_keys:
         state[k] = current[k]

@@ -42,7 +42,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
-from .parametrization import _analysable, analyse_inputs, generalized_layers, inputs_analysed
+from .internals import tensor_version
+from .parametrization import analyse_inputs, generalized_layers, inputs_analysed, require_analysable
 
 __all__ = [
     "TrainingDiverged",
@@ -188,10 +189,10 @@ def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
         return None
     layer = layers[0]
     try:
-        gw = _analysable(layer)
+        gw = require_analysable(layer)
     except ValueError:  # not a plain generalized Linear, or it has an offset
         return None
-    if not gw.basis._active_input or x[0].numel() != layer.in_features:
+    if not gw.basis.active_input_axes or x[0].numel() != layer.in_features:
         return None
     sample = x[:16]
     was_training = model.training
@@ -223,18 +224,18 @@ class AnalysedInputs:
     @staticmethod
     def _tables(layer: nn.Module) -> list[torch.Tensor]:
         basis = layer.parametrizations.weight[0].basis
-        return [b for _, t in basis._active_input for b in t.buffers()]
+        return [b for _, t in basis.active_input_axes for b in t.buffers()]
 
     def get(self, layer: nn.Module, data: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``analyse_inputs(layer, x)``, where ``x`` is ``data`` on the training device."""
         tables = self._tables(layer)
         entry = self._entry
-        if (entry is not None and entry[0] is data and entry[1] == data._version and entry[2] == x.device
+        if (entry is not None and entry[0] is data and entry[1] == tensor_version(data) and entry[2] == x.device
                 and len(entry[3]) == len(tables)
                 and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(entry[3], tables))):
             return entry[4]
         analysed = analyse_inputs(layer, x)
-        self._entry = (data, data._version, x.device, [t.detach().clone() for t in tables], analysed)
+        self._entry = (data, tensor_version(data), x.device, [t.detach().clone() for t in tables], analysed)
         return analysed
 
 
