@@ -58,7 +58,7 @@ from .models import build_model, input_layer_name, output_layer_name
 from .seeding import derive_seed
 from .store import RunStore
 
-__all__ = ["run_imp", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
+__all__ = ["run_imp", "generalized_model", "round_model", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
 
 #: Column order of the IMP results table.
 TABLE_COLUMNS = [
@@ -97,19 +97,27 @@ def effective_output_fraction(hp: ImpHparams) -> float:
     return p.fraction / 2 if p.output_fraction is None else p.output_fraction
 
 
-def _generalized_model(hp: ImpHparams, splits, model_seed: int) -> nn.Module:
-    """Build ``hp.model`` with ``model_seed`` and generalise every layer in ``hp.pruning.basis``."""
-    model = build_model(hp.model.name, splits.input_shape, splits.num_classes, seed=model_seed)
+def generalized_model(hparams: ImpHparams, input_shape, num_classes: int, seed: int | None = None) -> nn.Module:
+    """The generalized model of run ``hparams`` for inputs of ``input_shape`` and ``num_classes`` classes.
+
+    ``hparams.model`` built with ``seed`` (default ``hparams.seed``), every prunable
+    layer generalised in ``hparams.pruning.basis`` with ``basis_seed``. The
+    image-aware rule: with ``image_aware``, a basis other than canonical, image
+    inputs (``input_shape == (C, H, W)``) and an ``nn.Linear`` first layer, that
+    layer's input axis is viewed as the image (``image_shape=input_shape``).
+    """
+    input_shape = tuple(input_shape)
+    model = build_model(hparams.model.name, input_shape, num_classes, seed=hparams.seed if seed is None else seed)
     first = model.get_submodule(input_layer_name(model))
     image_shape = None
     if (
-        hp.pruning.image_aware
-        and hp.pruning.basis != "canonical"
+        hparams.pruning.image_aware
+        and hparams.pruning.basis != "canonical"
         and isinstance(first, nn.Linear)
-        and len(splits.input_shape) == 3
+        and len(input_shape) == 3
     ):
-        image_shape = tuple(splits.input_shape)
-    generalize(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape)
+        image_shape = input_shape
+    generalize(model, basis=hparams.pruning.basis, seed=hparams.pruning.basis_seed, image_shape=image_shape)
     return model
 
 
@@ -180,7 +188,7 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
 def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, progress, analysed=None) -> dict:
     """Run one round of a ticket run. ``state`` holds ``rewind`` and ``previous`` (checkpoints)."""
     start = time.perf_counter()
-    model = _generalized_model(hp, splits, hp.seed)
+    model = generalized_model(hp, splits.input_shape, splits.num_classes)
     if round_index == 0:
         result = _train(hp, model, splits, 0, device=device, progress=progress, snapshot_at=hp.pruning.rewind_iteration,
                         analysed=analysed)
@@ -209,10 +217,10 @@ def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, devi
     start = time.perf_counter()
     ticket_masks = ticket_store.load_round(round_index)["masks"]
     if hp.pruning.control == "reinit":
-        model = _generalized_model(hp, splits, derive_seed(hp.seed, "reinit"))
+        model = generalized_model(hp, splits.input_shape, splits.num_classes, seed=derive_seed(hp.seed, "reinit"))
         pruning.set_masks(model, ticket_masks)
     else:  # random_mask
-        model = _generalized_model(hp, splits, hp.seed)
+        model = generalized_model(hp, splits.input_shape, splits.num_classes)
         pruning.rewind(model, ticket_store.load_round(0)["rewind"])
         masks = pruning.random_masks(model, ticket_masks, derive_seed(hp.seed, round_index, "random_mask"))
         pruning.set_masks(model, masks)
@@ -225,12 +233,30 @@ def _open_store(hp: ImpHparams, results_dir) -> RunStore:
     return RunStore(results_dir, run_key("imp", hp), identity("imp", hp))
 
 
-def round_masks(hparams: ImpHparams, round_index: int, results_dir=None) -> dict[str, torch.Tensor]:
-    """The masks of a finished round of a run (KeyError if that round is not finished)."""
+def _finished_round(hparams: ImpHparams, round_index: int, results_dir) -> dict:
     checkpoint = _open_store(hparams, results_dir).load_round(round_index)
     if checkpoint is None:
         raise KeyError(f"round {round_index} of {run_key('imp', hparams)} is not finished; run run_imp first")
-    return checkpoint["masks"]
+    return checkpoint
+
+
+def round_masks(hparams: ImpHparams, round_index: int, results_dir=None) -> dict[str, torch.Tensor]:
+    """The masks of a finished round of a run (KeyError if that round is not finished)."""
+    return _finished_round(hparams, round_index, results_dir)["masks"]
+
+
+def round_model(hparams: ImpHparams, round_index: int, results_dir=None) -> nn.Module:
+    """The trained generalized model of a finished round of a run, on the CPU in eval mode.
+
+    Built by :func:`generalized_model` for the run's data set, then loaded with the
+    round's checkpoint (state and masks); KeyError if that round is not finished.
+    """
+    checkpoint = _finished_round(hparams, round_index, results_dir)
+    splits = load_splits(hparams.dataset)
+    model = generalized_model(hparams, splits.input_shape, splits.num_classes)
+    model.load_state_dict(checkpoint["state"])
+    pruning.set_masks(model, checkpoint["masks"])
+    return model.eval()
 
 
 def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None) -> pd.DataFrame:
