@@ -62,7 +62,8 @@ def low_rank_rows(module: nn.Module) -> Tensor | None:
 def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
     gw = generalized_weight(module)
     with torch.no_grad():
-        c = (gw.mask * coefficients(module)).detach()
+        # the row mask is ``keep``: kept rows are wholly unmasked (low_rank_rows), masked rows dropped
+        c = coefficients(module).detach()
         right = gw.basis.synthesize_input_axes(c[keep])                       # (r, in)
         left = gw.basis.output_matrix().T[:, keep].to(dtype=c.dtype, device=c.device)  # (out, r)
         r = right.shape[0]

@@ -26,8 +26,8 @@ SHA-256 of the code that computes numbers: the abstract syntax tree
 ``.py`` file of the ``glth_core`` package except the modules that only
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
-``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py`` and the data CLI
-``data/__main__.py``. So a changed hyperparameter, library version or line of
+``cli.py``, ``sweep.py``, ``chapter.py`` and ``store.py`` (``data.py`` counts
+as a whole, its command line included). So a changed hyperparameter, library version or line of
 numeric code gives a new run, while editing a docstring, a comment, the
 command line, the sweep, the result store or the book helpers keeps every
 cached result. A new module counts as numeric until it is added to the list.
@@ -265,7 +265,7 @@ def from_dict(cls, data: dict):
 #: Modules of ``glth_core`` (paths relative to the package) that only orchestrate runs
 #: and cannot change a number of a result: :func:`source_hash` leaves them out.
 ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
-                         "store.py", "data/__main__.py")
+                         "store.py")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
