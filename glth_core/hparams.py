@@ -47,6 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .bases import BASIS_NAMES
+from .pruning import GRANULARITIES, SCOPES
+
 __all__ = [
     "ModelHparams",
     "DatasetHparams",
@@ -72,11 +75,8 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "adam")
 CONTROLS = ("ticket", "reinit", "random_mask")
-GRANULARITIES = ("element", "row", "column")
-SCOPES = ("layer", "global")
-#: Basis names of the core module (kept here too so that flags can list them
-#: without importing the core; :func:`validate` checks them against the core).
-BASES = ("canonical", "dct", "hadamard", "random", "svd")
+#: Basis names: the core's registry :data:`glth_core.bases.BASIS_NAMES` itself.
+BASES = BASIS_NAMES
 
 
 def _help(text: str, **extra) -> dict:
@@ -130,7 +130,8 @@ class PruningHparams:
         default="element", metadata=_help("prune single coefficients, or rows/columns of C by L2 norm", choices=GRANULARITIES)
     )
     scope: str = field(
-        default="layer", metadata=_help("rank coefficients within each layer or across all layers", choices=SCOPES)
+        default="layer", metadata=_help("rank coefficients within each layer (Frankle & Carbin's per-layer rates; "
+                                "glth_core.prune's own default is global) or across all layers", choices=SCOPES)
     )
     fraction: float = field(default=0.2, metadata=_help("fraction of the remaining coefficients pruned per round"))
     output_fraction: Optional[float] = field(
@@ -324,38 +325,17 @@ def run_key(kind: str, hparams) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _dataset_names() -> tuple[str, ...]:
-    try:
-        from . import data
-
-        return tuple(data.DATASETS)
-    except ImportError:  # data layer not installed
-        return ("fashion_mnist", "mnist", "cifar10", "mnist1d", "digits")
-
-
-def _basis_names() -> tuple[str, ...]:
-    try:
-        from . import bases
-
-        for attr in ("BASES", "BASIS_NAMES", "NAMES"):
-            names = getattr(bases, attr, None)
-            if names:
-                return tuple(names)
-    except ImportError:
-        pass
-    return BASES
-
-
 def choices_for(key) -> tuple[str, ...]:
-    """Resolve a ``choices`` metadata entry ("models", "datasets" or a tuple)."""
+    """Resolve a ``choices`` metadata entry: "models" (:data:`glth_core.models.MODELS`),
+    "datasets" (:data:`glth_core.data.DATASETS`) or a tuple of names."""
     if key == "models":
         from .models import MODELS
 
         return tuple(MODELS)
     if key == "datasets":
-        return _dataset_names()
-    if isinstance(key, tuple) and key == BASES:
-        return _basis_names()
+        from .data import DATASETS
+
+        return tuple(DATASETS)
     return tuple(key)
 
 

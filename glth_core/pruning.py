@@ -38,10 +38,12 @@ from torch import Tensor, nn
 from .parametrization import generalized_weight, coefficients, require_generalized
 from .seeding import check_seed, derive_seed
 
-__all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind"]
+__all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind", "SCOPES",
+           "GRANULARITIES"]
 
-_SCOPES = ("global", "layer")
-_GRANULARITIES = ("element", "row", "column")
+#: Values of ``scope`` and ``granularity`` (the engine's flags list these).
+SCOPES = ("global", "layer")
+GRANULARITIES = ("element", "row", "column")
 
 
 def _check_fraction(value, name: str) -> float:
@@ -119,6 +121,8 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
         model: a model made by :func:`~glth_core.parametrization.generalize`.
         fraction: in ``[0, 1)``, the share of *remaining* units to prune.
         scope: ``"global"`` (layers compete) or ``"layer"`` (each layer prunes its own share).
+            The engine's ``--scope`` defaults to ``"layer"`` instead, the per-layer rates of
+            Frankle & Carbin (2019) that its ticket runs reproduce.
         granularity: ``"element"``, ``"row"`` (output axis 0) or ``"column"`` (axis 1).
         fractions: ``{layer_name: f}`` per-layer overrides, pruned per layer by their
             own ``f`` (``0`` leaves the layer as it is); the other layers follow
@@ -129,10 +133,10 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
     """
     layers = require_generalized(model, "prune")
     fraction = _check_fraction(fraction, "fraction")
-    if scope not in _SCOPES:
-        raise ValueError(f"scope must be one of {_SCOPES}, got {scope!r}")
-    if granularity not in _GRANULARITIES:
-        raise ValueError(f"granularity must be one of {_GRANULARITIES}, got {granularity!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     overrides: dict[str, float] = {}
     if fractions is not None:
         if not isinstance(fractions, Mapping):
