@@ -48,7 +48,8 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from glth_core import generalize
+from glth_core.hparams import ImpHparams, update
+from glth_core.lottery import generalized_model
 from glth_core.models import build_model
 from glth_core.parametrization import analyse_inputs, inputs_analysed
 from glth_core.training import evaluate, input_analysis_layer
@@ -69,11 +70,12 @@ def sync(device: torch.device) -> None:
 
 
 def build(model_name: str, input_shape, basis: str, device: torch.device):
-    """The model as the engine builds it (``lottery._generalized_model``): image view for an MLP's first layer."""
-    model = build_model(model_name, input_shape, 10, seed=0)
-    if basis != "plain":
-        image_shape = tuple(input_shape) if model_name == "lenet300" and basis != "canonical" else None
-        generalize(model, basis, seed=0, image_shape=image_shape)
+    """The model as the engine builds it (``lottery.generalized_model``); ``basis="plain"``: not generalized."""
+    if basis == "plain":
+        model = build_model(model_name, input_shape, 10, seed=0)
+    else:
+        model = generalized_model(update(ImpHparams(), model=model_name, basis=basis, seed=0, basis_seed=0),
+                                  input_shape, 10)
     return model.to(device)
 
 
@@ -200,10 +202,7 @@ def run_config(label, model_name, input_shape, batch, device, args) -> list[dict
 
 
 def run_lottery(args, device) -> list[dict]:
-    from glth_core.hparams import ImpHparams, update
-    from glth_core.lottery import run_imp
-
-    from glth_core.lottery import load_splits
+    from glth_core.lottery import load_splits, run_imp
 
     dataset = "digits" if args.quick else "fashion_mnist"
     times = {b: [] for b in BASES}

@@ -73,13 +73,12 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .seeding import check_seed, derive_seed
 from .transforms import (
     AxisTransform,
     IdentityTransform,
     MatrixTransform,
-    check_seed,
     dct_transform,
-    derive_seed,
     hadamard_transform,
     random_transform,
 )
@@ -114,6 +113,9 @@ class Basis(nn.Module):
         view_shape: the axes the per-axis transforms act on (``shape`` itself,
             ``(out, C, H, W)`` with ``image_shape``, ``(out, prod(rest))`` for svd).
         transforms: one :class:`~glth_core.transforms.AxisTransform` per view axis.
+        active_axes: ``(view axis, transform)`` of the non-identity axes, in axis order.
+        active_input_axes: the entries of ``active_axes`` with view axis ``> 0``.
+        output_transform: the transform of the output axis 0, or None if it is the identity.
 
     ``coeffs(w)`` and ``weights(c)`` are shape-preserving (``shape -> shape``),
     differentiable, and follow the device and dtype of their input. The transforms
@@ -134,11 +136,11 @@ class Basis(nn.Module):
         # (view axis, transform) of the non-identity axes, as plain tuples: the forward of a
         # generalized layer walks them on every call, and ModuleList indexing costs microseconds
         active = tuple((j, t) for j, t in enumerate(self.transforms) if not t.is_identity)
-        self._active = active
-        self._active_input = tuple((j, t) for j, t in active if j > 0)
+        self.active_axes = active
+        self.active_input_axes = tuple((j, t) for j, t in active if j > 0)
         # not an attribute assignment: nn.Module would register the transform a second time
         # (duplicate state-dict entries)
-        self.__dict__["_output_transform"] = active[0][1] if active and active[0][0] == 0 else None
+        self.__dict__["output_transform"] = active[0][1] if active and active[0][0] == 0 else None
 
     def _check(self, x: Tensor, argname: str) -> None:
         if not isinstance(x, Tensor):
@@ -148,13 +150,17 @@ class Basis(nn.Module):
                 f"{argname} has shape {tuple(x.shape)} but this {self.name!r} basis was built for shape "
                 f"{self.shape}; build a basis with basis({self.name!r}, shape={tuple(x.shape)})")
 
-    def _transform(self, x: Tensor, inverse: bool, axes: Iterable[int] | None = None) -> Tensor:
-        """Apply the transforms of view ``axes`` (default all) to ``x`` (leading axis may differ)."""
+    def apply_transforms(self, x: Tensor, inverse: bool, axes: Iterable[int] | None = None) -> Tensor:
+        """Analysis (``inverse=False``) or synthesis along the view ``axes`` (default: all) of ``x``.
+
+        ``x`` has shape ``shape`` or ``(r,) + shape[1:]`` (the leading axis may differ);
+        returns the same shape. Unlike :meth:`coeffs`/:meth:`weights`, no shape check.
+        """
         if axes is None:
-            active = self._active
+            active = self.active_axes
         else:
             axes = set(axes)
-            active = [(j, t) for j, t in self._active if j in axes]
+            active = [(j, t) for j, t in self.active_axes if j in axes]
         return self._walk(x, active, inverse)
 
     def _walk(self, x: Tensor, active, inverse: bool) -> Tensor:
@@ -171,17 +177,17 @@ class Basis(nn.Module):
         For a 2-D basis ``W = A_out^T C A_in`` this is ``x A_in^T``, so that
         ``x W^T = (x A_in^T) C^T A_out``; returns the same shape.
         """
-        return self._walk(x, self._active_input, inverse=False)
+        return self._walk(x, self.active_input_axes, inverse=False)
 
     def coeffs(self, w: Tensor) -> Tensor:
         """Analysis: coefficients ``C`` of weight ``w`` (shape ``shape`` -> ``shape``)."""
         self._check(w, "w")
-        return self._transform(w, inverse=False)
+        return self.apply_transforms(w, inverse=False)
 
     def weights(self, c: Tensor) -> Tensor:
         """Synthesis: the weight with coefficients ``c`` (shape ``shape`` -> ``shape``)."""
         self._check(c, "c")
-        return self._transform(c, inverse=True)
+        return self.apply_transforms(c, inverse=True)
 
     def synthesize_input_axes(self, c_rows: Tensor) -> Tensor:
         """Synthesise along every axis but the output axis 0.
@@ -192,7 +198,7 @@ class Basis(nn.Module):
         """
         if tuple(c_rows.shape[1:]) != self.shape[1:]:
             raise ValueError(f"c_rows must have shape (r,) + {self.shape[1:]}, got {tuple(c_rows.shape)}")
-        return self._walk(c_rows, self._active_input, inverse=True)
+        return self._walk(c_rows, self.active_input_axes, inverse=True)
 
     def output_matrix(self) -> Tensor:
         """The dense analysis matrix ``A_out`` of the output axis 0 (``shape[0] x shape[0]``)."""
@@ -200,12 +206,12 @@ class Basis(nn.Module):
 
     @property
     def is_canonical(self) -> bool:
-        return not self._active
+        return not self.active_axes
 
     @property
     def transforms_input(self) -> bool:
         """Whether any input axis (every axis but 0) is transformed."""
-        return bool(self._active_input)
+        return bool(self.active_input_axes)
 
     def extra_repr(self) -> str:
         s = f"name={self.name!r}, shape={self.shape}"

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 
 from .hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update
+from .internals import parser_actions, subparser
 
 __all__ = ["main", "build_parser"]
 
@@ -114,7 +115,7 @@ def _parse_grid(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, 
 
     Each value is converted and checked exactly as the flag of the same name would be.
     """
-    actions = {a.dest: a for a in parser._actions}
+    actions = parser_actions(parser)
     axes: dict[str, list] = {}
     for item in items:
         name, sep, values = item.partition("=")
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             from .sweep import grid, sweep
 
             cls = ImpHparams if args.command == "imp" else SubspaceHparams
-            subparser = build_parser()._subparsers._group_actions[0].choices[args.command]
-            axes = _parse_grid(subparser, args.grid)
+            command_parser = subparser(build_parser(), args.command)
+            axes = _parse_grid(command_parser, args.grid)
             if args.command == "subspace" and args.dimensions:
                 axes["dimension"] = list(args.dimensions)
             runs = grid(_hparams_from_args(cls, args), **axes)

@@ -38,14 +38,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .parametrization import _generalized_weight, coefficients, generalized_layers, require_generalized
+from .parametrization import generalized_weight, coefficients, generalized_layers, require_generalized
 
 __all__ = ["export", "count_parameters", "low_rank_rows"]
 
 
 def low_rank_rows(module: nn.Module) -> Tensor | None:
     """The kept rows (bool, ``out``) if :func:`export` factorises this layer, else ``None``."""
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     if gw is None or not isinstance(module, nn.Linear) or gw.offset is not None:
         return None
     if gw.basis.transforms[0].is_identity:
@@ -60,9 +60,10 @@ def low_rank_rows(module: nn.Module) -> Tensor | None:
 
 
 def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     with torch.no_grad():
-        c = (gw.mask * coefficients(module)).detach()
+        # the row mask is ``keep``: kept rows are wholly unmasked (low_rank_rows), masked rows dropped
+        c = coefficients(module).detach()
         right = gw.basis.synthesize_input_axes(c[keep])                       # (r, in)
         left = gw.basis.output_matrix().T[:, keep].to(dtype=c.dtype, device=c.device)  # (out, r)
         r = right.shape[0]
@@ -118,5 +119,5 @@ def count_parameters(model: nn.Module) -> int:
             out_features, in_features = c.shape
             special[id(c)] = int(keep.sum().item()) * (in_features + out_features)
         else:
-            special[id(c)] = int(_generalized_weight(module).mask.ne(0).sum().item())
+            special[id(c)] = int(generalized_weight(module).mask.ne(0).sum().item())
     return sum(special.get(id(p), p.numel()) for p in model.parameters())

@@ -20,16 +20,24 @@ finishes in minutes on a CPU; pass ``--epochs 40`` for the reference setting.
 Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
 ``hash`` is the first 12 hex digits of the SHA-256 of the canonical JSON
 (sorted keys, no spaces) of ``{"kind", "hparams", "version", "source"}``:
-its hyperparameters, ``glth_core.__version__`` and a SHA-256 of the source of
-every ``.py`` file of the installed ``glth_core`` package (:func:`source_hash`,
-computed once per process). So a changed hyperparameter, library version or
-library source gives a new run, and results are never reused across code
-changes. ``PruningHparams.rounds`` is excluded from the key: it is the extent
+its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, a
+SHA-256 of the code that computes numbers: the abstract syntax tree
+(``ast.dump``, docstrings removed; comments and layout never reach it) of every
+``.py`` file of the ``glth_core`` package except the modules that only
+orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
+``__main__.py``, ``_version.py`` (the version is hashed on its own),
+``cli.py``, ``sweep.py``, ``chapter.py`` and ``store.py`` (``data.py`` counts
+as a whole, its command line included). So a changed hyperparameter, library version or line of
+numeric code gives a new run, while editing a docstring, a comment, the
+command line, the sweep, the result store or the book helpers keeps every
+cached result. A new module counts as numeric until it is added to the list.
+``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -38,6 +46,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+
+from .bases import BASIS_NAMES
+from .pruning import GRANULARITIES, SCOPES
 
 __all__ = [
     "ModelHparams",
@@ -57,16 +68,15 @@ __all__ = [
     "from_dict",
     "run_key",
     "source_hash",
+    "code_digest",
+    "ORCHESTRATION_MODULES",
     "validate",
 ]
 
 OPTIMIZERS = ("sgd", "adam")
 CONTROLS = ("ticket", "reinit", "random_mask")
-GRANULARITIES = ("element", "row", "column")
-SCOPES = ("layer", "global")
-#: Basis names of the core module (kept here too so that flags can list them
-#: without importing the core; :func:`validate` checks them against the core).
-BASES = ("canonical", "dct", "hadamard", "random", "svd")
+#: Basis names: the core's registry :data:`glth_core.bases.BASIS_NAMES` itself.
+BASES = BASIS_NAMES
 
 
 def _help(text: str, **extra) -> dict:
@@ -120,7 +130,8 @@ class PruningHparams:
         default="element", metadata=_help("prune single coefficients, or rows/columns of C by L2 norm", choices=GRANULARITIES)
     )
     scope: str = field(
-        default="layer", metadata=_help("rank coefficients within each layer or across all layers", choices=SCOPES)
+        default="layer", metadata=_help("rank coefficients within each layer (Frankle & Carbin's per-layer rates; "
+                                "glth_core.prune's own default is global) or across all layers", choices=SCOPES)
     )
     fraction: float = field(default=0.2, metadata=_help("fraction of the remaining coefficients pruned per round"))
     output_fraction: Optional[float] = field(
@@ -252,20 +263,47 @@ def from_dict(cls, data: dict):
 # --------------------------------------------------------------------------- identity
 
 
+#: Modules of ``glth_core`` (paths relative to the package) that only orchestrate runs
+#: and cannot change a number of a result: :func:`source_hash` leaves them out.
+ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
+                         "store.py")
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` with the docstring of the module and of every class and function removed (in place)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:]
+    return tree
+
+
+def code_digest(root) -> str:
+    """SHA-256 (hex) of the numeric code of the package at ``root``: the relative path and the
+    docstring-free ``ast.dump`` of every ``**/*.py`` file not in :data:`ORCHESTRATION_MODULES`."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative in ORCHESTRATION_MODULES:
+            continue
+        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        digest.update(relative.encode())
+        digest.update(b"\0")
+        digest.update(ast.dump(tree).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """SHA-256 (hex) over the relative paths and bytes of every ``glth_core/**/*.py`` file.
+    """:func:`code_digest` of the imported ``glth_core`` package.
 
     Computed once per process: it describes the code this process imported.
     """
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    return code_digest(Path(__file__).resolve().parent)
 
 
 def identity(kind: str, hparams) -> dict:
@@ -287,38 +325,17 @@ def run_key(kind: str, hparams) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _dataset_names() -> tuple[str, ...]:
-    try:
-        from . import data
-
-        return tuple(data.DATASETS)
-    except ImportError:  # data layer not installed
-        return ("fashion_mnist", "mnist", "cifar10", "mnist1d", "digits")
-
-
-def _basis_names() -> tuple[str, ...]:
-    try:
-        from . import bases
-
-        for attr in ("BASES", "BASIS_NAMES", "NAMES"):
-            names = getattr(bases, attr, None)
-            if names:
-                return tuple(names)
-    except ImportError:
-        pass
-    return BASES
-
-
 def choices_for(key) -> tuple[str, ...]:
-    """Resolve a ``choices`` metadata entry ("models", "datasets" or a tuple)."""
+    """Resolve a ``choices`` metadata entry: "models" (:data:`glth_core.models.MODELS`),
+    "datasets" (:data:`glth_core.data.DATASETS`) or a tuple of names."""
     if key == "models":
         from .models import MODELS
 
         return tuple(MODELS)
     if key == "datasets":
-        return _dataset_names()
-    if isinstance(key, tuple) and key == BASES:
-        return _basis_names()
+        from .data import DATASETS
+
+        return tuple(DATASETS)
     return tuple(key)
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 import os
 import time
@@ -51,12 +50,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import training
+from . import pruning, training
+from .export import count_parameters
 from .hparams import ImpHparams, identity, run_key, validate
+from .parametrization import generalize
 from .models import build_model, input_layer_name, output_layer_name
+from .seeding import derive_seed
 from .store import RunStore
 
-__all__ = ["run_imp", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
+__all__ = ["run_imp", "generalized_model", "round_model", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
 
 #: Column order of the IMP results table.
 TABLE_COLUMNS = [
@@ -65,27 +67,6 @@ TABLE_COLUMNS = [
     "best_iteration", "val_accuracy", "fraction", "output_fraction", "rewind_iteration", "epochs",
     "iterations", "optimizer", "lr", "batch_size", "layer_densities", "wall_time_s",
 ]
-
-
-# --------------------------------------------------------------------------- adapters
-
-
-def core(name: str):
-    """A function of the core API (``glth_core.<name>``, or from the core modules
-    ``pruning``, ``parametrization``, ``export``, ``bases`` if the package does not
-    export it at the top level)."""
-    import glth_core
-
-    if hasattr(glth_core, name):
-        return getattr(glth_core, name)
-    for module in ("pruning", "parametrization", "export", "bases"):
-        try:
-            mod = importlib.import_module(f"glth_core.{module}")
-        except ImportError:
-            continue
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise ImportError(f"glth_core.{name} is not available: the core modules are not installed")
 
 
 @functools.lru_cache(maxsize=2)
@@ -116,19 +97,27 @@ def effective_output_fraction(hp: ImpHparams) -> float:
     return p.fraction / 2 if p.output_fraction is None else p.output_fraction
 
 
-def _generalized_model(hp: ImpHparams, splits, model_seed: int) -> nn.Module:
-    """Build ``hp.model`` with ``model_seed`` and generalise every layer in ``hp.pruning.basis``."""
-    model = build_model(hp.model.name, splits.input_shape, splits.num_classes, seed=model_seed)
+def generalized_model(hparams: ImpHparams, input_shape, num_classes: int, seed: int | None = None) -> nn.Module:
+    """The generalized model of run ``hparams`` for inputs of ``input_shape`` and ``num_classes`` classes.
+
+    ``hparams.model`` built with ``seed`` (default ``hparams.seed``), every prunable
+    layer generalised in ``hparams.pruning.basis`` with ``basis_seed``. The
+    image-aware rule: with ``image_aware``, a basis other than canonical, image
+    inputs (``input_shape == (C, H, W)``) and an ``nn.Linear`` first layer, that
+    layer's input axis is viewed as the image (``image_shape=input_shape``).
+    """
+    input_shape = tuple(input_shape)
+    model = build_model(hparams.model.name, input_shape, num_classes, seed=hparams.seed if seed is None else seed)
     first = model.get_submodule(input_layer_name(model))
     image_shape = None
     if (
-        hp.pruning.image_aware
-        and hp.pruning.basis != "canonical"
+        hparams.pruning.image_aware
+        and hparams.pruning.basis != "canonical"
         and isinstance(first, nn.Linear)
-        and len(splits.input_shape) == 3
+        and len(input_shape) == 3
     ):
-        image_shape = tuple(splits.input_shape)
-    core("generalize")(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape)
+        image_shape = input_shape
+    generalize(model, basis=hparams.pruning.basis, seed=hparams.pruning.basis_seed, image_shape=image_shape)
     return model
 
 
@@ -142,7 +131,7 @@ def _prune_fractions(hp: ImpHparams, model: nn.Module, round_index: int) -> tupl
 
 def _row(hp: ImpHparams, run_id: str, round_index: int, model: nn.Module, result, wall: float) -> dict:
     t, p = hp.training, hp.pruning
-    layer_densities = {k: round(float(v), 8) for k, v in core("densities")(model).items()}
+    layer_densities = {k: round(float(v), 8) for k, v in pruning.densities(model).items()}
     return {
         "run_id": run_id,
         "kind": "imp",
@@ -155,8 +144,8 @@ def _row(hp: ImpHparams, run_id: str, round_index: int, model: nn.Module, result
         "one_shot": p.one_shot,
         "seed": hp.seed,
         "round": round_index,
-        "density": float(core("density")(model)),
-        "params": int(core("count_parameters")(model)),
+        "density": float(pruning.density(model)),
+        "params": int(count_parameters(model)),
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
         "best_accuracy": result.best_accuracy,
@@ -181,11 +170,11 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
         splits.train,
         splits.test,
         hp.training,
-        seed=training.derive_seed(hp.seed, round_index, "train"),
+        seed=derive_seed(hp.seed, round_index, "train"),
         round_index=round_index,
         start_iteration=0 if snapshot_at is not None else hp.pruning.rewind_iteration,
         snapshot_at=snapshot_at,
-        snapshot_fn=core("snapshot"),
+        snapshot_fn=pruning.snapshot,
         val_data=splits.val,
         device=device,
         progress=progress,
@@ -199,7 +188,7 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
 def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, progress, analysed=None) -> dict:
     """Run one round of a ticket run. ``state`` holds ``rewind`` and ``previous`` (checkpoints)."""
     start = time.perf_counter()
-    model = _generalized_model(hp, splits, hp.seed)
+    model = generalized_model(hp, splits.input_shape, splits.num_classes)
     if round_index == 0:
         result = _train(hp, model, splits, 0, device=device, progress=progress, snapshot_at=hp.pruning.rewind_iteration,
                         analysed=analysed)
@@ -209,8 +198,8 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
         source = state["dense"] if hp.pruning.one_shot else state["previous"]
         model.load_state_dict(source["state"])
         fraction, overrides = _prune_fractions(hp, model, round_index)
-        core("prune")(model, fraction, scope=hp.pruning.scope, granularity=hp.pruning.granularity, fractions=overrides)
-        core("rewind")(model, rewind)
+        pruning.prune(model, fraction, scope=hp.pruning.scope, granularity=hp.pruning.granularity, fractions=overrides)
+        pruning.rewind(model, rewind)
         result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row, **({"rewind": rewind} if round_index == 0 else {}))
@@ -219,7 +208,7 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
 def _save_round(store: RunStore, round_index: int, model: nn.Module, row: dict, **extra) -> dict:
     """Checkpoint a finished round (trained state, masks, table row, ``extra``) atomically; return it."""
     checkpoint = {"round": round_index, "state": _to_cpu(model.state_dict()),
-                  "masks": _to_cpu(core("masks")(model)), "row": row, **extra}
+                  "masks": _to_cpu(pruning.masks(model)), "row": row, **extra}
     store.save_round(round_index, checkpoint)
     return checkpoint
 
@@ -228,13 +217,13 @@ def _control_round(hp, run_id, store, round_index, splits, ticket_store, *, devi
     start = time.perf_counter()
     ticket_masks = ticket_store.load_round(round_index)["masks"]
     if hp.pruning.control == "reinit":
-        model = _generalized_model(hp, splits, training.derive_seed(hp.seed, "reinit"))
-        core("set_masks")(model, ticket_masks)
+        model = generalized_model(hp, splits.input_shape, splits.num_classes, seed=derive_seed(hp.seed, "reinit"))
+        pruning.set_masks(model, ticket_masks)
     else:  # random_mask
-        model = _generalized_model(hp, splits, hp.seed)
-        core("rewind")(model, ticket_store.load_round(0)["rewind"])
-        masks = core("random_masks")(model, ticket_masks, training.derive_seed(hp.seed, round_index, "random_mask"))
-        core("set_masks")(model, masks)
+        model = generalized_model(hp, splits.input_shape, splits.num_classes)
+        pruning.rewind(model, ticket_store.load_round(0)["rewind"])
+        masks = pruning.random_masks(model, ticket_masks, derive_seed(hp.seed, round_index, "random_mask"))
+        pruning.set_masks(model, masks)
     result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row)
@@ -244,12 +233,30 @@ def _open_store(hp: ImpHparams, results_dir) -> RunStore:
     return RunStore(results_dir, run_key("imp", hp), identity("imp", hp))
 
 
-def round_masks(hparams: ImpHparams, round_index: int, results_dir=None) -> dict[str, torch.Tensor]:
-    """The masks of a finished round of a run (KeyError if that round is not finished)."""
+def _finished_round(hparams: ImpHparams, round_index: int, results_dir) -> dict:
     checkpoint = _open_store(hparams, results_dir).load_round(round_index)
     if checkpoint is None:
         raise KeyError(f"round {round_index} of {run_key('imp', hparams)} is not finished; run run_imp first")
-    return checkpoint["masks"]
+    return checkpoint
+
+
+def round_masks(hparams: ImpHparams, round_index: int, results_dir=None) -> dict[str, torch.Tensor]:
+    """The masks of a finished round of a run (KeyError if that round is not finished)."""
+    return _finished_round(hparams, round_index, results_dir)["masks"]
+
+
+def round_model(hparams: ImpHparams, round_index: int, results_dir=None) -> nn.Module:
+    """The trained generalized model of a finished round of a run, on the CPU in eval mode.
+
+    Built by :func:`generalized_model` for the run's data set, then loaded with the
+    round's checkpoint (state and masks); KeyError if that round is not finished.
+    """
+    checkpoint = _finished_round(hparams, round_index, results_dir)
+    splits = load_splits(hparams.dataset)
+    model = generalized_model(hparams, splits.input_shape, splits.num_classes)
+    model.load_state_dict(checkpoint["state"])
+    pruning.set_masks(model, checkpoint["masks"])
+    return model.eval()
 
 
 def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None) -> pd.DataFrame:

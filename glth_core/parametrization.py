@@ -84,10 +84,12 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from .bases import BASIS_NAMES, Basis, basis as make_basis
-from .transforms import check_seed, derive_seed
+from .internals import conv_with_weight, install_class_forward, parametrize_caching, tensor_version
+from .seeding import check_seed, derive_seed
 
 __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
-           "STRATEGIES", "analyse_inputs", "inputs_analysed"]
+           "STRATEGIES", "analyse_inputs", "inputs_analysed", "generalized_weight", "require_generalized",
+           "require_analysable"]
 
 #: Values of ``GeneralizedWeight.strategy``: ``"auto"`` (cost model), ``"weight"`` (always
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
@@ -130,7 +132,7 @@ class GeneralizedWeight(nn.Module):
         """
         tensors = [coefficients, self.mask] + ([] if self.offset is None else [self.offset])
         tensors += list(self.basis.buffers())
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        key = tuple((t.data_ptr(), tensor_version(t), t.dtype, t.device) for t in tensors)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         with torch.no_grad():
@@ -152,7 +154,8 @@ class GeneralizedWeight(nn.Module):
         return f"offset={'W0' if self.offset is not None else None}"
 
 
-def _generalized_weight(module: nn.Module) -> GeneralizedWeight | None:
+def generalized_weight(module: nn.Module) -> GeneralizedWeight | None:
+    """The :class:`GeneralizedWeight` parametrization of ``module.weight``, or None if it has none."""
     if not parametrize.is_parametrized(module, "weight"):
         return None
     for p in module.parametrizations.weight:
@@ -165,12 +168,12 @@ def generalized_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The generalized modules of ``model`` by qualified name, in registration order."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return {name: m for name, m in model.named_modules() if _generalized_weight(m) is not None}
+    return {name: m for name, m in model.named_modules() if generalized_weight(m) is not None}
 
 
 def coefficients(module: nn.Module) -> Tensor:
     """The coefficient parameter ``C`` of a generalized module (stored values, not masked)."""
-    if _generalized_weight(module) is None:
+    if generalized_weight(module) is None:
         raise ValueError("module is not generalized: call glth_core.generalize(model) first")
     return module.parametrizations.weight.original
 
@@ -192,14 +195,14 @@ def plan(module: nn.Module, batch: int, input_requires_grad: bool = True) -> dic
     Returns ``{"input": side, "output": side}`` with side ``"activation"``,
     ``"weight"`` or ``"none"`` (canonical axis); see the module docstring.
     """
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     if gw is None:
         raise ValueError("module is not generalized: call glth_core.generalize(model) first")
     fast = isinstance(module, nn.Linear) and len(module.parametrizations.weight) == 1
     act_in, act_out = _activation_sides(gw, fast, batch, input_requires_grad)
     b = gw.basis
     return {"input": "none" if not b.transforms_input else "activation" if act_in else "weight",
-            "output": "none" if b._output_transform is None else "activation" if act_out else "weight"}
+            "output": "none" if b.output_transform is None else "activation" if act_out else "weight"}
 
 
 def _activation_sides(gw: GeneralizedWeight, fast: bool, batch: int, input_requires_grad: bool) -> tuple[bool, bool]:
@@ -229,7 +232,7 @@ def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
     if gw.inputs_analysed:  # x holds rows x A_in^T already: only the output side is left
         act_in, act_out = True, _activation_sides(gw, True, x.numel() // in_features, False)[1]
     else:
-        if parametrize._cache_enabled:
+        if parametrize_caching():
             return parametrize.type_before_parametrizations(self).forward(self, x)
         if not (torch.is_grad_enabled() and c.requires_grad):
             return F.linear(x, gw.cached_weight(c), self.bias)
@@ -238,14 +241,14 @@ def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
             return F.linear(x, w if gw.offset is None else w + gw.offset, self.bias)
         act_in, act_out = _activation_sides(gw, True, x.numel() // in_features if in_features else 0,
                                             x.requires_grad)
-        act_in = act_in and bool(b._active_input)
-        if not act_in and not (act_out and b._output_transform is not None):
+        act_in = act_in and bool(b.active_input_axes)
+        if not act_in and not (act_out and b.output_transform is not None):
             return F.linear(x, self.weight, self.bias)
-    out_transform = b._output_transform if act_out else None
+    out_transform = b.output_transform if act_out else None
     coeffs = gw.mask * c
-    weight_axes = [j for j, _ in b._active if not (act_out if j == 0 else act_in)]
+    weight_axes = [j for j, _ in b.active_axes if not (act_out if j == 0 else act_in)]
     if weight_axes:
-        coeffs = b._transform(coeffs, inverse=True, axes=weight_axes)
+        coeffs = b.apply_transforms(coeffs, inverse=True, axes=weight_axes)
     flat = x.dim() == 2
     x2 = x if flat else x.reshape(-1, in_features)
     if act_in and not gw.inputs_analysed:
@@ -257,9 +260,9 @@ def _linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
     return z if flat else z.reshape(x.shape[:-1] + (z.shape[-1],))
 
 
-def _analysable(module: nn.Module) -> GeneralizedWeight:
+def require_analysable(module: nn.Module) -> GeneralizedWeight:
     """The parametrization of a layer whose input analysis can be taken out of its forward, or a ValueError."""
-    gw = _generalized_weight(module)
+    gw = generalized_weight(module)
     if gw is None:
         inner = list(generalized_layers(module)) if isinstance(module, nn.Module) else []
         if inner:
@@ -284,7 +287,7 @@ def analyse_inputs(module: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
     ``chunk`` rows at a time, without autograd. Feed the result to the model inside
     :func:`inputs_analysed`.
     """
-    gw = _analysable(module)
+    gw = require_analysable(module)
     in_features = gw.basis.shape[1]
     if not isinstance(x, Tensor) or x.dim() < 1 or x[0].numel() != in_features:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -309,7 +312,7 @@ def inputs_analysed(module: nn.Module):
     were not analysed give wrong outputs inside the block. Not for layers with an
     offset ``W0``. Restores the previous state on exit.
     """
-    gw = _analysable(module)
+    gw = require_analysable(module)
     previous = gw.inputs_analysed
     gw.inputs_analysed = True
     try:
@@ -320,11 +323,11 @@ def inputs_analysed(module: nn.Module):
 
 def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
     """Forward of a generalized conv layer: the weight side, cached when no gradient is needed."""
-    gw = _generalized_weight(self)
-    if gw is not None and not parametrize._cache_enabled and len(self.parametrizations.weight) == 1:
+    gw = generalized_weight(self)
+    if gw is not None and not parametrize_caching() and len(self.parametrizations.weight) == 1:
         c = self.parametrizations.weight.original
         if not (torch.is_grad_enabled() and c.requires_grad):
-            return self._conv_forward(x, gw.cached_weight(c), self.bias)
+            return conv_with_weight(self, x, gw.cached_weight(c))
     return parametrize.type_before_parametrizations(self).forward(self, x)
 
 
@@ -333,11 +336,11 @@ def _install_fast_forward(module: nn.Module) -> None:
 
     ``remove_parametrizations`` restores the original class, and with it the plain forward.
     """
-    cls = type(module)
-    if cls.forward is nn.Linear.forward:
-        cls.forward = _linear_forward
-    elif cls.forward in (nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward):
-        cls.forward = _conv_forward
+    forward = type(module).forward
+    if forward is nn.Linear.forward:
+        install_class_forward(module, _linear_forward)
+    elif forward in (nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward):
+        install_class_forward(module, _conv_forward)
 
 
 def _default_layers(model: nn.Module) -> list[str]:

@@ -35,13 +35,15 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from .parametrization import _generalized_weight, coefficients, require_generalized
-from .transforms import check_seed, derive_seed
+from .parametrization import generalized_weight, coefficients, require_generalized
+from .seeding import check_seed, derive_seed
 
-__all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind"]
+__all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind", "SCOPES",
+           "GRANULARITIES"]
 
-_SCOPES = ("global", "layer")
-_GRANULARITIES = ("element", "row", "column")
+#: Values of ``scope`` and ``granularity`` (the engine's flags list these).
+SCOPES = ("global", "layer")
+GRANULARITIES = ("element", "row", "column")
 
 
 def _check_fraction(value, name: str) -> float:
@@ -56,12 +58,12 @@ def _check_fraction(value, name: str) -> float:
 
 
 def _mask_of(module: nn.Module) -> Tensor:
-    return _generalized_weight(module).mask
+    return generalized_weight(module).mask
 
 
 def _mask_key(name: str, module: nn.Module) -> str:
     """The state-dict key of a generalized layer's mask."""
-    index = next(i for i, p in enumerate(module.parametrizations.weight) if p is _generalized_weight(module))
+    index = next(i for i, p in enumerate(module.parametrizations.weight) if p is generalized_weight(module))
     return (f"{name}." if name else "") + f"parametrizations.weight.{index}.mask"
 
 
@@ -119,6 +121,8 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
         model: a model made by :func:`~glth_core.parametrization.generalize`.
         fraction: in ``[0, 1)``, the share of *remaining* units to prune.
         scope: ``"global"`` (layers compete) or ``"layer"`` (each layer prunes its own share).
+            The engine's ``--scope`` defaults to ``"layer"`` instead, the per-layer rates of
+            Frankle & Carbin (2019) that its ticket runs reproduce.
         granularity: ``"element"``, ``"row"`` (output axis 0) or ``"column"`` (axis 1).
         fractions: ``{layer_name: f}`` per-layer overrides, pruned per layer by their
             own ``f`` (``0`` leaves the layer as it is); the other layers follow
@@ -129,10 +133,10 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
     """
     layers = require_generalized(model, "prune")
     fraction = _check_fraction(fraction, "fraction")
-    if scope not in _SCOPES:
-        raise ValueError(f"scope must be one of {_SCOPES}, got {scope!r}")
-    if granularity not in _GRANULARITIES:
-        raise ValueError(f"granularity must be one of {_GRANULARITIES}, got {granularity!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     overrides: dict[str, float] = {}
     if fractions is not None:
         if not isinstance(fractions, Mapping):
@@ -266,7 +270,7 @@ def rewind(model: nn.Module, snapshot: Mapping[str, Tensor]) -> None:
                         f"{type(snapshot).__name__}")
     state = dict(snapshot)
     current = model.state_dict()
-    layers = {name: m for name, m in model.named_modules() if _generalized_weight(m) is not None}
+    layers = {name: m for name, m in model.named_modules() if generalized_weight(m) is not None}
     mask_keys = [_mask_key(name, m) for name, m in layers.items()]
     for k in mask_keys:
         state[k] = current[k]

@@ -40,10 +40,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import training
+from . import pruning, training
+from .export import count_parameters
 from .hparams import SubspaceHparams, identity, run_key, update, validate
-from .lottery import core, load_splits
+from .lottery import load_splits
+from .parametrization import coefficients, generalize, generalized_layers
 from .models import build_model
+from .seeding import derive_seed
 from .store import RunStore
 
 __all__ = ["run_subspace", "subspace_sweep", "intrinsic_dimension", "allocate_dimension", "subspace_masks",
@@ -75,13 +78,13 @@ def allocate_dimension(dimension: int, sizes: dict[str, int]) -> dict[str, int]:
 
 def subspace_masks(model: nn.Module, dimension: int, seed: int) -> dict[str, torch.Tensor]:
     """Random 0/1 masks over the generalized coefficients of ``model`` with ``dimension`` ones in total."""
-    layers = core("generalized_layers")(model)
-    shapes = {name: core("coefficients")(m).shape for name, m in layers.items()}
+    layers = generalized_layers(model)
+    shapes = {name: coefficients(m).shape for name, m in layers.items()}
     alloc = allocate_dimension(dimension, {name: math.prod(s) for name, s in shapes.items()})
     masks = {}
     for name, shape in shapes.items():
         n = math.prod(shape)
-        generator = torch.Generator().manual_seed(training.derive_seed(seed, "subspace", name))
+        generator = torch.Generator().manual_seed(derive_seed(seed, "subspace", name))
         flat = torch.zeros(n)
         flat[torch.randperm(n, generator=generator)[: alloc[name]]] = 1.0
         masks[name] = flat.reshape(shape)
@@ -90,9 +93,9 @@ def subspace_masks(model: nn.Module, dimension: int, seed: int) -> dict[str, tor
 
 def _build(hp: SubspaceHparams, splits) -> tuple[nn.Module, int]:
     model = build_model(hp.model.name, splits.input_shape, splits.num_classes, seed=hp.seed)
-    core("generalize")(model, basis=hp.basis, seed=hp.basis_seed, offset="init")
-    core("set_masks")(model, subspace_masks(model, hp.dimension, hp.seed))
-    coefficient_ids = {id(core("coefficients")(m)) for m in core("generalized_layers")(model).values()}
+    generalize(model, basis=hp.basis, seed=hp.basis_seed, offset="init")
+    pruning.set_masks(model, subspace_masks(model, hp.dimension, hp.seed))
+    coefficient_ids = {id(coefficients(m)) for m in generalized_layers(model).values()}
     trainable = 0
     for p in model.parameters():
         is_coefficient = id(p) in coefficient_ids
@@ -121,7 +124,7 @@ def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, pro
             model, trainable = _build(hparams, splits)
             result = training.train(
                 model, splits.train, splits.test, hparams.training,
-                seed=training.derive_seed(hparams.seed, 0, "train"), val_data=splits.val,
+                seed=derive_seed(hparams.seed, 0, "train"), val_data=splits.val,
                 device=device, progress=progress,
             )
             t = hparams.training
@@ -129,7 +132,7 @@ def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, pro
                 "run_id": store.run_id, "kind": "subspace", "model": hparams.model.name,
                 "dataset": hparams.dataset.name, "basis": hparams.basis, "seed": hparams.seed,
                 "dimension": hparams.dimension, "trainable": trainable,
-                "density": float(core("density")(model)), "params": int(core("count_parameters")(model)),
+                "density": float(pruning.density(model)), "params": int(count_parameters(model)),
                 "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
                 "best_accuracy": result.best_accuracy, "best_iteration": result.best_iteration,
                 "val_accuracy": result.val_accuracy, "epochs": t.epochs, "iterations": result.iterations,

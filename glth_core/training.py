@@ -32,7 +32,6 @@ A loss that is NaN, infinite or above ``MAX_LOSS`` raises
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -43,13 +42,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
-from .parametrization import _analysable, analyse_inputs, generalized_layers, inputs_analysed
+from .internals import tensor_version
+from .parametrization import analyse_inputs, generalized_layers, inputs_analysed, require_analysable
 
 __all__ = [
     "TrainingDiverged",
     "TrainResult",
     "MAX_LOSS",
-    "derive_seed",
     "resolve_device",
     "iterations_per_epoch",
     "total_iterations",
@@ -89,11 +88,6 @@ class TrainResult:
     iterations: int  # last iteration reached (total of the schedule)
     snapshot: dict | None = None  # snapshot_fn(model) after `snapshot_at` iterations
     history: list[dict] = field(default_factory=list)
-
-
-def derive_seed(*parts) -> int:
-    """A 63-bit seed from the SHA-256 of ``repr(parts)``: independent streams per (seed, round, purpose)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -195,10 +189,10 @@ def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
         return None
     layer = layers[0]
     try:
-        gw = _analysable(layer)
+        gw = require_analysable(layer)
     except ValueError:  # not a plain generalized Linear, or it has an offset
         return None
-    if not gw.basis._active_input or x[0].numel() != layer.in_features:
+    if not gw.basis.active_input_axes or x[0].numel() != layer.in_features:
         return None
     sample = x[:16]
     was_training = model.training
@@ -230,18 +224,18 @@ class AnalysedInputs:
     @staticmethod
     def _tables(layer: nn.Module) -> list[torch.Tensor]:
         basis = layer.parametrizations.weight[0].basis
-        return [b for _, t in basis._active_input for b in t.buffers()]
+        return [b for _, t in basis.active_input_axes for b in t.buffers()]
 
     def get(self, layer: nn.Module, data: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``analyse_inputs(layer, x)``, where ``x`` is ``data`` on the training device."""
         tables = self._tables(layer)
         entry = self._entry
-        if (entry is not None and entry[0] is data and entry[1] == data._version and entry[2] == x.device
+        if (entry is not None and entry[0] is data and entry[1] == tensor_version(data) and entry[2] == x.device
                 and len(entry[3]) == len(tables)
                 and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(entry[3], tables))):
             return entry[4]
         analysed = analyse_inputs(layer, x)
-        self._entry = (data, data._version, x.device, [t.detach().clone() for t in tables], analysed)
+        self._entry = (data, tensor_version(data), x.device, [t.detach().clone() for t in tables], analysed)
         return analysed
 
 

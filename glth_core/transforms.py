@@ -54,13 +54,13 @@ Matrix constructors (all built in float64, deterministic given the seed):
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import numbers
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from .seeding import derive_seed
 
 __all__ = [
     "AxisTransform",
@@ -74,25 +74,8 @@ __all__ = [
     "dct_matrix",
     "hadamard_matrix",
     "haar_orthogonal_matrix",
-    "derive_seed",
     "apply_along",
 ]
-
-
-def check_seed(seed, name: str = "seed") -> int:
-    """Return ``seed`` as an int, or raise TypeError naming the argument."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an int (e.g. {name}=0), got {seed!r} of type {type(seed).__name__}")
-    return int(seed)
-
-
-def derive_seed(seed: int, *keys) -> int:
-    """A deterministic 63-bit seed from ``seed`` and any printable ``keys``.
-
-    Independent of ``PYTHONHASHSEED`` and of the platform (SHA-256 of the repr).
-    """
-    text = repr((check_seed(seed),) + tuple(keys)).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -96,9 +96,8 @@ from myst_nb import glue
 
 import glth_core
 from glth_core.data import load
-from glth_core.hparams import ImpHparams, identity, run_key, update
-from glth_core.models import build_model, input_layer_name, output_layer_name
-from glth_core.store import RunStore
+from glth_core.hparams import ImpHparams, run_key, update
+from glth_core.lottery import round_model
 from glth_core.sweep import grid, sweep
 from glth_core.training import evaluate
 
@@ -151,8 +150,8 @@ if failures:
 # ## Low rank from the trained SVD
 #
 # For the truncation baseline we need the trained dense weights. They are in
-# round 0 of each seed's unit-pruning run: the engine's checkpoint holds the
-# state dict of the generalized model, so we rebuild the model, load it, and
+# round 0 of each seed's unit-pruning run: `glth_core.lottery.round_model`
+# rebuilds the generalized model from the engine's checkpoint, and we
 # export plain weights (`glth_core.export`). `glth_core.generalize(...,
 # basis="svd")` then fits each layer's basis to those trained weights, so that
 # the coefficients are the singular values, and `glth_core.prune` with row
@@ -163,27 +162,11 @@ splits = load(dataset, verbose=False)
 x_test, y_test = splits.test
 
 
-def rebuild(hp, round_index):
-    """The generalized model of round ``round_index`` of run ``hp``, from the engine's checkpoint."""
-    checkpoint = RunStore(results_dir, run_key("imp", hp), identity("imp", hp)).load_round(round_index)
-    if checkpoint is None:
-        raise KeyError(f"round {round_index} of {run_key('imp', hp)} is not in the results folder")
-    net = build_model(hp.model.name, splits.input_shape, splits.num_classes, seed=hp.seed)
-    first = net.get_submodule(input_layer_name(net))
-    image = (hp.pruning.basis != "canonical" and hp.pruning.image_aware and isinstance(first, torch.nn.Linear)
-             and len(splits.input_shape) == 3)
-    glth_core.generalize(net, basis=hp.pruning.basis, seed=hp.pruning.basis_seed,
-                         image_shape=tuple(splits.input_shape) if image else None)
-    net.load_state_dict(checkpoint["state"])
-    glth_core.set_masks(net, checkpoint["masks"])
-    return net.eval()
-
-
 structured = table[table.granularity == "row"]
 svd_rows = []
 if svd_truncation:
     for seed in range(seeds):
-        dense_net = glth_core.export(rebuild(update(structured_base, basis="canonical", seed=seed), 0))
+        dense_net = glth_core.export(round_model(update(structured_base, basis="canonical", seed=seed), 0, results_dir))
         runs = structured[(structured.basis == "canonical") & (structured.seed == seed)].sort_values("round")
         for r, layer_densities in zip(runs["round"], runs.layer_densities):
             net = glth_core.generalize(copy.deepcopy(dense_net), "svd")  # basis fitted to the trained weights
@@ -395,7 +378,7 @@ print(f"dense: {dense_params} parameters, {dense_acc:.2f}%; after {rounds} round
 check_basis = lowrank_bases[0] if lowrank_bases else None
 if check_basis is not None:
     check_hp = update(structured_base, basis=check_basis, seed=0)
-    generalized = rebuild(check_hp, rounds)
+    generalized = round_model(check_hp, rounds, results_dir)
     plain = glth_core.export(generalized)
     kept_rows = {name: int(glth_core.masks(generalized)[name].reshape(m.weight.shape[0], -1).any(dim=1).sum())
                  for name, m in glth_core.generalized_layers(generalized).items()}

@@ -163,3 +163,31 @@ def test_offset_mode_exports_dense_and_counts_trained_coefficients():
 def test_count_parameters_type_error():
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         count_parameters({"a": 1})
+
+
+@pytest.mark.parametrize("name", ["dct", "random"])
+def test_factorised_export_follows_the_mask_not_the_stored_coefficients(name):
+    """Masked coefficients hold garbage and one kept row is partly masked: export must still match
+    W = A_out^T (M * C) A_in, built here from the dense per-axis matrices."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5))
+    generalize(model, name, seed=3)
+    prune(model, 0.75, scope="layer", granularity="row", fractions={"2": 0.0})  # keep 4 of 16 rows
+    layer = model[0]
+    gw = layer.parametrizations.weight[0]
+    c = layer.parametrizations.weight.original
+    with torch.no_grad():
+        c[gw.mask == 0] = torch.randn(int((gw.mask == 0).sum()))  # garbage the forward never reads
+    a_out, a_in = (t.matrix().to(c.dtype) for t in gw.basis.transforms)
+    x = torch.randn(9, 20)
+    reference = a_out.T @ (gw.mask * c).detach() @ a_in
+    pair = export(model)[0]
+    torch.testing.assert_close(pair[1].weight @ pair[0].weight, reference, atol=1e-5, rtol=0)
+    torch.testing.assert_close(export(model)(x), model(x), atol=1e-5, rtol=0)
+    # a kept row that is partly masked is no row mask: a dense export, still exact
+    kept = int(gw.mask.any(dim=1).nonzero()[0])
+    with torch.no_grad():
+        gw.mask[kept, :5] = 0
+    plain = export(model)
+    assert isinstance(plain[0], nn.Linear)
+    torch.testing.assert_close(plain[0].weight, a_out.T @ (gw.mask * c).detach() @ a_in, atol=1e-5, rtol=0)

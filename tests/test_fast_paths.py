@@ -15,8 +15,9 @@ from glth_core.bases import basis as make_basis
 from glth_core.parametrization import (STRATEGIES, analyse_inputs, generalize, generalized_layers, inputs_analysed,
                                        plan)
 from glth_core.pruning import prune
+from glth_core.seeding import derive_seed
 from glth_core.transforms import (DCT_DENSE_MAX, KRONECKER_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
-                                  MatrixTransform, dct_transform, derive_seed, haar_orthogonal_matrix,
+                                  MatrixTransform, dct_transform, haar_orthogonal_matrix,
                                   hadamard_transform, random_transform)
 
 

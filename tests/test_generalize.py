@@ -277,7 +277,7 @@ def test_moves_with_dtype_conversion():
 
 def test_basis_stored_is_the_one_make_basis_builds():
     model = generalize(nn.Sequential(nn.Linear(6, 4)), "hadamard", seed=9)
-    from glth_core.transforms import derive_seed
+    from glth_core.seeding import derive_seed
     expected = make_basis("hadamard", (4, 6), seed=derive_seed(9, "layer", "0"))
     got = model[0].parametrizations.weight[0].basis
     for a, b in zip(got.transforms, expected.transforms):

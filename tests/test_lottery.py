@@ -254,3 +254,32 @@ def test_model_not_fitting_data_fails_before_training(tmp_path, monkeypatch):
 def test_wrong_hparams_type(tmp_path):
     with pytest.raises(TypeError, match="ImpHparams"):
         run_imp({"model": "lenet300"}, tmp_path)
+
+
+@pytest.mark.parametrize("image_aware", [True, False])
+def test_engine_views_first_linear_input_as_image(tmp_path, image_aware):
+    """The engine's first Linear gets the image view exactly when image_aware is set (scipy reference)."""
+    import numpy as np
+    import scipy.fft
+
+    from glth_core.models import input_layer_name
+    from glth_core.parametrization import generalized_weight
+
+    hp = tiny(model="lenet300", basis="dct", rounds=0, image_aware=image_aware)
+    run_imp(hp, tmp_path, progress=False)
+    model = lottery.round_model(hp, 0, tmp_path)
+    first = model.get_submodule(input_layer_name(model))
+    shape = tuple(lottery.load_splits(hp.dataset).input_shape)
+    assert len(shape) == 3 and isinstance(first, torch.nn.Linear)
+    assert generalized_weight(first).basis.image_shape == (shape if image_aware else None)
+    w = first.weight.detach().double().numpy()
+    view = w.reshape((w.shape[0],) + shape) if image_aware else w
+    expected = scipy.fft.dctn(view, type=2, norm="ortho").reshape(w.shape)
+    got = first.parametrizations.weight.original.detach().double().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # the trained model of the round is the one the table describes
+    table = run_imp(hp, tmp_path, progress=False)
+    x, y = lottery.load_splits(hp.dataset).test
+    with torch.no_grad():
+        accuracy = float((model(x).argmax(dim=1) == y).float().mean())
+    assert accuracy == pytest.approx(table["test_accuracy"].iloc[0], abs=1e-6)

@@ -61,9 +61,15 @@ def test_exactly_d_trained_and_frozen_rest(tmp_path):
     assert 0.1 < row["test_accuracy"] <= 1
 
 
-def test_train_biases_option_counts_them(tmp_path):
-    df = run_subspace(tiny(dimension=50, train_biases=True, epochs=1), tmp_path, progress=False)
+def test_train_biases_option_counts_and_trains_them(tmp_path):
+    hp = tiny(dimension=50, train_biases=True, epochs=1)
+    df = run_subspace(hp, tmp_path, progress=False)
     assert df["trainable"][0] == 50 + 100 + 100 + 10
+    state = RunStore(tmp_path, df["run_id"][0], H.identity("subspace", hp)).load_round(0)["state"]
+    init = build_model("mlp1d", (1, 8, 8), 10, seed=0).state_dict()
+    for layer in ("fc1", "fc2", "fc3"):
+        moved = (state[f"{layer}.bias"] != init[f"{layer}.bias"]).float().mean()
+        assert moved > 0.5, f"{layer}.bias was not trained ({moved:.0%} of its entries moved)"
 
 
 def test_sweep_cache_and_determinism(tmp_path, monkeypatch):

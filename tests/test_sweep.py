@@ -135,3 +135,20 @@ def test_cli_grid_runs_a_sweep_and_rejects_bad_axes(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["imp", "--grid", bad, "--scheduler", "serial", "--results-dir", str(tmp_path)])
         assert message in capsys.readouterr().err
+
+
+def test_duplicate_grid_points_run_once(tmp_path, monkeypatch):
+    import sys
+
+    sweep_module = sys.modules["glth_core.sweep"]  # the package attribute `sweep` is the function
+    calls = []
+
+    def recording_run(hp, results_dir, **kwargs):
+        calls.append(run_key("imp", hp))
+        return pd.DataFrame({"run_id": [run_key("imp", hp)], "round": [0]})
+
+    monkeypatch.setattr(sweep_module, "run_one", recording_run)
+    runs = grid(BASE, seed=[0, 1, 0]) + [update(BASE, seed=1, rounds=5)]  # rounds is not part of the key
+    table = sweep(runs, scheduler="serial", results_dir=tmp_path, progress=False)
+    assert sorted(calls) == sorted({run_key("imp", update(BASE, seed=s)) for s in (0, 1)})
+    assert len(table) == 2
