@@ -146,6 +146,11 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
         pruned: dict[str, Tensor] = {}
         competing: list[str] = []
         scored = {name: _unit_scores(module, granularity) for name, module in layers.items()}
+        for name, (scores, remaining) in scored.items():
+            if not bool(scores[remaining].isfinite().all()):  # NaN would survive topk and sink the other layers
+                raise ValueError(f"layer {name!r} has NaN or infinite coefficients, so prune cannot rank them "
+                                 "(did training diverge?); retrain with a lower learning rate, or restore the "
+                                 "layer's coefficients, before pruning")
         for name in layers:
             if name in overrides or scope == "layer":
                 scores, remaining = scored[name]
