@@ -79,7 +79,8 @@ def _unit_view(x: Tensor, granularity: str) -> Tensor:
 def _unit_scores(module: nn.Module, granularity: str) -> tuple[Tensor, Tensor]:
     """(scores, remaining) per unit, float64 scores of the effective coefficients."""
     mask = _mask_of(module)
-    eff = (mask * coefficients(module)).detach().to(torch.float64)
+    c = coefficients(module).detach()
+    eff = torch.where(mask > 0, c, torch.zeros_like(c)).to(torch.float64)  # a masked NaN is not ranked
     scores = _unit_view(eff, granularity).norm(dim=1)
     remaining = _unit_view(mask, granularity).gt(0).any(dim=1)
     return scores, remaining

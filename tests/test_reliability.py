@@ -1,0 +1,136 @@
+"""Inputs and faults that used to give silently wrong answers (issue 14): each now works or is refused."""
+import pytest
+import scipy.fft
+import torch
+from torch import nn
+
+import glth_core as glth
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 10))
+
+
+# ---------------------------------------------------------------- tied weights
+
+def test_tied_weights_are_refused_and_the_model_is_untouched():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8))
+    model[2].weight = model[0].weight
+    x = torch.randn(4, 8)
+    before = model(x).detach()
+    with pytest.raises(ValueError, match=r"layer '0' shares its weight tensor with \['2.weight'\].*Untie"):
+        glth.generalize(model, "dct")
+    with pytest.raises(ValueError, match="tied weights"):  # generalizing only one user would corrupt the other
+        glth.generalize(model, "dct", layers=["0"])
+    assert not glth.generalized_layers(model)
+    assert model[2].weight is model[0].weight
+    assert torch.equal(model(x), before)
+
+
+def test_untied_copies_generalize_with_unchanged_outputs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8))
+    model[2].weight = nn.Parameter(model[0].weight.detach().clone())
+    x = torch.randn(4, 8)
+    before = model(x).detach()
+    glth.generalize(model, "dct")
+    torch.testing.assert_close(model(x), before, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- integer input
+
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random", "canonical"])
+@pytest.mark.parametrize("method", ["coeffs", "weights"])
+def test_integer_tensors_are_refused(name, method):
+    b = glth.basis(name, (4, 4))
+    with pytest.raises(TypeError, match=rf"{'w' if method == 'coeffs' else 'c'} must be a floating-point tensor.*int64"):
+        getattr(b, method)(torch.ones(4, 4, dtype=torch.int64))
+
+
+def test_float_input_still_matches_scipy():
+    x = torch.arange(16, dtype=torch.float64).reshape(4, 4)
+    c = glth.basis("dct", (4, 4), dtype=torch.float64).coeffs(x)
+    torch.testing.assert_close(c, torch.from_numpy(scipy.fft.dctn(x.numpy(), type=2, norm="ortho")))
+
+
+# ---------------------------------------------------------------- float16 / bfloat16 DCT
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_fft_dct_layer(dtype):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(512, 300))  # both axes take the FFT path at this size
+    x = torch.randn(8, 512)
+    reference = model(x).detach()
+    model = model.to(dtype)
+    glth.generalize(model, "dct")
+    kinds = {type(t).__name__ for t in model[0].parametrizations.weight[0].basis.transforms}
+    assert kinds == {"DCTTransform"}
+    y = model(x.to(dtype))  # training path (weight side, FFT)
+    assert y.dtype == dtype
+    y.float().sum().backward()
+    assert model[0].parametrizations.weight.original.grad.isfinite().all()
+    with torch.no_grad():
+        y = model(x.to(dtype))
+    tolerance = 0.02 if dtype == torch.float16 else 0.1
+    torch.testing.assert_close(y.float(), reference, atol=tolerance, rtol=0)
+    # coefficients agree with scipy's DCT of the low-precision weight, to that precision
+    w = model[0].weight.detach().float().numpy()
+    c = model[0].parametrizations.weight.original.detach().float()
+    assert (c - torch.from_numpy(scipy.fft.dctn(w, type=2, norm="ortho"))).abs().max() < 10 * tolerance
+
+
+# ---------------------------------------------------------------- meta device
+
+@pytest.mark.parametrize("name", ["dct", "hadamard", "random"])
+def test_generalize_on_meta_then_to_empty_and_load(name):
+    torch.manual_seed(0)
+    reference = glth.generalize(_mlp(), name, image_shape=(1, 28, 28))
+    with torch.device("meta"):
+        model = _mlp()
+    glth.generalize(model, name, image_shape=(1, 28, 28))
+    model.to_empty(device="cpu")
+    model.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 784)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=0, rtol=0)
+    y = model(x)  # and the training path
+    torch.testing.assert_close(y, reference(x), atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- NaN coefficients
+
+def _generalized_pair():
+    torch.manual_seed(0)
+    return glth.generalize(nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 4)), "dct")
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_prune_refuses_a_nan_coefficient(scope):
+    model = _generalized_pair()
+    with torch.no_grad():
+        model[0].parametrizations.weight.original[3, 5] = float("nan")
+    before = glth.masks(model)
+    with pytest.raises(ValueError, match=r"layer '0' has NaN or infinite coefficients"):
+        glth.prune(model, 0.2, scope=scope)
+    after = glth.masks(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing pruned
+
+
+def test_prune_refuses_a_layer_full_of_inf_in_global_scope():
+    model = _generalized_pair()
+    with torch.no_grad():
+        model[2].parametrizations.weight.original.fill_(float("inf"))
+    with pytest.raises(ValueError, match=r"layer '2' has NaN or infinite"):
+        glth.prune(model, 0.5)
+    assert glth.density(model) == 1.0
+
+
+def test_masked_nan_does_not_block_pruning():
+    model = _generalized_pair()
+    glth.prune(model, 0.5)
+    masked = (glth.masks(model)["0"] == 0).nonzero()[0]
+    with torch.no_grad():  # a masked coefficient is not ranked: its value does not matter
+        model[0].parametrizations.weight.original[tuple(masked)] = float("nan")
+    glth.prune(model, 0.5)
+    assert 0 < glth.density(model) < 0.5
