@@ -134,3 +134,81 @@ def test_masked_nan_does_not_block_pruning():
         model[0].parametrizations.weight.original[tuple(masked)] = float("nan")
     glth.prune(model, 0.5)
     assert 0 < glth.density(model) < 0.5
+
+
+# ---------------------------------------------------------------- checkpoints that heal
+
+def _corrupt_middle(path):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8] = bytes(b ^ 0x5A for b in data[middle:middle + 8])
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A small digits IMP run done once without faults: (hparams, table, its run folder)."""
+    from glth_core import hparams as H
+    from glth_core.lottery import run_imp
+
+    torch.set_num_threads(1)
+    hp = H.update(H.ImpHparams(), model="mlp1d", dataset="digits", basis="dct", epochs=1, batch_size=64, rounds=3,
+                  fraction=0.3, seed=0)
+    results = tmp_path_factory.mktemp("uninterrupted")
+    table = run_imp(hp, results, progress=False)
+    return hp, table, results / table["run_id"][0]
+
+
+@pytest.mark.parametrize("damage, round_index", [(_corrupt_middle, 1), (_truncate, 2), (_empty, 0)])
+def test_a_damaged_checkpoint_is_moved_aside_and_recomputed(uninterrupted, tmp_path, damage, round_index):
+    import shutil
+
+    from glth_core.lottery import run_imp
+    from glth_core.store import CorruptCheckpointWarning, read_checkpoint
+
+    hp, table, run_dir = uninterrupted
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    path = copy / f"round_{round_index:04d}.pt"
+    original = path.read_bytes()
+    damage(path)
+    with pytest.warns(CorruptCheckpointWarning, match=rf"checkpoint .*{path.name} is corrupt.*corrupt-1.*round "
+                                                      rf"{round_index} will be recomputed") as caught:
+        resumed = run_imp(hp, tmp_path, progress=False)
+    assert len([w for w in caught if issubclass(w.category, CorruptCheckpointWarning)]) == 1
+    assert (copy / f"{path.name}.corrupt-1").exists()
+    before, after = read_checkpoint(original), read_checkpoint(path.read_bytes())
+    for part in ("state", "masks"):  # recomputed bit for bit (same seed streams)
+        assert before[part].keys() == after[part].keys()
+        assert all(torch.equal(before[part][k], after[part][k]) for k in before[part])
+    assert {**before["row"], "wall_time_s": 0} == {**after["row"], "wall_time_s": 0}
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(resumed.drop(columns="wall_time_s"), table.drop(columns="wall_time_s"))
+    assert resumed["wall_time_s"][round_index] != table["wall_time_s"][round_index]  # it was really recomputed
+
+
+def test_a_checkpoint_with_a_wrong_checksum_is_not_trusted(tmp_path):
+    from glth_core.store import CorruptCheckpointWarning, RunStore
+
+    store = RunStore(tmp_path, "imp_x", {"x": 1})
+    store.save_round(0, {"mask": torch.ones(3)})
+    data = store.checkpoint_path(0).read_bytes()
+    # a change that still unpickles: same length, one float of the mask changed
+    tampered = data.replace(torch.ones(3).numpy().tobytes(), torch.tensor([1.0, 0.748, 1.0]).numpy().tobytes())
+    assert tampered != data
+    store.checkpoint_path(0).write_bytes(tampered)
+    with pytest.warns(CorruptCheckpointWarning, match="does not match its SHA-256"):
+        assert store.load_round(0) is None
+    assert not store.checkpoint_path(0).exists()
+    store.save_round(0, {"mask": torch.ones(3)})
+    store.checkpoint_path(0).write_bytes(tampered)
+    with pytest.warns(CorruptCheckpointWarning, match="corrupt-2"):  # earlier casualties are kept
+        store.load_round(0)
