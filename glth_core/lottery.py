@@ -270,6 +270,7 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
     if not isinstance(hparams, ImpHparams):
         raise TypeError(f"hparams must be an ImpHparams, got {type(hparams).__name__}; see glth_core.hparams")
     validate(hparams)
+    training.resolve_device(device)  # a bad device fails here, even when every round is cached
     store = _open_store(hparams, results_dir)
     run_id = store.run_id
     rounds = hparams.pruning.rounds

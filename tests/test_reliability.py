@@ -1,4 +1,6 @@
 """Inputs and faults that used to give silently wrong answers (issue 14): each now works or is refused."""
+from pathlib import Path
+
 import pytest
 import scipy.fft
 import torch
@@ -212,3 +214,86 @@ def test_a_checkpoint_with_a_wrong_checksum_is_not_trusted(tmp_path):
     store.checkpoint_path(0).write_bytes(tampered)
     with pytest.warns(CorruptCheckpointWarning, match="corrupt-2"):  # earlier casualties are kept
         store.load_round(0)
+
+
+# ---------------------------------------------------------------- CLI and sweep: checked before training
+
+TINY_CLI = ["imp", "--model", "mlp1d", "--dataset", "digits", "--rounds", "0", "--epochs", "1", "--quiet"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    from glth_core import training
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the bad option was reported")
+
+    monkeypatch.setattr(training, "train", refuse)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "-1", "--grid", "seed=0,1"], "--workers must be >= 1"),
+    (["--workers", "0", "--grid", "seed=0,1"], "--workers must be >= 1"),
+    (["--threads", "-1"], "--threads must be >= 0"),
+    (["--device", "tpu"], "--device tpu: unknown device 'tpu'"),
+    (["--device", "cuda:x"], "--device cuda:x: unknown device"),
+    (["--device", "meta"], "'meta' is not supported"),
+])
+def test_bad_run_options_are_usage_errors(tmp_path, capsys, no_training, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        from glth_core.cli import main
+
+        main(TINY_CLI + ["--results-dir", str(tmp_path)] + flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing was run
+
+
+@pytest.mark.parametrize("where", ["folder", "under_file", "unwritable"])
+def test_bad_out_paths_are_usage_errors(tmp_path, capsys, no_training, where):
+    from glth_core.cli import main
+
+    (tmp_path / "a_file").write_text("x")
+    out = {"folder": tmp_path, "under_file": tmp_path / "a_file" / "t.csv",
+           "unwritable": Path("/proc/glth-no-such-dir/t.csv")}[where]  # /proc refuses new folders, even to root
+    with pytest.raises(SystemExit) as exit_info:
+        main(TINY_CLI + ["--results-dir", str(tmp_path / "results"), "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}" in err and {"folder": "is a folder", "under_file": "is a file, not a folder",
+                                       "unwritable": "cannot write a file there"}[where] in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_is_checked_even_when_the_run_is_cached(tmp_path, capsys):
+    from glth_core import hparams as H
+    from glth_core.cli import main
+    from glth_core.lottery import run_imp
+    from glth_core.subspace import run_subspace
+
+    assert main(TINY_CLI + ["--results-dir", str(tmp_path), "--device", "cpu"]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(TINY_CLI + ["--results-dir", str(tmp_path), "--device", "cuda"])
+    assert exit_info.value.code == 2 and "CUDA is not available" in capsys.readouterr().err
+    hp = H.update(H.ImpHparams(), model="mlp1d", dataset="digits", rounds=0, epochs=1)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        run_imp(hp, tmp_path, device="cuda", progress=False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        run_subspace(H.SubspaceHparams(), tmp_path, device="cuda", progress=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_workers": -1}, "n_workers must be None"),
+    ({"n_workers": 0}, "n_workers must be None"),
+    ({"n_workers": 1.5}, "n_workers must be None"),
+    ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"scheduler": "nowhere"}, "scheduler must be None"),
+])
+def test_sweep_checks_its_options_before_starting(tmp_path, no_training, kwargs, message):
+    from glth_core import hparams as H
+    from glth_core.sweep import grid, sweep
+
+    runs = grid(H.update(H.ImpHparams(), model="mlp1d", dataset="digits", rounds=0, epochs=1), seed=[0, 1])
+    with pytest.raises(ValueError, match=message):
+        sweep(runs, results_dir=tmp_path, progress=False, **kwargs)
