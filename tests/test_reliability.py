@@ -297,3 +297,55 @@ def test_sweep_checks_its_options_before_starting(tmp_path, no_training, kwargs,
     runs = grid(H.update(H.ImpHparams(), model="mlp1d", dataset="digits", rounds=0, epochs=1), seed=[0, 1])
     with pytest.raises(ValueError, match=message):
         sweep(runs, results_dir=tmp_path, progress=False, **kwargs)
+
+
+# ---------------------------------------------------------------- papermill parameters a chapter lacks
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_check_parameters_names_the_unknown_and_lists_the_declared():
+    from glth_core.chapter import check_parameters
+
+    parameters_cell = "smoke = False  # comment\nseeds: int = 2\nbases = ['dct']\n"
+    history = ["", parameters_cell, "# Parameters\nsmoke = True\nnonsense = 1\nbasis = 'x'\n", "check"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) basis, nonsense: this chapter declares "
+                                         r"bases, seeds, smoke"):
+        check_parameters({"In": history, "smoke": True, "nonsense": 1})
+    check_parameters({"In": ["", parameters_cell, "# Parameters\nsmoke = True\nseeds = 5\n", "check"]})
+    check_parameters({"In": ["", parameters_cell, "check"]})  # nothing injected
+    check_parameters({"smoke": True})  # not IPython
+
+
+def test_every_chapter_checks_its_parameter_names():
+    import nbformat
+
+    for path in sorted(NOTEBOOKS.glob("0*.ipynb")):
+        cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+        assert "check_parameters(globals())" in cells[index + 1].source, path.name
+
+
+@pytest.mark.parametrize("parameters, error", [({"smoke": True, "nonsense": 1}, "nonsense"), ({"smoke": True}, None)])
+def test_papermill_with_an_undeclared_parameter_fails_in_the_check_cell(tmp_path, monkeypatch, parameters, error):
+    """The real chapter 2 up to its check cell, executed by papermill."""
+    import nbformat
+    import papermill
+
+    notebook = nbformat.read(NOTEBOOKS / "02_bases.ipynb", as_version=4)
+    code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    check = code[next(n for n, i in enumerate(code) if "parameters" in notebook.cells[i].metadata.get("tags", [])) + 1]
+    notebook.cells = notebook.cells[:check + 1]
+    nbformat.write(notebook, tmp_path / "head.ipynb")
+    monkeypatch.setenv("PYTHONPATH", str(NOTEBOOKS.parent))
+    run = lambda: papermill.execute_notebook(str(tmp_path / "head.ipynb"), str(tmp_path / "out.ipynb"),  # noqa: E731
+                                             parameters=parameters, kernel_name="python3", progress_bar=False)
+    if error is None:
+        run()
+        return
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        run()
+    assert failure.value.ename == "ValueError"
+    assert "unknown parameter(s) nonsense: this chapter declares bases, dataset, device" in failure.value.evalue
+    assert "check_parameters(globals())" in failure.value.traceback[-1] or any(
+        "check_parameters" in line for line in failure.value.traceback)
