@@ -349,3 +349,23 @@ def test_papermill_with_an_undeclared_parameter_fails_in_the_check_cell(tmp_path
     assert "unknown parameter(s) nonsense: this chapter declares bases, dataset, device" in failure.value.evalue
     assert "check_parameters(globals())" in failure.value.traceback[-1] or any(
         "check_parameters" in line for line in failure.value.traceback)
+
+
+# ---------------------------------------------------------------- README sweep example as a script
+
+def test_readme_sweep_example_is_guarded_for_worker_processes(monkeypatch):
+    import re
+
+    from glth_core import sweep as sweep_module
+
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "sweep(" in b)
+    calls = []
+    monkeypatch.setattr(sweep_module, "sweep", lambda runs, **kw: calls.append(runs) or "table")
+    imported = {"__name__": "__mp_main__"}  # how a spawned Dask worker imports the script
+    exec(compile(block, "README.md", "exec"), imported)
+    assert calls == [] and "table" not in imported
+    run = {"__name__": "__main__"}
+    exec(compile(block, "README.md", "exec"), run)
+    assert len(calls) == 1 and len(calls[0]) == 4 and run["table"] == "table"
+    assert "guard is required" in readme
