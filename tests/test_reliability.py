@@ -356,7 +356,9 @@ def test_papermill_with_an_undeclared_parameter_fails_in_the_check_cell(tmp_path
 def test_readme_sweep_example_is_guarded_for_worker_processes(monkeypatch):
     import re
 
-    from glth_core import sweep as sweep_module
+    import importlib
+
+    sweep_module = importlib.import_module("glth_core.sweep")
 
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "sweep(" in b)
