@@ -149,6 +149,9 @@ class Basis(nn.Module):
             raise ValueError(
                 f"{argname} has shape {tuple(x.shape)} but this {self.name!r} basis was built for shape "
                 f"{self.shape}; build a basis with basis({self.name!r}, shape={tuple(x.shape)})")
+        if not x.is_floating_point():  # integer products would truncate every coefficient towards 0
+            raise TypeError(f"{argname} must be a floating-point tensor, got dtype {x.dtype}; convert it first, "
+                            f"e.g. {argname}.to(torch.get_default_dtype())")
 
     def apply_transforms(self, x: Tensor, inverse: bool, axes: Iterable[int] | None = None) -> Tensor:
         """Analysis (``inverse=False``) or synthesis along the view ``axes`` (default: all) of ``x``.

@@ -3,16 +3,18 @@
 Every chapter starts with a papermill ``parameters`` cell; the cell after it
 checks each parameter with these functions, so that ``papermill -p NAME VALUE``
 with a wrong name or value fails there, with a message that names the
-parameter and what is allowed, instead of deep inside training.
+parameter and what is allowed, instead of deep inside training. A name the
+chapter does not declare is caught by :func:`check_parameters`.
 """
 from __future__ import annotations
 
+import ast
 import os
 from typing import Iterable, Sequence
 
 __all__ = [
     "require_bool", "require_int", "require_fraction", "require_nonnegative", "require_names",
-    "check_common", "smoke_scheduler", "log_percent_axis",
+    "check_common", "check_parameters", "smoke_scheduler", "log_percent_axis",
 ]
 
 
@@ -48,6 +50,52 @@ def require_names(name: str, values, allowed: Iterable[str], *, allow_empty: boo
             or any(v not in allowed for v in values) or len(set(values)) != len(values)):
         raise ValueError(f"parameter {name} must be a list of distinct names from {allowed}"
                          f"{'' if allow_empty else ' (at least one)'}, got {values!r}")
+
+
+#: First line of the cell papermill injects after a notebook's ``parameters`` cell (Python kernels).
+INJECTED_CELL_HEADER = "# Parameters"
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names assigned at the top level of the cell ``source`` (``a = 1``, ``a: int = 1``, ``a += 1``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics; a parameters cell has none
+        return set()
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def check_parameters(namespace: dict) -> None:
+    """Refuse a papermill parameter (``-p NAME VALUE``) that the chapter does not declare.
+
+    ``namespace``: the chapter's ``globals()``, read in the cell after the parameters
+    cell. Papermill injects a cell starting with :data:`INJECTED_CELL_HEADER` right after
+    the ``parameters`` cell, and IPython keeps the source of every cell it ran in
+    ``In``: each name the injected cell assigns must be assigned by a cell run before it
+    (the ``parameters`` cell), else a ValueError names it and lists the declared ones.
+    Without an injected cell (run by hand, or outside IPython) there is nothing to check.
+    """
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return
+    injected = [i for i, source in enumerate(history)
+                if isinstance(source, str) and source.lstrip().startswith(INJECTED_CELL_HEADER)]
+    if not injected:
+        return
+    declared: set[str] = set()
+    for i, source in enumerate(history[:injected[-1]]):
+        if i not in injected and isinstance(source, str):
+            declared |= _assigned_names(source)
+    unknown = sorted(_assigned_names(history[injected[-1]]) - declared)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: this chapter declares "
+                         f"{', '.join(sorted(declared))}; check the spelling of papermill's -p NAME")
 
 
 def check_common(*, smoke, dataset, model, device, scheduler, results_dir, models: Sequence[str] | None = None,

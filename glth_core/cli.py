@@ -5,7 +5,8 @@ Every leaf field of :class:`~glth_core.hparams.ImpHparams` /
 with their defaults); booleans are ``--flag`` / ``--no-flag``; tuples are
 comma-separated (``--milestones 80,120``). Run options that do not change the
 numbers are not hyperparameters: ``--results-dir``, ``--device``, ``--out``,
-``--quiet``. ``subspace`` takes ``--dimensions 10,100,1000`` (a sweep;
+``--quiet`` (checked, with ``--threads`` and ``--workers``, before anything
+trains). ``subspace`` takes ``--dimensions 10,100,1000`` (a sweep;
 default: the single ``--dimension``). Exit status 2 on bad input, 1 when
 training diverges (finished rounds are kept), 0 otherwise.
 """
@@ -144,10 +145,45 @@ def _parse_grid(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, 
     return axes
 
 
+def _check_run_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors in the run options, found before anything trains (``parser.error``: exit status 2)."""
+    import tempfile
+
+    import torch
+
+    from .training import resolve_device
+
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be >= 1 (omit it for one per core), got {args.workers}")
+    try:
+        if args.scheduler and "://" in args.scheduler:  # the workers' devices are not this machine's
+            torch.device(args.device)
+        else:
+            resolve_device(args.device)
+    except (ValueError, TypeError, RuntimeError) as err:
+        parser.error(f"--device {args.device}: {err}")
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            parser.error(f"--out {out} is a folder; give a CSV file path such as {out / 'results.csv'}")
+        blocker = next((p for p in out.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            parser.error(f"--out {out}: {blocker} is a file, not a folder; choose another path")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".write-test-"):
+                pass
+        except OSError as err:
+            parser.error(f"--out {out}: cannot write a file there ({err.strerror or err}); choose another path")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_run_flags(parser, args)
     import torch
 
     from .training import TrainingDiverged

@@ -36,7 +36,9 @@ Every round ``r`` draws its randomness from ``derive_seed(seed, r, ...)``,
 and its checkpoint (trained state, masks, row; round 0 also holds
 ``theta_k``) is written atomically before the next round starts. A run that
 is killed resumes from its last checkpoint and gives the same numbers as an
-uninterrupted one; finished rounds are never redone.
+uninterrupted one; finished rounds are never redone. A checkpoint that fails
+its checksum or does not load is moved aside and its round recomputed
+(:meth:`glth_core.store.RunStore.load_round`), with the same result.
 """
 from __future__ import annotations
 
@@ -275,6 +277,7 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
     if not isinstance(hparams, ImpHparams):
         raise TypeError(f"hparams must be an ImpHparams, got {type(hparams).__name__}; see glth_core.hparams")
     validate(hparams)
+    training.resolve_device(device)  # a bad device fails here, even when every round is cached
     store = _open_store(hparams, results_dir)
     run_id = store.run_id
     rounds = hparams.pruning.rounds

@@ -348,6 +348,28 @@ def _default_layers(model: nn.Module) -> list[str]:
             if isinstance(m, PRUNABLE_TYPES) and isinstance(getattr(m, "weight", None), Tensor)]
 
 
+def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], layers: list[str]) -> None:
+    """ValueError if the weight of a layer in ``layers`` is also reachable under another name (tied weights).
+
+    Registering a parametrization writes the coefficients into the weight tensor itself, so every other
+    user of a tied tensor would silently compute with coefficients instead of weights.
+    """
+    names: dict[int, list[str]] = {}
+    for qualified, tensor in [*model.named_parameters(remove_duplicate=False),
+                              *model.named_buffers(remove_duplicate=False)]:
+        names.setdefault(id(tensor), []).append(qualified)
+    for name in layers:
+        own = f"{name}.weight" if name else "weight"
+        others = [n for n in names.get(id(modules[name].weight), []) if n != own]
+        if others:
+            raise ValueError(
+                f"layer {name!r} shares its weight tensor with {others} (tied weights); generalizing it would "
+                f"write basis coefficients into the shared tensor and change the outputs of the others. Untie "
+                f"them first, e.g. model.get_submodule({others[0].rpartition('.')[0]!r}).{others[0].rpartition('.')[2]} "
+                f"= nn.Parameter(model.get_submodule({name!r}).weight.detach().clone()), or leave every user of "
+                "the tensor out of layers=[...]")
+
+
 def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, image_shape=None,
                offset: str | None = None, **options) -> nn.Module:
     """Reparametrise prunable weights of ``model`` in an orthonormal basis, in place.
@@ -420,6 +442,8 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
     if already:
         raise ValueError(f"layer(s) {already} are already parametrized (generalized?); generalize each layer once, "
                          "e.g. generalize a fresh model or pass layers=[...] without them")
+
+    _refuse_tied_weights(model, modules, layers)
 
     for i, name in enumerate(layers):
         module = modules[name]

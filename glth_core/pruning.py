@@ -81,7 +81,8 @@ def _unit_view(x: Tensor, granularity: str) -> Tensor:
 def _unit_scores(module: nn.Module, granularity: str) -> tuple[Tensor, Tensor]:
     """(scores, remaining) per unit, float64 scores of the effective coefficients."""
     mask = _mask_of(module)
-    eff = (mask * coefficients(module)).detach().to(torch.float64)
+    c = coefficients(module).detach()
+    eff = torch.where(mask > 0, c, torch.zeros_like(c)).to(torch.float64)  # a masked NaN is not ranked
     scores = _unit_view(eff, granularity).norm(dim=1)
     remaining = _unit_view(mask, granularity).gt(0).any(dim=1)
     return scores, remaining
@@ -150,6 +151,11 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
         pruned: dict[str, Tensor] = {}
         competing: list[str] = []
         scored = {name: _unit_scores(module, granularity) for name, module in layers.items()}
+        for name, (scores, remaining) in scored.items():
+            if not bool(scores[remaining].isfinite().all()):  # NaN would survive topk and sink the other layers
+                raise ValueError(f"layer {name!r} has NaN or infinite coefficients, so prune cannot rank them "
+                                 "(did training diverge?); retrain with a lower learning rate, or restore the "
+                                 "layer's coefficients, before pruning")
         for name in layers:
             if name in overrides or scope == "layer":
                 scores, remaining = scored[name]

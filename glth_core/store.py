@@ -5,8 +5,9 @@ Layout::
     <results>/                      GLTH_RESULTS_DIR, default ./results
         <kind>_<hash>/              one run (see hparams.run_key)
             hparams.json            the run's identity (hyperparameters, version, source hash)
-            round_0000.pt           checkpoint of each finished round
+            round_0000.pt           checkpoint of each finished round (checksummed, see below)
             round_0001.pt
+            round_0001.pt.corrupt-1 a checkpoint that failed its checksum or did not load, moved aside
             rounds.csv              one row per finished round (rewritten after each round)
 
 Every file is written atomically: to a temporary file in the same folder, then
@@ -17,17 +18,25 @@ loads; ``rounds.csv`` is derived from the checkpoints.
 
 Checkpoints are plain dicts of tensors and numbers (state dicts, not
 modules: ``torch.save(model)`` does not work for parametrized modules) and
-are loaded with ``torch.load(weights_only=True)``.
+are loaded with ``torch.load(weights_only=True)``. A checkpoint file is one
+header line, ``glth-checkpoint sha256=<64 hex digits>\n``, followed by the
+``torch.save`` bytes whose SHA-256 it states. A checkpoint that fails its
+checksum (flipped bits, truncated, empty, no header) or does not load is moved
+aside to ``<name>.corrupt-<n>`` with a one-line warning naming it, and its round
+counts as not finished, so the run recomputes it (bit-identically: every round
+is seeded) and goes on.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,8 @@ import torch
 
 __all__ = [
     "StorageError",
+    "CorruptCheckpoint",
+    "CorruptCheckpointWarning",
     "MIN_FREE_BYTES",
     "default_results_dir",
     "check_writable",
@@ -43,6 +54,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_torch_save",
     "atomic_write_csv",
+    "read_checkpoint",
     "RunStore",
     "run_lock",
 ]
@@ -53,6 +65,18 @@ MIN_FREE_BYTES = 100 * 2**20
 
 class StorageError(OSError):
     """The results folder cannot hold the run (not writable, or too little free space)."""
+
+
+class CorruptCheckpoint(ValueError):
+    """A checkpoint file fails its checksum or does not load."""
+
+
+class CorruptCheckpointWarning(UserWarning):
+    """A corrupt checkpoint was moved aside and its round will be recomputed."""
+
+
+#: Start of a checkpoint file; the hex SHA-256 of the payload and a newline follow.
+CHECKPOINT_HEADER = b"glth-checkpoint sha256="
 
 
 def default_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
@@ -120,6 +144,39 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+def read_checkpoint(data: bytes, map_location="cpu") -> dict:
+    """The checkpoint dict in the bytes ``data`` of a checkpoint file; :class:`CorruptCheckpoint` if it
+    fails its checksum or does not load."""
+    head, newline, payload = data.partition(b"\n")
+    if not head.startswith(CHECKPOINT_HEADER) or not newline:
+        raise CorruptCheckpoint("empty" if not data else "no checksum header: truncated or not a checkpoint")
+    if hashlib.sha256(payload).hexdigest().encode() != head[len(CHECKPOINT_HEADER):]:
+        raise CorruptCheckpoint("its content does not match its SHA-256 checksum")
+    try:
+        checkpoint = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as err:  # the checksum held, but the payload is not a loadable checkpoint
+        raise CorruptCheckpoint(f"does not load: {type(err).__name__}: {err}") from err
+    if not isinstance(checkpoint, dict):
+        raise CorruptCheckpoint(f"holds a {type(checkpoint).__name__}, not a dict")
+    return checkpoint
+
+
+def _move_aside(path: Path, data: bytes) -> Path | None:
+    """Rename ``path`` to the first free ``<name>.corrupt-<n>``, unless its content is no longer ``data``
+    (another process replaced it meanwhile); returns the new path or None."""
+    n = 1
+    while path.with_name(f"{path.name}.corrupt-{n}").exists():
+        n += 1
+    aside = path.with_name(f"{path.name}.corrupt-{n}")
+    try:
+        if path.read_bytes() != data:
+            return None
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return None
+    return aside
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike):
     """Hold an exclusive lock on ``<folder>/.lock`` while the block runs (blocks until free).
@@ -174,15 +231,32 @@ class RunStore:
         return self.checkpoint_path(round_index).exists()
 
     def save_round(self, round_index: int, state: dict) -> None:
-        """Atomically save the checkpoint of a finished round."""
-        atomic_torch_save(state, self.checkpoint_path(round_index))
+        """Atomically save the checkpoint of a finished round, with the checksum of its content."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        payload = buffer.getvalue()
+        header = CHECKPOINT_HEADER + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+        atomic_write_bytes(self.checkpoint_path(round_index), header + payload)
 
     def load_round(self, round_index: int, map_location="cpu") -> dict | None:
-        """The checkpoint of round ``round_index``, or None if that round is not finished."""
+        """The checkpoint of round ``round_index``, or None if that round is not finished.
+
+        A corrupt checkpoint is moved aside with a :class:`CorruptCheckpointWarning`
+        (the round is then not finished).
+        """
         path = self.checkpoint_path(round_index)
-        if not path.exists():
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        return torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            return read_checkpoint(data, map_location)
+        except CorruptCheckpoint as err:
+            aside = _move_aside(path, data)
+            where = f"moved to {aside.name}" if aside else "replaced by another process meanwhile"
+            warnings.warn(f"checkpoint {path} is corrupt ({err}); {where}, round {round_index} will be recomputed",
+                          CorruptCheckpointWarning, stacklevel=2)
+            return None
 
     def write_table(self, rows: list[dict]) -> pd.DataFrame:
         """Write ``rounds.csv`` atomically (unless it holds more rounds already); return ``rows`` as a DataFrame."""

@@ -115,6 +115,7 @@ def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, pro
     if not isinstance(hparams, SubspaceHparams):
         raise TypeError(f"hparams must be a SubspaceHparams, got {type(hparams).__name__}")
     validate(hparams)
+    training.resolve_device(device)  # a bad device fails here, even when the run is cached
     store = RunStore(results_dir, run_key("subspace", hparams), identity("subspace", hparams))
     with store.lock():
         checkpoint = store.load_round(0)

@@ -199,6 +199,16 @@ def sweep(runs: Sequence, *, scheduler: str | None = None, n_workers: int | None
     """
     if errors not in ("report", "raise"):
         raise ValueError(f"errors must be 'report' or 'raise', got {errors!r}")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
+        raise ValueError(f"n_workers must be None (one per core) or an int >= 1, got {n_workers!r}")
+    if client is None and scheduler not in (None, "local", "serial") and (
+            not isinstance(scheduler, str) or "://" not in scheduler):
+        raise ValueError(f"scheduler must be None, 'local', 'serial' or an address like tcp://HOST:PORT, "
+                         f"got {scheduler!r}")
+    if client is None and scheduler in (None, "local", "serial"):
+        from .training import resolve_device
+
+        resolve_device(device)  # runs on this machine: its device must exist (a remote cluster checks its own)
     runs = list(runs)
     for hp in runs:
         _kind(hp)

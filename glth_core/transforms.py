@@ -54,6 +54,7 @@ Matrix constructors (all built in float64, deterministic given the seed):
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -134,10 +135,26 @@ class AxisTransform(nn.Module):
     """
 
     is_identity = False
+    #: ``(dtype=...) -> AxisTransform`` building this transform again (set by :func:`dct_transform`,
+    #: :func:`hadamard_transform`, :func:`random_transform`): tables made on the ``meta`` device are
+    #: rebuilt from it when they get storage (``module.to_empty(device=...)``), since the tables of
+    #: fast transforms are not in the state dict.
+    rebuild = None
 
     def __init__(self, size: int):
         super().__init__()
         self.size = int(size)
+
+    def _apply(self, fn, recurse=True):
+        was_meta = any(b is not None and b.is_meta for b in self._buffers.values())
+        super()._apply(fn, recurse)
+        if was_meta and self.rebuild is not None:
+            floating = [b.dtype for b in self._buffers.values() if b is not None and b.is_floating_point()]
+            fresh = self.rebuild(dtype=floating[0] if floating else None)
+            for name, buf in self._buffers.items():
+                if buf is not None and not buf.is_meta:
+                    self._buffers[name] = fresh._buffers[name].to(device=buf.device, dtype=buf.dtype)
+        return self
 
     def matrix(self) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -310,6 +327,10 @@ class _Orthogonal(torch.autograd.Function):
         return ctx.transform._apply_raw(grad, ctx.dim, not ctx.inverse), None, None, None
 
 
+#: Dtypes an FFT DCT computes in float32 (and casts back).
+_FFT_UPCAST = (torch.float16, torch.bfloat16)
+
+
 class DCTTransform(AxisTransform):
     r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
 
@@ -351,6 +372,8 @@ class DCTTransform(AxisTransform):
         return self.dense is not None and (x.device.type != "cpu" or x.numel() * self.size < DCT_FFT_WORK)
 
     def _apply_raw(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
+        if x.dtype in _FFT_UPCAST:  # torch's FFTs have no float16/bfloat16 kernels on a CPU (and few on a GPU)
+            return self._apply_raw(x.float(), dim, inverse).to(x.dtype)
         last = dim == x.dim() - 1
         y = x if last else x.movedim(dim, -1).contiguous()  # the FFT steps are slow on strided rows
         y = self._synthesis_last(y) if inverse else self._analysis_last(y)
@@ -524,8 +547,11 @@ def dct_transform(size: int, dtype: torch.dtype | None = None) -> AxisTransform:
     """The fastest exact orthonormal DCT-II of length ``size``: FFT where :func:`dct_uses_fft`, else dense."""
     dtype = torch.get_default_dtype() if dtype is None else dtype
     if dct_uses_fft(size):
-        return DCTTransform(size, dtype=dtype)
-    return MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
+        transform = DCTTransform(size, dtype=dtype)
+    else:
+        transform = MatrixTransform(dct_matrix(size).to(dtype), kind="dct")
+    transform.rebuild = functools.partial(dct_transform, size)
+    return transform
 
 
 def _power_of_two_blocks(p: int) -> list[int]:
@@ -548,12 +574,15 @@ def hadamard_transform(size: int, seed: int, dtype: torch.dtype | None = None) -
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
     if size <= KRONECKER_DENSE_MAX:
-        return MatrixTransform(hadamard_matrix(size, seed).to(dtype), kind="hadamard")
-    p, r, signs = _hadamard_parts(size, seed)
-    factors = [_sylvester(b) for b in _power_of_two_blocks(p)]
-    if r.shape[0] > 1:
-        factors.append(r)
-    return KroneckerTransform([f.to(dtype) for f in factors], signs.to(dtype), kind="hadamard")
+        transform = MatrixTransform(hadamard_matrix(size, seed).to(dtype), kind="hadamard")
+    else:
+        p, r, signs = _hadamard_parts(size, seed)
+        factors = [_sylvester(b) for b in _power_of_two_blocks(p)]
+        if r.shape[0] > 1:
+            factors.append(r)
+        transform = KroneckerTransform([f.to(dtype) for f in factors], signs.to(dtype), kind="hadamard")
+    transform.rebuild = functools.partial(hadamard_transform, size, seed)
+    return transform
 
 
 def _balanced_divisor(n: int) -> int:
@@ -575,7 +604,10 @@ def random_transform(size: int, seed: int, dtype: torch.dtype | None = None) -> 
     dtype = torch.get_default_dtype() if dtype is None else dtype
     p = _balanced_divisor(size)
     if size <= RANDOM_DENSE_MAX or p == 1:
-        return MatrixTransform(haar_orthogonal_matrix(size, seed).to(dtype), kind="random")
-    factors = [haar_orthogonal_matrix(d, derive_seed(seed, "kronecker", i)).to(dtype)
-               for i, d in enumerate((p, size // p))]
-    return KroneckerTransform(factors, None, kind="random")
+        transform = MatrixTransform(haar_orthogonal_matrix(size, seed).to(dtype), kind="random")
+    else:
+        factors = [haar_orthogonal_matrix(d, derive_seed(seed, "kronecker", i)).to(dtype)
+                   for i, d in enumerate((p, size // p))]
+        transform = KroneckerTransform(factors, None, kind="random")
+    transform.rebuild = functools.partial(random_transform, size, seed)
+    return transform

@@ -60,6 +60,7 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 
 # %% tags=["hide-input"]
 # Check every parameter before anything runs (papermill -p ... with a bad value fails here).
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 from glth_core.chapter import (check_common, require_bool, require_fraction, require_names, require_nonnegative,
                                smoke_scheduler)
 

@@ -55,6 +55,7 @@ scheduler = "local"         # "local" (Dask LocalCluster), "serial", or a schedu
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %%
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
 
 ALLOWED_TICKET_BASES = ["canonical", "dct", "hadamard", "random"]

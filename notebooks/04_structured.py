@@ -56,6 +56,7 @@ scheduler = "local"         # "local" (Dask LocalCluster), "serial", or a schedu
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %%
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 
 from glth_core.chapter import check_common, require_bool, require_fraction, require_names, smoke_scheduler
 from glth_core.models import MODELS

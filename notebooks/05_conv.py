@@ -59,6 +59,7 @@ scheduler = "local"                # "local" (Dask LocalCluster), "serial", or a
 results_dir = None                 # None: $GLTH_RESULTS_DIR (the engine's results cache)
 
 # %%
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 import warnings
 
 with warnings.catch_warnings():  # tqdm.auto warns once about missing notebook widgets; bars are off anyway

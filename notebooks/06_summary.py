@@ -32,6 +32,7 @@
 smoke = False  # True: the tiny smoke build (make test); this chapter runs no experiment of its own
 
 # %%
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 if not isinstance(smoke, bool):
     raise ValueError(f"smoke must be True or False, got {smoke!r}")
 print("This chapter trains nothing: its numbers are glued from chapters 1 to 5 when the book is built.")
