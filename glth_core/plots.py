@@ -82,7 +82,8 @@ def accuracy_curves(table: pd.DataFrame, hue: str, *, style: str | None = None, 
     styles = _levels(table, style, style_order, "style_order") if style else [None]
     colors = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
     colors.update(palette or {})
-    if ax is None:
+    own_figure = ax is None
+    if own_figure:
         _, ax = plt.subplots(figsize=(7, 4.5))
     by = [hue, *([style] if style else []), step]
     summary = stats.summarize(table, by, y, confidence=confidence, means=[x])
@@ -113,6 +114,8 @@ def accuracy_curves(table: pd.DataFrame, hue: str, *, style: str | None = None, 
     ax.set_xlabel(_X_LABELS.get(x, f"{x} (log scale)"))
     ax.set_ylabel("test accuracy (%)")
     ax.legend(title=None, loc="lower left", fontsize="small")
+    if own_figure:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -133,8 +136,9 @@ def forest(effects: pd.DataFrame, label: str = "claim", *, ax=None, scale: float
     unknown = sorted(set(effects["verdict"]) - set(VERDICT_COLORS))
     if unknown:
         raise ValueError(f"effects has verdicts {unknown}; expected {list(VERDICT_COLORS)} (see stats.verdict)")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(effects)))
+    own_figure = ax is None
+    if own_figure:
+        _, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * len(effects)))
     for i, (_, row) in enumerate(effects.iterrows()):
         estimate = scale * row["estimate"]
         low, high = scale * row["ci_low"], scale * row["ci_high"]
@@ -149,4 +153,6 @@ def forest(effects: pd.DataFrame, label: str = "claim", *, ax=None, scale: float
     handles = [Line2D([], [], marker="o", linestyle="", color=VERDICT_COLORS[v], label=v)
                for v in VERDICT_COLORS if v in set(effects["verdict"])]
     ax.legend(handles=handles, loc="best", fontsize="small")
+    if own_figure:
+        ax.figure.tight_layout()
     return ax
