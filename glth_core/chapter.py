@@ -137,9 +137,7 @@ def smoke_scheduler(scheduler: str) -> str:
 
 
 def log_percent_axis(axis) -> None:
-    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...)."""
-    import matplotlib.ticker as mticker
+    """Moved to :func:`glth_core.plots.log_percent_axis` (kept here for old notebooks)."""
+    from .plots import log_percent_axis as moved
 
-    axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
-    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(mticker.NullFormatter())
+    moved(axis)

@@ -28,6 +28,12 @@ dense, with zero rows.
   or, for ``"svd"``, part of the basis choice), the offset ``W_0`` of the
   random-subspace mode (regenerable from its seed), masks, BatchNorm statistics.
 * for a plain model: all its parameters, zeros included.
+
+:func:`multiply_adds` counts the work of one forward pass of one example
+through the ``Linear`` and ``Conv`` layers: ``weight.numel()`` per output
+position (``out * in`` for a Linear layer; ``out * in/groups * k_1 * ...``
+times the output's spatial size for a convolution). Export first to count a
+factorised layer as its two factors.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ from torch.nn.utils import parametrize
 
 from .parametrization import generalized_weight, coefficients, generalized_layers, require_generalized
 
-__all__ = ["export", "count_parameters", "low_rank_rows"]
+__all__ = ["export", "count_parameters", "low_rank_rows", "multiply_adds"]
 
 
 def low_rank_rows(module: nn.Module) -> Tensor | None:
@@ -121,3 +127,45 @@ def count_parameters(model: nn.Module) -> int:
         else:
             special[id(c)] = int(generalized_weight(module).mask.ne(0).sum().item())
     return sum(special.get(id(p), p.numel()) for p in model.parameters())
+
+
+def multiply_adds(model: nn.Module, input_shape, *, nonzero: bool = False) -> int:
+    """Multiply-adds of one forward pass of one example of shape ``input_shape`` (no batch axis).
+
+    Counts the ``Linear`` and ``Conv1d/2d/3d`` layers (module docstring); bias
+    additions, activations and pooling are not counted. ``nonzero=True``
+    counts only the nonzero weights (the work of an ideal sparse kernel on
+    the weights as the forward pass uses them).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"input_shape must be a tuple of sizes without the batch axis, e.g. (1, 28, 28), "
+                        f"got {input_shape!r}") from None
+    counts: list[int] = []
+
+    def hook(module, inputs, output):
+        weight = module.weight
+        per_position = int(weight.ne(0).sum().item()) if nonzero else weight.numel()
+        convolution = isinstance(module, nn.modules.conv._ConvNd)
+        positions = output.shape[2:].numel() if convolution else output.shape[1:-1].numel()
+        counts.append(per_position * positions)
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    parameter = next(model.parameters(), None)
+    x = torch.zeros(1, *shape, dtype=parameter.dtype if parameter is not None else torch.float32,
+                    device=parameter.device if parameter is not None else None)
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()  # no BatchNorm statistics updated by the probe
+        with torch.no_grad():
+            model(x)
+    finally:
+        for module, training in modes.items():
+            module.training = training
+        for handle in handles:
+            handle.remove()
+    return sum(counts)

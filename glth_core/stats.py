@@ -1,0 +1,520 @@
+r"""Statistics over seeds of the engine's tidy results tables, and the one verdict rule.
+
+Input: a table with one row per run and round, as :func:`glth_core.sweep.sweep`
+and :func:`glth_core.lottery.run_imp` return (``glth_core.lottery.TABLE_COLUMNS``).
+Accuracies there are **fractions in [0, 1]**; every function here keeps the
+units of the column it reads. Only :func:`verdict_sentence` converts, with its
+``scale`` (default 100: a difference of fractions printed in percentage points).
+
+The sample is the seed: a configuration run with ``n`` seeds gives ``n``
+independent values. A seed fixes the initial weights and the data order, so two
+arms run with the same seed (ticket and control, or two bases) are *paired*.
+
+* :func:`summarize`: per configuration, mean, sd, ``n`` and the two-sided
+  Student-t interval ``mean +- t_{(1+c)/2, n-1} sd / sqrt(n)``.
+* :func:`paired_difference`: ``treatment - reference`` at matched (seed, round),
+  the same t interval on the differences and the paired t-test p-value
+  (``scipy.stats.ttest_rel``).
+* :func:`compression`: per seed, the sparsity at which accuracy first leaves the
+  band ``[reference - tolerance, inf)``, interpolated linearly in
+  ``log(density)`` between the last round inside and the first round outside;
+  compression = ``density_0 / density*`` (``1 / density*`` for density). A run
+  that never leaves the band is *right-censored*: its compression is only a
+  lower bound (``">= 126x"``), taken at its sparsest round.
+* :func:`summarize_compression` and :func:`compression_ratio`: the geometric mean
+  over seeds (of compression, or of the paired basis/reference ratio) with a
+  seeded percentile bootstrap interval (``scipy.stats.bootstrap``) on the mean
+  log. Censored values enter at their bound; the percentile bootstrap is
+  monotone in each value, so the estimate and interval are then one-sided
+  bounds, recorded in the column ``bound`` (below).
+* :func:`verdict`: the rule every chapter uses. With the interval ``[lo, hi]``
+  of an effect and a ``null`` value (0 for a difference, 1 for a ratio), for a
+  claimed side ``"greater"``: **holds** if ``lo > null``, **contradicted** if
+  ``hi < null``, **inconclusive** otherwise (an interval touching the null is
+  inconclusive); ``"less"`` mirrors it.
+
+``bound`` of an effect: ``"exact"``; ``"lower"`` when the true values can only be
+larger than those used (the interval may only move up: it can show "greater",
+never "less"); ``"upper"`` the mirror; ``"unknown"`` when censoring acts both
+ways (every verdict is then inconclusive).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+__all__ = [
+    "CONFIDENCE", "SIDES", "VERDICTS", "BOUNDS",
+    "t_interval", "summarize", "with_dense_round", "paired_values", "paired_difference",
+    "sparsest_within", "crossing", "compression", "summarize_compression", "compression_ratio",
+    "format_compression", "verdict", "verdict_sentence", "with_verdicts",
+]
+
+#: Default confidence level of every interval.
+CONFIDENCE = 0.95
+#: The sides a claim can take about an effect (as ``scipy.stats``' ``alternative``).
+SIDES = ("greater", "less")
+#: The outcomes of :func:`verdict`.
+VERDICTS = ("holds", "contradicted", "inconclusive")
+#: What an effect's interval is, given censoring (module docstring).
+BOUNDS = ("exact", "lower", "upper", "unknown")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_confidence(confidence) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number in (0, 1), e.g. 0.95; got {confidence!r}")
+    return float(confidence)
+
+
+def _check_columns(table, columns: Sequence[str], what: str = "table") -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame (the engine's tidy table), got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what} has no column(s) {missing}; its columns are {list(table.columns)}")
+
+
+def _as_list(columns, name: str) -> list[str]:
+    if columns is None:
+        return []
+    if isinstance(columns, str):
+        return [columns]
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"{name} must be a column name or a list of column names, got {columns!r}")
+    return list(columns)
+
+
+def _groups(table: pd.DataFrame, by: list[str]):
+    """``(key dict, sub-table)`` per group of ``by`` (one group, the whole table, if ``by`` is empty)."""
+    if not by:
+        yield {}, table
+        return
+    for key, part in table.groupby(by, sort=True, dropna=False):
+        yield dict(zip(by, key)), part
+
+
+# --------------------------------------------------------------------------- means and intervals
+
+
+def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Student-t interval for the mean of ``values`` (1-D, NaNs refused).
+
+    ``(nan, nan)`` for fewer than two values; ``(mean, mean)`` when all are equal.
+    """
+    confidence = _check_confidence(confidence)
+    x = np.asarray(values, dtype=float).ravel()
+    if np.isnan(x).any():
+        raise ValueError("values contain NaN; drop the missing runs first")
+    if x.size < 2:
+        return math.nan, math.nan
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    if sd == 0:
+        return mean, mean
+    half = scipy.stats.t.ppf((1 + confidence) / 2, x.size - 1) * sd / math.sqrt(x.size)
+    return mean - half, mean + half
+
+
+def summarize(table: pd.DataFrame, by: Sequence[str], value: str = "test_accuracy", *,
+              confidence: float = CONFIDENCE, means: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean, sd, n and t interval of ``value`` over the rows of each group of ``by``.
+
+    Each row of a group is one seed (for a sweep table, group by every column
+    that tells configurations apart, plus ``"round"``). ``means``: other
+    columns to average per group (e.g. ``"density"``, ``"params"``).
+
+    Returns one row per group: the ``by`` columns, ``n``, ``mean``, ``sd``,
+    ``ci_low``, ``ci_high`` (same units as ``value``; sd and interval NaN for
+    ``n = 1``), then the ``means`` columns.
+    """
+    by, means = _as_list(by, "by"), _as_list(means, "means")
+    _check_columns(table, [*by, value, *means])
+    rows = []
+    for key, part in _groups(table, by):
+        x = part[value].to_numpy(dtype=float)
+        low, high = t_interval(x, confidence)
+        rows.append({**key, "n": int(x.size), "mean": float(x.mean()),
+                     "sd": float(x.std(ddof=1)) if x.size > 1 else math.nan, "ci_low": low, "ci_high": high,
+                     **{m: float(part[m].astype(float).mean()) for m in means}})
+    return pd.DataFrame(rows, columns=[*by, "n", "mean", "sd", "ci_low", "ci_high", *means])
+
+
+def with_dense_round(table: pd.DataFrame, arm: str = "control", source: str = "ticket",
+                     step: str = "round") -> pd.DataFrame:
+    """``table`` plus, for every other value of ``arm`` that lacks step 0, a copy of ``source``'s step-0 rows.
+
+    The engine's controls start at round 1: round 0 is the dense network, shared
+    with the ticket run. The copies carry ``arm`` set to the control, so curves
+    and paired differences start from the same dense point.
+    """
+    _check_columns(table, [arm, step])
+    dense = table[(table[arm] == source) & (table[step] == 0)]
+    if dense.empty:
+        raise ValueError(f"table has no {step} 0 rows with {arm} == {source!r} to share")
+    extra = [dense.assign(**{arm: other}) for other in table[arm].unique()
+             if other != source and not ((table[arm] == other) & (table[step] == 0)).any()]
+    return pd.concat([table, *extra], ignore_index=True) if extra else table.copy()
+
+
+# --------------------------------------------------------------------------- paired differences
+
+
+def paired_values(table: pd.DataFrame, arm: str, treatment, reference, value: str = "test_accuracy", *,
+                  pair_on: Sequence[str] = ("seed", "round")) -> pd.DataFrame:
+    """The matched pairs: one row per value of ``pair_on`` that both arms have.
+
+    ``arm``: the column that tells the two arms apart (``"control"``,
+    ``"basis"``, ...); ``treatment`` and ``reference``: its two values. Returns
+    the ``pair_on`` columns, ``treatment``, ``reference`` and ``difference``
+    (``treatment - reference``). Rows with only one arm are dropped. Several
+    rows of one arm at the same ``pair_on`` values is a ValueError (add the
+    column that tells them apart to ``pair_on`` or filter the table first).
+    """
+    pair_on = _as_list(pair_on, "pair_on")
+    _check_columns(table, [arm, value, *pair_on])
+    if treatment == reference:
+        raise ValueError(f"treatment and reference must differ, both are {treatment!r}")
+    sides = {}
+    for name, level in (("treatment", treatment), ("reference", reference)):
+        part = table[table[arm] == level]
+        if part.empty:
+            raise ValueError(f"no rows with {arm} == {level!r}; values present: {sorted(table[arm].unique())}")
+        duplicated = part.duplicated(pair_on, keep=False)
+        if duplicated.any():
+            example = part.loc[duplicated, pair_on].iloc[0].to_dict()
+            raise ValueError(f"several rows with {arm} == {level!r} at {example}: add the column that tells "
+                             "them apart to pair_on (or by), or filter the table first")
+        sides[name] = part.set_index(pair_on)[value].astype(float).rename(name)
+    pairs = pd.concat(sides.values(), axis=1, join="inner").reset_index()
+    pairs["difference"] = pairs["treatment"] - pairs["reference"]
+    return pairs
+
+
+def _difference_row(treated: np.ndarray, referenced: np.ndarray, confidence: float) -> dict:
+    d = treated - referenced
+    n = int(d.size)
+    row = {"n": n, "estimate": float(d.mean()) if n else math.nan, "sd": math.nan, "ci_low": math.nan,
+           "ci_high": math.nan, "p_value": math.nan,
+           "treatment_mean": float(treated.mean()) if n else math.nan,
+           "reference_mean": float(referenced.mean()) if n else math.nan}
+    if n < 2:
+        return row
+    row["sd"] = float(d.std(ddof=1))
+    if row["sd"] == 0:  # identical pairs: no spread to test against
+        row["ci_low"] = row["ci_high"] = row["estimate"]
+        return row
+    result = scipy.stats.ttest_rel(treated, referenced)
+    interval = result.confidence_interval(confidence)
+    row.update(ci_low=float(interval.low), ci_high=float(interval.high), p_value=float(result.pvalue))
+    return row
+
+
+def paired_difference(table: pd.DataFrame, arm: str, treatment, reference, value: str = "test_accuracy", *,
+                      by: Sequence[str] = ("round",), pair_on: Sequence[str] = ("seed",),
+                      confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """``treatment - reference`` of ``value``, paired on ``pair_on``, per group of ``by``.
+
+    Example: ticket minus random re-initialisation per basis and round,
+    ``paired_difference(table, "control", "ticket", "reinit", by=["basis", "round"])``;
+    DCT minus canonical per round, ``paired_difference(tickets, "basis", "dct", "canonical")``.
+
+    Returns one row per group: the ``by`` columns, ``n`` (pairs), ``estimate``
+    (mean difference), ``sd`` (of the differences), ``ci_low``/``ci_high`` (the
+    ``confidence`` t interval of the mean difference), ``p_value`` (two-sided
+    paired t-test, ``scipy.stats.ttest_rel``), ``treatment_mean``,
+    ``reference_mean``. Units: those of ``value``. Groups where no seed has
+    both arms are left out.
+    """
+    by, pair_on = _as_list(by, "by"), _as_list(pair_on, "pair_on")
+    confidence = _check_confidence(confidence)
+    pairs = paired_values(table, arm, treatment, reference, value, pair_on=[*by, *pair_on])
+    rows = [{**key, **_difference_row(part["treatment"].to_numpy(), part["reference"].to_numpy(), confidence)}
+            for key, part in _groups(pairs, by)]
+    return pd.DataFrame(rows, columns=[*by, "n", "estimate", "sd", "ci_low", "ci_high", "p_value",
+                                       "treatment_mean", "reference_mean"])
+
+
+# --------------------------------------------------------------------------- compression at equal accuracy
+
+
+def sparsest_within(accuracy: pd.Series, threshold: float) -> tuple[object, bool]:
+    """The last step ``r`` such that steps ``0..r`` all have accuracy ``>= threshold``.
+
+    ``accuracy``: indexed by step (round), in any order. Returns ``(r, left)``:
+    ``left`` is False when no step falls below (the band was never left, so
+    ``r``, the last step, is only a bound); ``r`` is None when the first step
+    is already below.
+    """
+    if not isinstance(accuracy, pd.Series) or accuracy.empty:
+        raise TypeError("accuracy must be a non-empty pandas Series indexed by round")
+    accuracy = accuracy.sort_index()
+    inside = (accuracy >= threshold).to_numpy()
+    if not inside[0]:
+        return None, True
+    outside = np.flatnonzero(~inside)
+    if len(outside):
+        return accuracy.index[outside[0] - 1], True
+    return accuracy.index[-1], False
+
+
+def crossing(x, accuracy, threshold: float) -> tuple[float, bool]:
+    """Where ``accuracy`` first drops below ``threshold`` as ``x`` shrinks, interpolated in ``log x``.
+
+    ``x``: positive sizes (density or parameter count), one per step, in step
+    order (decreasing); ``accuracy``: same length. Between the last step ``i``
+    inside the band and the next step ``j`` below it,
+    ``log x* = log x_i + (threshold - a_i) (log x_j - log x_i) / (a_j - a_i)``.
+
+    Returns ``(x*, censored)``: ``censored`` is True when no step falls below
+    (``x*`` is then the last ``x``, and the true crossing is at most that);
+    ``x*`` is NaN when the first step is already below.
+    """
+    x, a = np.asarray(x, dtype=float), np.asarray(accuracy, dtype=float)
+    if x.ndim != 1 or x.shape != a.shape or x.size == 0:
+        raise ValueError(f"x and accuracy must be 1-D of the same non-zero length, got shapes {x.shape}, {a.shape}")
+    if not (x > 0).all():
+        raise ValueError("x must be positive (a density or a parameter count) to be interpolated in log x")
+    if np.isnan(a).any():
+        raise ValueError("accuracy contains NaN")
+    outside = np.flatnonzero(a < threshold)
+    if not len(outside):
+        return float(x[-1]), True
+    j = int(outside[0])
+    if j == 0:
+        return math.nan, False
+    i = j - 1
+    log_x = math.log(x[i]) + (threshold - a[i]) * (math.log(x[j]) - math.log(x[i])) / (a[j] - a[i])
+    return math.exp(log_x), False
+
+
+def compression(table: pd.DataFrame, tolerance: float, *, reference="own", by: Sequence[str] = ("basis",),
+                value: str = "test_accuracy", x: str = "density", step: str = "round",
+                unit: str = "seed") -> pd.DataFrame:
+    """Per seed and configuration: compression at which accuracy leaves the band below a reference.
+
+    ``table``: one row per (``by``, ``unit``, ``step``), steps starting at 0
+    (the dense network); filter it to one control first. ``tolerance``: in the
+    units of ``value`` (fractions: 0.01 is one percentage point). ``reference``:
+
+    * ``"own"``: each run's own step-0 accuracy;
+    * a mapping ``{column: value}``, e.g. ``{"basis": "canonical"}``: the step-0
+      accuracy of the rows it selects with the same ``unit`` (one row per seed);
+    * a number: the same reference accuracy for every run.
+
+    Returns one row per (``by``, ``unit``): ``reference``, ``threshold``
+    (``reference - tolerance``), ``crossing`` (``x*`` of :func:`crossing`),
+    ``compression`` (``x_0 / x*``), ``censored`` (True: never left the band,
+    ``compression`` is a lower bound) and ``steps``. ``compression`` is NaN when
+    the dense network itself is below the threshold.
+    """
+    by = _as_list(by, "by")
+    _check_columns(table, [*by, unit, step, value, x])
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ValueError(f"tolerance must be a number >= 0 in the units of {value!r} (0.01 = one percentage "
+                         f"point for accuracies), got {tolerance!r}")
+    if isinstance(reference, Mapping):
+        _check_columns(table, list(reference))
+        selected = table[(table[step] == 0) & np.logical_and.reduce([table[c] == v for c, v in reference.items()])]
+        if selected.empty or selected[unit].duplicated().any():
+            raise ValueError(f"reference={dict(reference)} must select exactly one {step}-0 row per {unit}, "
+                             f"found {len(selected)} rows for {selected[unit].nunique()} {unit}s")
+        reference_of = selected.set_index(unit)[value].astype(float).to_dict()
+    elif not (reference == "own" or (isinstance(reference, (int, float)) and not isinstance(reference, bool))):
+        raise ValueError(f"reference must be 'own', a number or a dict like {{'basis': 'canonical'}}, "
+                         f"got {reference!r}")
+    rows = []
+    for key, part in _groups(table, [*by, unit]):
+        part = part.sort_values(step)
+        if part[step].duplicated().any():
+            raise ValueError(f"several rows per {step} for {key}: add the column that tells them apart to by")
+        if part[step].iloc[0] != 0:
+            raise ValueError(f"the run {key} has no {step} 0 (the dense network); see with_dense_round")
+        sizes, accuracy = part[x].to_numpy(dtype=float), part[value].to_numpy(dtype=float)
+        if reference == "own":
+            ref = float(accuracy[0])
+        elif isinstance(reference, Mapping):
+            if key[unit] not in reference_of:
+                raise ValueError(f"reference={dict(reference)} has no {step}-0 row for {unit} {key[unit]!r}")
+            ref = reference_of[key[unit]]
+        else:
+            ref = float(reference)
+        at, censored = crossing(sizes, accuracy, ref - tolerance)
+        rows.append({**key, "reference": ref, "threshold": ref - tolerance, "crossing": at,
+                     "compression": float(sizes[0] / at), "censored": censored, "steps": len(part)})
+    return pd.DataFrame(rows, columns=[*by, unit, "reference", "threshold", "crossing", "compression",
+                                       "censored", "steps"])
+
+
+def _bootstrap_mean(values: np.ndarray, confidence: float, n_resamples: int, seed: int,
+                    method: str) -> tuple[float, float]:
+    if values.size < 2:
+        return math.nan, math.nan
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = scipy.stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                                   method=method, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def summarize_compression(per_seed: pd.DataFrame, by: Sequence[str] = ("basis",), *,
+                          confidence: float = CONFIDENCE, n_resamples: int = 9999, seed: int = 0,
+                          method: str = "percentile") -> pd.DataFrame:
+    """Geometric mean compression over seeds with a bootstrap interval, per group of ``by``.
+
+    ``per_seed``: the table of :func:`compression`. The interval is
+    ``exp`` of ``scipy.stats.bootstrap`` of the mean of ``log(compression)``
+    (``method``, ``n_resamples``, random generator ``numpy.random.default_rng(seed)``).
+    Censored seeds enter at their lower bound, so with any censored seed the
+    estimate and interval are lower bounds (``bound = "lower"``). With few
+    seeds the percentile interval is narrow (it ignores the uncertainty of the
+    sd); it is kept because it stays monotone in each value, which makes the
+    bound statement true.
+
+    Returns one row per group: ``by``, ``n``, ``censored`` (count),
+    ``compression`` (geometric mean), ``ci_low``, ``ci_high``, ``bound``. Runs
+    whose dense network is below the threshold (NaN) are left out of ``n``.
+    """
+    by = _as_list(by, "by")
+    _check_columns(per_seed, [*by, "compression", "censored"], "per_seed")
+    confidence = _check_confidence(confidence)
+    rows = []
+    for key, part in _groups(per_seed, by):
+        part = part[part["compression"].notna()]
+        logs = np.log(part["compression"].to_numpy(dtype=float))
+        low, high = _bootstrap_mean(logs, confidence, n_resamples, seed, method)
+        censored = int(part["censored"].sum())
+        rows.append({**key, "n": int(logs.size), "censored": censored,
+                     "compression": math.exp(logs.mean()) if logs.size else math.nan,
+                     "ci_low": math.exp(low), "ci_high": math.exp(high),
+                     "bound": "lower" if censored else "exact"})
+    return pd.DataFrame(rows, columns=[*by, "n", "censored", "compression", "ci_low", "ci_high", "bound"])
+
+
+def compression_ratio(per_seed: pd.DataFrame, arm: str, treatment, reference, *, by: Sequence[str] = (),
+                      unit: str = "seed", confidence: float = CONFIDENCE, n_resamples: int = 9999, seed: int = 0,
+                      method: str = "percentile") -> pd.DataFrame:
+    """Paired ``treatment / reference`` compression (e.g. DCT over canonical), per group of ``by``.
+
+    Pairs the rows of :func:`compression` on ``unit`` (the seed). The estimate
+    is the geometric mean ratio, the interval ``exp`` of the bootstrap interval
+    (as in :func:`summarize_compression`) of the mean log ratio; its null value
+    is 1. ``bound``: ``"lower"`` if only treatment runs are censored (their
+    true compression is higher), ``"upper"`` if only reference runs are,
+    ``"unknown"`` if both, else ``"exact"``.
+
+    Returns one row per group: ``by``, ``n``, ``censored_treatment``,
+    ``censored_reference``, ``estimate``, ``ci_low``, ``ci_high``, ``bound``.
+    """
+    by = _as_list(by, "by")
+    _check_columns(per_seed, [*by, arm, unit, "compression", "censored"], "per_seed")
+    confidence = _check_confidence(confidence)
+    valid = per_seed[per_seed["compression"].notna()]
+    logs = paired_values(valid.assign(log_compression=np.log(valid["compression"])), arm, treatment, reference,
+                         "log_compression", pair_on=[*by, unit])
+    flags = paired_values(valid.assign(censored=valid["censored"].astype(float)), arm, treatment, reference,
+                          "censored", pair_on=[*by, unit])
+    rows = []
+    for key, part in _groups(logs, by):
+        keys = part.set_index([*by, unit]).index
+        censored = flags.set_index([*by, unit]).loc[keys]
+        ct, cr = int(censored["treatment"].sum()), int(censored["reference"].sum())
+        d = part["difference"].to_numpy(dtype=float)
+        low, high = _bootstrap_mean(d, confidence, n_resamples, seed, method)
+        bound = {(False, False): "exact", (True, False): "lower", (False, True): "upper"}.get((ct > 0, cr > 0),
+                                                                                             "unknown")
+        rows.append({**key, "n": int(d.size), "censored_treatment": ct, "censored_reference": cr,
+                     "estimate": math.exp(d.mean()), "ci_low": math.exp(low), "ci_high": math.exp(high),
+                     "bound": bound})
+    return pd.DataFrame(rows, columns=[*by, "n", "censored_treatment", "censored_reference", "estimate",
+                                       "ci_low", "ci_high", "bound"])
+
+
+def format_compression(value: float, censored: bool = False, digits: int = 0) -> str:
+    """``"126x"``, or ``">= 126x"`` for a censored (lower-bound) value; ``"n/a"`` for NaN."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{'≥ ' if censored else ''}{value:.{digits}f}x"
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def verdict(interval, claimed_side: str, *, null: float = 0.0, bound: str = "exact") -> str:
+    """``"holds"``, ``"contradicted"`` or ``"inconclusive"`` (module docstring).
+
+    ``interval``: ``(low, high)`` of the effect (a NaN end: inconclusive);
+    ``claimed_side``: ``"greater"`` (the claim says effect > ``null``) or
+    ``"less"``; ``bound``: see :data:`BOUNDS` (a one-sided bound can only
+    support the side it bounds).
+    """
+    if claimed_side not in SIDES:
+        raise ValueError(f"claimed_side must be one of {SIDES}, got {claimed_side!r}")
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}")
+    try:
+        low, high = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise TypeError(f"interval must be a pair (low, high) of numbers, got {interval!r}") from None
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    if low > high:
+        raise ValueError(f"interval must have low <= high, got ({low}, {high})")
+    if low > null and bound in ("exact", "lower"):
+        side = "greater"
+    elif high < null and bound in ("exact", "upper"):
+        side = "less"
+    else:
+        return "inconclusive"
+    return "holds" if side == claimed_side else "contradicted"
+
+
+def verdict_sentence(effect: Mapping, claimed_side: str, *, unit: str = "pp", scale: float = 100.0,
+                     null: float = 0.0, confidence: float = CONFIDENCE, label: str | None = None,
+                     digits: int = 2) -> str:
+    """The verdict with n, the effect and its interval, e.g.
+    ``"holds (n = 5, difference +1.23 pp, 95% CI [+0.40, +2.06])"``.
+
+    ``effect``: a row of :func:`paired_difference` or :func:`compression_ratio`
+    (keys ``n``, ``estimate``, ``ci_low``, ``ci_high``, optional ``bound``).
+    ``scale``: printed values are ``scale * value`` (100: fractions as
+    percentage points). A ratio (``null=1``, ``unit="x"``, ``scale=1``) prints
+    as ``"ratio 1.80x, 95% CI [1.20x, 2.70x]"``; a one-sided bound adds
+    "(lower bound: censored runs)".
+    """
+    missing = [k for k in ("n", "estimate", "ci_low", "ci_high") if k not in effect]
+    if missing:
+        raise ValueError(f"effect needs the keys n, estimate, ci_low, ci_high (a row of paired_difference or "
+                         f"compression_ratio); missing {missing}")
+    bound = effect.get("bound", "exact")
+    outcome = verdict((effect["ci_low"], effect["ci_high"]), claimed_side, null=null, bound=bound)
+    ratio = unit == "x"
+    label = label or ("ratio" if ratio else "difference")
+
+    def number(v):
+        if not math.isfinite(v):
+            return "n/a"
+        return f"{scale * v:.{digits}f}x" if ratio else f"{scale * v:+.{digits}f}"
+
+    estimate = number(float(effect["estimate"])) + ("" if ratio else f" {unit}")
+    note = {"lower": ", lower bound: censored runs", "upper": ", upper bound: censored runs",
+            "unknown": ", censored on both sides"}.get(bound, "")
+    return (f"{outcome} (n = {int(effect['n'])}, {label} {estimate}, {100 * confidence:g}% CI "
+            f"[{number(float(effect['ci_low']))}, {number(float(effect['ci_high']))}]{note})")
+
+
+def with_verdicts(effects: pd.DataFrame, claimed_side: str, **sentence_options) -> pd.DataFrame:
+    """A copy of ``effects`` (rows of :func:`paired_difference` or :func:`compression_ratio`) with the
+    columns ``verdict`` and ``sentence`` (:func:`verdict_sentence` with ``sentence_options``)."""
+    _check_columns(effects, ["n", "estimate", "ci_low", "ci_high"], "effects")
+    null = sentence_options.get("null", 0.0)
+    out = effects.copy()
+    out["verdict"] = [verdict((r["ci_low"], r["ci_high"]), claimed_side, null=null, bound=r.get("bound", "exact"))
+                      for _, r in effects.iterrows()]
+    out["sentence"] = [verdict_sentence(r, claimed_side, **sentence_options) for _, r in effects.iterrows()]
+    return out
