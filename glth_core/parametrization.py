@@ -345,6 +345,28 @@ def _default_layers(model: nn.Module) -> list[str]:
             if isinstance(m, PRUNABLE_TYPES) and isinstance(getattr(m, "weight", None), Tensor)]
 
 
+def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int = 0, image_shape=None,
+                **options) -> Basis:
+    """The basis :func:`generalize` gives layer ``name`` with weight ``w`` (dtype and device of ``w``).
+
+    ``first``: whether it is the first generalized layer (the one ``image_shape`` applies to);
+    ``seed``: the model-level seed (the layer's is ``derive_seed(seed, "layer", name)``).
+    """
+    # the svd basis is fitted to the whole input axis, so it has no image view
+    layer_image_shape = image_shape if first and basis_name != "svd" else None
+    if layer_image_shape is not None and w.dim() != 2:
+        raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
+                         f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
+                         "(drop image_shape for conv models)")
+    layer_options = dict(options)
+    if basis_name == "dct" and w.dim() > 2 and "axes" not in options:
+        # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something
+        layer_options["axes"] = tuple(range(2, w.dim()))
+    return make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
+                      image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
+                      dtype=w.dtype, **layer_options).to(w.device)
+
+
 def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, image_shape=None,
                offset: str | None = None, **options) -> nn.Module:
     """Reparametrise prunable weights of ``model`` in an orthonormal basis, in place.
@@ -422,19 +444,7 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         module = modules[name]
         w = module.weight.detach()
         basis_name = names_by_layer[name] if names_by_layer is not None else basis
-        # the svd basis is fitted to the whole input axis, so it has no image view
-        layer_image_shape = image_shape if i == 0 and basis_name != "svd" else None
-        if layer_image_shape is not None and w.dim() != 2:
-            raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
-                             f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
-                             "(drop image_shape for conv models)")
-        layer_options = dict(options)
-        if basis_name == "dct" and w.dim() > 2 and "axes" not in options:
-            # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something
-            layer_options["axes"] = tuple(range(2, w.dim()))
-        b = make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
-                       image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
-                       dtype=w.dtype, **layer_options).to(w.device)
+        b = layer_basis(basis_name, w, name, first=i == 0, seed=seed, image_shape=image_shape, **options)
         param = GeneralizedWeight(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
         parametrize.register_parametrization(module, "weight", param)
         _install_fast_forward(module)
