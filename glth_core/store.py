@@ -8,6 +8,7 @@ Layout::
             round_0000.pt           checkpoint of each finished round
             round_0001.pt
             rounds.csv              one row per finished round (rewritten after each round)
+            provenance.json         only in runs unpacked from an archive (see glth_core.archive)
 
 Every file is written atomically: to a temporary file in the same folder, then
 ``os.replace`` onto its name (atomic on POSIX), so a killed process leaves
