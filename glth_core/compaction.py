@@ -86,6 +86,9 @@ def layer_coefficients(source, basis: str | None = None, *, layers: Iterable[str
                              "name such as 'dct' or 'canonical'")
         if layers is not None:
             raise ValueError("layers= selects modules of a model; for a dict of tensors pass only the ones to measure")
+        if "channel_dct" in options:
+            raise ValueError("channel_dct= is a rule for a model's conv layers; for a tensor name its axes, e.g. "
+                             "axes=(1, 2, 3)")
         out = {}
         for name, w in source.items():
             if not isinstance(w, Tensor) or w.dim() == 0:
@@ -123,9 +126,9 @@ def layer_coefficients(source, basis: str | None = None, *, layers: Iterable[str
                          f"are {_default_layers(source)}")
     order = {n: i for i, n in enumerate(modules)}
     names = sorted(dict.fromkeys(names), key=order.__getitem__)
-    unknown = sorted(set(options) - {"axes"})
+    unknown = sorted(set(options) - {"axes", "channel_dct"})
     if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; valid: image_shape, seed, layers, axes")
+        raise TypeError(f"unknown option(s) {unknown}; valid: image_shape, seed, layers, axes, channel_dct")
     out = {}
     for i, name in enumerate(names):
         w = modules[name].weight.detach().to("cpu", torch.float64)  # the effective weight: M * C synthesised

@@ -139,6 +139,9 @@ class PruningHparams:
         default=True, metadata=_help("view a fully connected first layer's input axis as the image (C,H,W) in the basis")
     )
     basis_seed: int = field(default=0, metadata=_help("seed of seeded bases (hadamard signs, random)"))
+    channel_dct: bool = field(
+        default=False, metadata=_help("dct basis: also transform conv kernels' input-channel axis (not only the spatial axes)")
+    )
 
 
 @dataclass(frozen=True)
@@ -367,5 +370,7 @@ def validate(hparams) -> None:
             raise ValueError(f"--rounds must be >= 0, got {p.rounds}")
         if p.rewind_iteration < 0:
             raise ValueError(f"--rewind-iteration must be >= 0, got {p.rewind_iteration}")
+        if p.channel_dct and p.basis != "dct":
+            raise ValueError(f"--channel-dct applies to the dct basis only, got --basis {p.basis}; drop it or use --basis dct")
     if isinstance(hparams, SubspaceHparams) and hparams.dimension < 1:
         raise ValueError(f"--dimension must be >= 1, got {hparams.dimension}")

@@ -128,7 +128,8 @@ def _generalized_model(hp: ImpHparams, splits, model_seed: int) -> nn.Module:
         and len(splits.input_shape) == 3
     ):
         image_shape = tuple(splits.input_shape)
-    core("generalize")(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape)
+    core("generalize")(model, basis=hp.pruning.basis, seed=hp.pruning.basis_seed, image_shape=image_shape,
+                       channel_dct=hp.pruning.channel_dct)
     return model
 
 

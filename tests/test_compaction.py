@@ -143,3 +143,12 @@ def test_pooled_curve_and_bad_input():
         energy_needed(model, "dct", levels=[0])
     with pytest.raises(TypeError, match="source"):
         energy_curve([1, 2, 3], "dct")
+
+
+def test_channel_dct_option_reaches_conv_kernels():
+    conv = cnn()
+    coeffs = layer_coefficients(conv, "dct", channel_dct=True)
+    k = conv[0].weight.detach().double().numpy()
+    np.testing.assert_allclose(coeffs["0"][1].numpy(), scipy.fft.dctn(k, norm="ortho", axes=(1, 2, 3)), atol=1e-12)
+    with pytest.raises(ValueError, match="axes=\\(1, 2, 3\\)"):
+        layer_coefficients(conv[0].weight, "dct", channel_dct=True)
