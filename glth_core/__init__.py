@@ -5,6 +5,7 @@ Lottery Ticket Hypothesis" (arXiv:2107.06825, 2021).
 """
 from ._version import __version__
 from .bases import BASIS_NAMES, Basis, basis
+from .compaction import energy_curve, energy_needed
 from .export import count_parameters, export
 from .parametrization import GeneralizedWeight, coefficients, generalize, generalized_layers
 from .pruning import density, densities, masks, prune, random_masks, rewind, set_masks, snapshot
@@ -22,7 +23,7 @@ __all__ = [
     "BASIS_NAMES", "Basis", "basis",
     "GeneralizedWeight", "generalize", "generalized_layers", "coefficients",
     "prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind",
-    "export", "count_parameters",
+    "export", "count_parameters", "energy_curve", "energy_needed",
     "ImpHparams", "SubspaceHparams", "update", "run_imp", "run_subspace", "subspace_sweep",
     "intrinsic_dimension", "MODELS", "build_model", "grid", "sweep", "TrainingDiverged",
 ]

@@ -1,5 +1,8 @@
 r"""Command line: ``python -m glth_core imp ...`` and ``python -m glth_core subspace ...``.
 
+``python -m glth_core results pack|unpack FILE`` carries a results folder between
+machines (:mod:`glth_core.archive`).
+
 Every leaf field of :class:`~glth_core.hparams.ImpHparams` /
 :class:`~glth_core.hparams.SubspaceHparams` is a flag (``--help`` lists them
 with their defaults); booleans are ``--flag`` / ``--no-flag``; tuples are
@@ -98,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     subspace.add_argument("--dimensions", type=_int_tuple, default=None,
                           help="comma-separated list of d for a sweep (default: --dimension)")
     _add_run_flags(subspace)
+    from .archive import add_parser as add_results_parser
+
+    add_results_parser(sub)
     return parser
 
 
@@ -183,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "results":
+        from .archive import main as results_main
+
+        return results_main(args)
     _check_run_flags(parser, args)
     import torch
 

@@ -26,7 +26,9 @@ SHA-256 of the code that computes numbers: the abstract syntax tree
 ``.py`` file of the ``glth_core`` package except the modules that only
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
-``cli.py``, ``sweep.py``, ``chapter.py`` and ``store.py`` (``data.py`` counts
+``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, and the
+analysis modules ``stats.py``, ``plots.py``, ``compaction.py`` and
+``truncation.py``, which read finished runs but never compute a stored result (``data.py`` counts
 as a whole, its command line included). So a changed hyperparameter, library version or line of
 numeric code gives a new run, while editing a docstring, a comment, the
 command line, the sweep, the result store or the book helpers keeps every
@@ -150,6 +152,9 @@ class PruningHparams:
         default=True, metadata=_help("view a fully connected first layer's input axis as the image (C,H,W) in the basis")
     )
     basis_seed: int = field(default=0, metadata=_help("seed of seeded bases (hadamard signs, random)"))
+    channel_dct: bool = field(
+        default=False, metadata=_help("dct basis: also transform conv kernels' input-channel axis (not only the spatial axes)")
+    )
 
 
 @dataclass(frozen=True)
@@ -266,7 +271,9 @@ def from_dict(cls, data: dict):
 #: Modules of ``glth_core`` (paths relative to the package) that only orchestrate runs
 #: and cannot change a number of a result: :func:`source_hash` leaves them out.
 ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
-                         "store.py")
+                         "store.py", "archive.py",
+                         # analysis of finished runs: they read results, never compute a stored one
+                         "stats.py", "plots.py", "compaction.py", "truncation.py")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -384,5 +391,7 @@ def validate(hparams) -> None:
             raise ValueError(f"--rounds must be >= 0, got {p.rounds}")
         if p.rewind_iteration < 0:
             raise ValueError(f"--rewind-iteration must be >= 0, got {p.rewind_iteration}")
+        if p.channel_dct and p.basis != "dct":
+            raise ValueError(f"--channel-dct applies to the dct basis only, got --basis {p.basis}; drop it or use --basis dct")
     if isinstance(hparams, SubspaceHparams) and hparams.dimension < 1:
         raise ValueError(f"--dimension must be >= 1, got {hparams.dimension}")

@@ -119,7 +119,8 @@ def generalized_model(hparams: ImpHparams, input_shape, num_classes: int, seed: 
         and len(input_shape) == 3
     ):
         image_shape = input_shape
-    generalize(model, basis=hparams.pruning.basis, seed=hparams.pruning.basis_seed, image_shape=image_shape)
+    generalize(model, basis=hparams.pruning.basis, seed=hparams.pruning.basis_seed, image_shape=image_shape,
+               channel_dct=hparams.pruning.channel_dct)
     return model
 
 

@@ -370,8 +370,32 @@ def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], layers
                 "the tensor out of layers=[...]")
 
 
+def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int = 0, image_shape=None,
+                channel_dct: bool = False, **options) -> Basis:
+    """The basis :func:`generalize` gives layer ``name`` with weight ``w`` (dtype and device of ``w``).
+
+    ``first``: whether it is the first generalized layer (the one ``image_shape`` applies to);
+    ``seed``: the model-level seed (the layer's is ``derive_seed(seed, "layer", name)``);
+    ``image_shape``, ``channel_dct``, ``options``: as for :func:`generalize`.
+    """
+    # the svd basis is fitted to the whole input axis, so it has no image view
+    layer_image_shape = image_shape if first and basis_name != "svd" else None
+    if layer_image_shape is not None and w.dim() != 2:
+        raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
+                         f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
+                         "(drop image_shape for conv models)")
+    layer_options = dict(options)
+    if basis_name == "dct" and w.dim() > 2 and "axes" not in options:
+        # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something,
+        # and on the input-channel axis too if asked
+        layer_options["axes"] = tuple(range(1 if channel_dct else 2, w.dim()))
+    return make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
+                      image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
+                      dtype=w.dtype, **layer_options).to(w.device)
+
+
 def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, image_shape=None,
-               offset: str | None = None, **options) -> nn.Module:
+               offset: str | None = None, channel_dct: bool = False, **options) -> nn.Module:
     """Reparametrise prunable weights of ``model`` in an orthonormal basis, in place.
 
     Args:
@@ -388,10 +412,23 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
             so is an ``"svd"`` first layer (fitted to the whole input axis).
         offset: ``None``, or ``"init"``: freeze the current weight as ``W_0`` and
             start the coefficients at 0, ``W = W_0 + synthesis(M * C)``.
+        channel_dct: ``"dct"`` conv kernels only: also apply the DCT over the
+            input-channel axis (axes ``(1, 2, ...)`` instead of ``(2, ...)``), so
+            the coefficients are ``scipy.fft.dctn(w, norm="ortho", axes=(1, 2, 3))``
+            of a 2-D kernel; the output-channel axis stays canonical. Linear
+            layers are unaffected.
         **options: passed to :func:`~glth_core.bases.basis` (``axes=``). Without
             ``axes``, the ``"dct"`` basis of a conv kernel ``(out, in, k_1, ...)``
             acts on its spatial axes only (a 2-D DCT of each ``k x k`` filter; the
             channel axes stay canonical); every other basis acts on all axes.
+
+    A conv kernel needs no ``image_shape``: its input axes ``(in, k_1, k_2)`` are
+    already the axes ``(C, H, W)`` of the image patch it reads, so its default
+    spatial DCT is what ``image_shape`` gives a Linear layer's input axis (a 2-D
+    DCT per input channel, channel axis canonical), and ``channel_dct=True``
+    transforms the channel axis as well (for a first layer on RGB images, a DCT
+    over the 3 colours; on grey images the channel axis has length 1 and nothing
+    changes). Unlike the Linear view, the output-channel axis stays canonical.
 
     Returns:
         ``model`` itself; its outputs are unchanged up to float round-off.
@@ -404,6 +441,11 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         raise TypeError(f"generalize() got unknown option(s) {unknown}; valid options: {list(_BASIS_OPTIONS)}")
     if offset not in (None, "init"):
         raise ValueError(f"offset must be None or 'init' (freeze the current weight as W0), got {offset!r}")
+    if channel_dct and "axes" in options:
+        raise ValueError("channel_dct=True chooses the axes of conv kernels' DCT; pass either it or axes=, not both")
+    if channel_dct and isinstance(basis, str) and basis != "dct":
+        raise ValueError(f"channel_dct=True applies to the 'dct' basis only (the {basis!r} basis transforms "
+                         "every axis already); drop it or use basis='dct'")
 
     if layers is not None:
         if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
@@ -449,19 +491,8 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         module = modules[name]
         w = module.weight.detach()
         basis_name = names_by_layer[name] if names_by_layer is not None else basis
-        # the svd basis is fitted to the whole input axis, so it has no image view
-        layer_image_shape = image_shape if i == 0 and basis_name != "svd" else None
-        if layer_image_shape is not None and w.dim() != 2:
-            raise ValueError(f"image_shape applies to the first generalized layer, {name!r}, whose weight has "
-                             f"shape {tuple(w.shape)}; it must be a Linear layer reading flattened images "
-                             "(drop image_shape for conv models)")
-        layer_options = dict(options)
-        if basis_name == "dct" and w.dim() > 2 and "axes" not in options:
-            # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something
-            layer_options["axes"] = tuple(range(2, w.dim()))
-        b = make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
-                       image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
-                       dtype=w.dtype, **layer_options).to(w.device)
+        b = layer_basis(basis_name, w, name, first=i == 0, seed=seed, image_shape=image_shape,
+                        channel_dct=channel_dct, **options)
         param = GeneralizedWeight(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
         parametrize.register_parametrization(module, "weight", param)
         _install_fast_forward(module)

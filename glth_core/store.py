@@ -9,6 +9,7 @@ Layout::
             round_0001.pt
             round_0001.pt.corrupt-1 a checkpoint that failed its checksum or did not load, moved aside
             rounds.csv              one row per finished round (rewritten after each round)
+            provenance.json         only in runs unpacked from an archive (see glth_core.archive)
 
 Every file is written atomically: to a temporary file in the same folder, then
 ``os.replace`` onto its name (atomic on POSIX), so a killed process leaves

@@ -361,3 +361,28 @@ def test_dct_of_conv_kernels_is_spatial_by_default_and_all_axes_on_request():
     generalize(model, "dct", axes=(0, 1, 2, 3), layers=["0"])
     np.testing.assert_allclose(coefficients(model[0]).detach().double().numpy(),
                                scipy.fft.dctn(w, type=2, norm="ortho"), atol=1e-5)
+
+
+def test_channel_dct_of_conv_kernels_against_scipy():
+    model = small_cnn().double()
+    x = images().double()
+    before = model(x)
+    kernels = [model[0].weight.detach().numpy().copy(), model[2].weight.detach().numpy().copy()]
+    fc = model[6].weight.detach().numpy().copy()
+    generalize(model, "dct", channel_dct=True)
+    for index, w in zip((0, 2), kernels):  # (out, in, kh, kw): DCT over in, kh, kw; out stays canonical
+        np.testing.assert_allclose(model[index].parametrizations.weight.original.detach().numpy(),
+                                   scipy.fft.dctn(w, type=2, norm="ortho", axes=(1, 2, 3)), atol=1e-12)
+    np.testing.assert_allclose(model[6].parametrizations.weight.original.detach().numpy(),  # Linear: unaffected
+                               scipy.fft.dctn(fc, type=2, norm="ortho"), atol=1e-12)
+    torch.testing.assert_close(model(x), before, atol=1e-10, rtol=0)
+    spatial = generalize(small_cnn().double(), "dct")  # the default: spatial axes only
+    np.testing.assert_allclose(spatial[2].parametrizations.weight.original.detach().numpy(),
+                               scipy.fft.dctn(kernels[1], type=2, norm="ortho", axes=(2, 3)), atol=1e-12)
+
+
+def test_channel_dct_bad_combinations():
+    with pytest.raises(ValueError, match="dct' basis only"):
+        generalize(small_cnn(), "canonical", channel_dct=True)
+    with pytest.raises(ValueError, match="either it or axes"):
+        generalize(small_cnn(), "dct", channel_dct=True, axes=(2, 3))
