@@ -54,7 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from .bases import basis as make_basis
-from .parametrization import _default_layers, _generalized_weight, generalized_layers, layer_basis
+from .parametrization import prunable_layers, generalized_weight, generalized_layers, layer_basis
 
 __all__ = ["DEFAULT_K_PERCENT", "layer_coefficients", "energy_fraction", "energy_curve", "energy_needed"]
 
@@ -114,16 +114,16 @@ def layer_coefficients(source, basis: str | None = None, *, layers: Iterable[str
             raise ValueError(f"layers {missing} are not generalized; generalized layers are {list(own)}")
         out = {}
         for name in names:
-            gw = _generalized_weight(own[name])
+            gw = generalized_weight(own[name])
             c = gw.mask * own[name].parametrizations.weight.original
             out[name] = (gw.basis.name, c.detach().to("cpu", torch.float64))
         return out
     modules = dict(source.named_modules())
-    names = list(layers) if layers is not None else list(own) or _default_layers(source)
+    names = list(layers) if layers is not None else list(own) or prunable_layers(source)
     bad = [n for n in names if not isinstance(getattr(modules.get(n), "weight", None), Tensor)]
     if bad or not names:
         raise ValueError(f"layers: {bad or 'none'} are not modules with a weight in the model; prunable modules "
-                         f"are {_default_layers(source)}")
+                         f"are {prunable_layers(source)}")
     order = {n: i for i, n in enumerate(modules)}
     names = sorted(dict.fromkeys(names), key=order.__getitem__)
     unknown = sorted(set(options) - {"axes", "channel_dct"})

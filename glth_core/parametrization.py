@@ -89,7 +89,7 @@ from .seeding import check_seed, derive_seed
 
 __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
            "STRATEGIES", "analyse_inputs", "inputs_analysed", "generalized_weight", "require_generalized",
-           "require_analysable"]
+           "require_analysable", "prunable_layers"]
 
 #: Values of ``GeneralizedWeight.strategy``: ``"auto"`` (cost model), ``"weight"`` (always
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
@@ -343,7 +343,8 @@ def _install_fast_forward(module: nn.Module) -> None:
         install_class_forward(module, _conv_forward)
 
 
-def _default_layers(model: nn.Module) -> list[str]:
+def prunable_layers(model: nn.Module) -> list[str]:
+    """Names of the modules :func:`generalize` takes by default: every Linear/Conv with a weight tensor."""
     return [name for name, m in model.named_modules()
             if isinstance(m, PRUNABLE_TYPES) and isinstance(getattr(m, "weight", None), Tensor)]
 
@@ -466,7 +467,7 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
 
     modules = dict(model.named_modules())
     if layers is None:
-        layers = _default_layers(model)
+        layers = prunable_layers(model)
         if not layers:
             raise ValueError("model has no nn.Linear or nn.Conv layer to generalize; pass layers=[...] by name")
     else:
@@ -474,7 +475,7 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         for n in layers:
             if n not in modules:
                 raise ValueError(f"layers: no module named {n!r} in the model; prunable modules are "
-                                 f"{_default_layers(model)}")
+                                 f"{prunable_layers(model)}")
             if not isinstance(getattr(modules[n], "weight", None), Tensor):
                 raise ValueError(f"layers: module {n!r} ({type(modules[n]).__name__}) has no weight tensor")
         if len(set(layers)) != len(layers):
