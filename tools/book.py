@@ -349,6 +349,8 @@ def stage_book(stage: Path, toc: dict, markdown: list[str]) -> None:
     shutil.copy2(CONFIG, stage / "_config.yml")
     shutil.rmtree(stage / "book", ignore_errors=True)
     shutil.copytree(REPO / "book", stage / "book")
+    (stage / "tools").mkdir(exist_ok=True)  # the book's Sphinx extension (_config.yml local_extensions)
+    shutil.copy2(REPO / "tools" / "book_downloads.py", stage / "tools" / "book_downloads.py")
     for name in markdown:
         if not (stage / f"{name}.md").exists():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,149 @@
+"""Tests of the published book's parts (issue 16): buttons, install cell, Binder files.
+
+Fast: the checks run on hand-written pages and on the repository's files; the
+built book is checked by ``make test`` (tools/book.py smoke).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
+REPOSITORY = CONFIG["repository"]["url"]
+CHAPTERS = sorted((REPO / "notebooks").glob("0*.py"))
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check = load("check_book")
+
+
+# ------------------------------------------------------------------ one repository URL
+
+
+def test_repository_is_set_once_and_copies_agree():
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPOSITORY), REPOSITORY
+    assert CONFIG["html"]["use_repository_button"] and CONFIG["html"]["use_issues_button"]
+    copies = {path: path.read_text() for path in [*CHAPTERS, REPO / "CITATION.cff"] if path.is_file()}
+    assert len(copies) >= len(CHAPTERS)
+    for path, text in copies.items():
+        found = set(re.findall(r"https://github\.com/[\w.-]+/glth_core", text))
+        assert found == {REPOSITORY}, f"{path.name} names {found}; change repository.url in _config.yml and here"
+
+
+def test_launch_buttons_are_on():
+    launch = CONFIG["launch_buttons"]
+    assert launch["binderhub_url"].startswith("https://") and launch["colab_url"].startswith("https://")
+    assert CONFIG["repository"]["branch"]
+
+
+# ------------------------------------------------------------------ install cell
+
+
+def install_cell(py: Path) -> tuple[str, str]:
+    """(header, code) of the first cell of a Jupytext percent notebook."""
+    body = py.read_text().split("\n# ---\n", 1)[1]
+    cells = re.split(r"^(# %%.*)$", body, flags=re.M)
+    return cells[1], cells[2]
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_first_cell_installs_glth_core_only_when_missing(py, capsys):
+    header, code = install_cell(py)
+    assert '"remove-cell"' in header, "the install cell must be hidden from the book"
+    assert f"git+{REPOSITORY}@{CONFIG['repository']['branch']}" in code
+    calls = []
+
+    class Shell:
+        def run_line_magic(self, name, line):
+            calls.append((name, line))
+
+    exec(compile(code, str(py), "exec"), {"get_ipython": Shell})  # glth_core importable here
+    assert calls == [] and capsys.readouterr().out == ""
+    exec(compile(code.replace('find_spec("glth_core")', 'find_spec("glth_core_absent_package")'),
+                 str(py), "exec"), {"get_ipython": Shell})
+    assert len(calls) == 1 and calls[0][0] == "pip" and calls[0][1].startswith("install ")
+    notebook = json.loads(py.with_suffix(".ipynb").read_text())
+    assert "".join(notebook["cells"][0]["source"]).strip() == code.strip(), "run jupytext --sync"
+
+
+def test_binder_installs_the_pins_and_the_repository():
+    requirements = (REPO / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.txt" in requirements.splitlines()
+    post_build = REPO / "binder" / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "binder/postBuild must be executable"
+    assert re.search(r"pip install .*\s\.$", post_build.read_text(), flags=re.M)
+
+
+# ------------------------------------------------------------------ chapter buttons
+
+
+SETTINGS = {"repository": {"url": "https://github.com/o/r", "branch": "main"},
+            "launch": {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"}}
+
+
+def chapter_page(tmp_path: Path, *, binder: str | None = None, colab: str | None = None,
+                 drop: str = "") -> tuple[BeautifulSoup, Path]:
+    (tmp_path / "repo" / "notebooks").mkdir(parents=True)
+    (tmp_path / "repo" / "notebooks" / "02_b.ipynb").write_text("{}")
+    html = tmp_path / "html"
+    (html / "_sources" / "notebooks").mkdir(parents=True)
+    for suffix in (".ipynb", ".md"):
+        (html / "_sources" / "notebooks" / f"02_b{suffix}").write_text("x")
+    page = html / "notebooks" / "02_b.html"
+    page.parent.mkdir()
+    binder = binder or "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/02_b.ipynb"
+    colab = colab or "https://colab.research.google.com/github/o/r/blob/main/notebooks/02_b.ipynb"
+    buttons = {
+        "repo": '<a class="btn-source-repository-button" href="https://github.com/o/r">repo</a>',
+        "issues": '<a class="btn-source-issues-button" href="https://github.com/o/r/issues/new?title=x">i</a>',
+        "ipynb": '<a class="btn-download-source-button" href="../_sources/notebooks/02_b.ipynb">.ipynb</a>',
+        "md": '<a class="btn-download-myst-button" href="../_sources/notebooks/02_b.md">.md</a>',
+        "binder": f'<a data-bs-original-title="Launch on Binder" href="{binder}">Binder</a>',
+        "colab": f'<a title="Launch on Colab" href="{colab}">Colab</a>',
+    }
+    markup = "".join(v for k, v in buttons.items() if k != drop)
+    return BeautifulSoup(f"<html><body>{markup}</body></html>", "html.parser"), page
+
+
+def test_chapter_buttons_pass_on_a_complete_page(tmp_path):
+    soup, page = chapter_page(tmp_path)
+    assert check.check_chapter_buttons(soup, page, page.parents[1], SETTINGS, repo=tmp_path / "repo") == []
+
+
+@pytest.mark.parametrize("drop", ["repo", "issues", "ipynb", "md", "binder", "colab"])
+def test_chapter_buttons_fail_when_one_is_missing(tmp_path, drop):
+    soup, page = chapter_page(tmp_path, drop=drop)
+    problems = check.check_chapter_buttons(soup, page, page.parents[1], SETTINGS, repo=tmp_path / "repo")
+    assert len(problems) == 1, problems
+
+
+@pytest.mark.parametrize("binder, colab", [
+    ("https://mybinder.org/v2/gh/o/r/master?urlpath=lab/tree/notebooks/02_b.ipynb", None),  # branch
+    ("https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/01_a.ipynb", None),    # other chapter
+    (None, "https://colab.research.google.com/github/o/other/blob/main/notebooks/02_b.ipynb"),  # repository
+    (None, "http://colab.research.google.com/github/o/r/blob/main/notebooks/02_b.ipynb"),  # not https
+])
+def test_chapter_buttons_fail_on_malformed_launch_urls(tmp_path, binder, colab):
+    soup, page = chapter_page(tmp_path, binder=binder, colab=colab)
+    problems = check.check_chapter_buttons(soup, page, page.parents[1], SETTINGS, repo=tmp_path / "repo")
+    assert any("malformed" in p for p in problems), problems
+
+
+def test_chapter_buttons_fail_when_the_download_file_is_missing(tmp_path):
+    soup, page = chapter_page(tmp_path)
+    (page.parents[1] / "_sources" / "notebooks" / "02_b.md").unlink()
+    problems = check.check_chapter_buttons(soup, page, page.parents[1], SETTINGS, repo=tmp_path / "repo")
+    assert problems and ".md download" in problems[0]
