@@ -147,3 +147,96 @@ def test_chapter_buttons_fail_when_the_download_file_is_missing(tmp_path):
     (page.parents[1] / "_sources" / "notebooks" / "02_b.md").unlink()
     problems = check.check_chapter_buttons(soup, page, page.parents[1], SETTINGS, repo=tmp_path / "repo")
     assert problems and ".md download" in problems[0]
+
+
+# ------------------------------------------------------------------ link check
+
+
+links = load("check_links")
+
+
+def site(tmp_path: Path, body: str) -> Path:
+    html = tmp_path / "html"
+    (html / "book").mkdir(parents=True)
+    (html / "_static").mkdir()
+    (html / "_static" / "style.css").write_text("p {}")
+    (html / "_static" / "macros.html").write_text('<link href="{{ pathto(x) }}">')  # a theme template
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    (html / "book" / "intro.html").write_text(
+        f'<html><head><link href="../_static/style.css"></head><body><h1 id="top">T</h1>{body}</body></html>')
+    (html / "book" / "other.html").write_text('<html><body><section id="part-2">x</section></body></html>')
+    return html
+
+
+def test_link_check_accepts_resolving_links_and_lists_external_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(links.urllib.request, "urlopen", lambda *a, **k: pytest.fail("fetched a link"))
+    html = site(tmp_path, '<a href="other.html#part-2">a</a><a href="#top">b</a><a href="../">c</a>'
+                          '<a href="https://example.org/x">d</a><a href="mailto:a@b.c">e</a><a href="#">f</a>'
+                          '<a href="../search.html?q=x">g</a>')
+    (html / "search.html").write_text("<html></html>")
+    broken, external = links.check(html)
+    assert broken == [] and set(external) == {"https://example.org/x"}
+
+
+@pytest.mark.parametrize("href, reason", [
+    ("missing.html", "no such file"),
+    ("other.html#part-3", "no id 'part-3'"),
+    ("#nowhere", "no id 'nowhere'"),
+    ("../../outside.html", "outside the HTML folder"),
+])
+def test_link_check_reports_broken_internal_links(tmp_path, href, reason):
+    broken, _ = links.check(site(tmp_path, f'<a href="{href}">x</a>'))
+    assert len(broken) == 1 and reason in broken[0] and broken[0].startswith("book/intro.html"), broken
+    assert links.main([str(tmp_path / "html")]) == 1
+
+
+# ------------------------------------------------------------------ workflows
+
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+
+
+def readme_commands() -> set[str]:
+    """Command lines (comments dropped) of the README's ```bash blocks."""
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    return {line.split("#")[0].strip() for block in blocks for line in block.splitlines()} - {""}
+
+
+def workflow_steps(path: Path) -> list[dict]:
+    workflow = yaml.safe_load(path.read_text())
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_workflows_exist_with_their_triggers():
+    by_name = {p.stem: yaml.safe_load(p.read_text()) for p in WORKFLOWS}
+    # PyYAML reads the key `on` as the boolean True
+    assert set(by_name) == {"test", "book", "linkcheck"}
+    assert "pull_request" in by_name["test"][True]
+    assert by_name["book"][True]["push"]["branches"] == ["main"] and by_name["book"][True]["push"]["tags"]
+    assert by_name["linkcheck"][True]["schedule"][0]["cron"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_every_run_step_is_a_readme_command(path):
+    commands = readme_commands()
+    runs = [step["run"].strip() for step in workflow_steps(path) if "run" in step]
+    assert runs, f"{path.name} runs nothing"
+    for run in runs:
+        assert run in commands, f"{path.name}: `{run}` is not a command of the README ({sorted(commands)})"
+
+
+def test_book_workflow_deploys_with_the_official_pages_actions_and_caches_results():
+    uses = [step["uses"].split("@")[0] for step in workflow_steps(REPO / ".github/workflows/book.yml")
+            if "uses" in step]
+    assert {"actions/configure-pages", "actions/upload-pages-artifact", "actions/deploy-pages",
+            "actions/cache"} <= set(uses)
+    cache = next(s for s in workflow_steps(REPO / ".github/workflows/book.yml")
+                 if s.get("uses", "").startswith("actions/cache"))
+    assert {"results", "data"} <= set(cache["with"]["path"].split())
+
+
+def test_readme_commands_are_make_targets():
+    targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), flags=re.M))
+    for command in readme_commands():
+        if command.startswith("make "):
+            assert command.split()[1] in targets, command

@@ -21,8 +21,9 @@ Pipeline of ``build`` (``make book``):
 3. MathJax 3 is fetched once into ``_build/mathjax/`` (see ``fetch-mathjax``)
    and the staged book is built by ``jupyter-book build -W -n --keep-going --all``
    into ``_build/html/``;
-4. the built pages are checked in headless Chromium (``tools/check_book.py``)
-   when Chromium is installed, and the path of ``_build/html/index.html`` is
+4. every internal link of the built site is checked (``tools/check_links.py``,
+   offline; external links are listed), the built pages are checked in
+   headless Chromium (``tools/check_book.py``) when Chromium is installed, and the path of ``_build/html/index.html`` is
    printed.
 
 ``smoke`` (``make test``) runs the same pipeline with ``-p smoke True`` into
@@ -380,6 +381,11 @@ def jupyter_book(stage: Path, path_output: Path) -> Path:
     return html
 
 
+def check_links(html: Path) -> None:
+    """Run tools/check_links.py on ``html``: every internal link must resolve (external ones are listed)."""
+    run([sys.executable, REPO / "tools" / "check_links.py", html], what="link check")
+
+
 def check(html: Path, screenshots: Path, required: bool) -> None:
     """Run tools/check_book.py on ``html`` (skipped with a notice if Chromium is absent and not required)."""
     checker = REPO / "tools" / "check_book.py"
@@ -417,6 +423,7 @@ def pipeline(*, smoke: bool, params: dict, selected: list[str] | None) -> Path:
         log("no chapter notebook exists yet: building the Markdown pages only")
     stage_book(stage, toc, markdown)
     html = jupyter_book(stage, stage if smoke else REPO)
+    check_links(html)
     check(html, BUILD / "screenshots" / ("smoke" if smoke else "book"), required=smoke)
     index = (html / "index.html").resolve()
     log(f"{'smoke' if smoke else 'build'} finished in {time.perf_counter() - started:.0f} s")
