@@ -36,8 +36,7 @@ check = load("check_book")
 def test_repository_is_set_once_and_copies_agree():
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPOSITORY), REPOSITORY
     assert CONFIG["html"]["use_repository_button"] and CONFIG["html"]["use_issues_button"]
-    copies = {path: path.read_text() for path in [*CHAPTERS, REPO / "CITATION.cff"] if path.is_file()}
-    assert len(copies) >= len(CHAPTERS)
+    copies = {path: path.read_text() for path in [*CHAPTERS, REPO / "CITATION.cff", REPO / "book" / "cite.md"]}
     for path, text in copies.items():
         found = set(re.findall(r"https://github\.com/[\w.-]+/glth_core", text))
         assert found == {REPOSITORY}, f"{path.name} names {found}; change repository.url in _config.yml and here"
@@ -240,3 +239,54 @@ def test_readme_commands_are_make_targets():
     for command in readme_commands():
         if command.startswith("make "):
             assert command.split()[1] in targets, command
+
+
+# ------------------------------------------------------------------ citation
+
+
+CFF = yaml.safe_load((REPO / "CITATION.cff").read_text())
+VERSION = re.search(r'__version__ = "([^"]+)"', (REPO / "glth_core" / "_version.py").read_text()).group(1)
+
+
+def test_citation_cff_has_the_required_keys_of_cff_1_2_0():
+    assert CFF["cff-version"] == "1.2.0"
+    assert isinstance(CFF["message"], str) and CFF["message"].strip()
+    assert isinstance(CFF["title"], str) and CFF["title"].strip()
+    assert CFF["type"] in ("software", "dataset")
+    for person in CFF["authors"] + [a for ref in CFF.get("references", []) for a in ref["authors"]]:
+        assert person.get("name") or person.get("family-names"), person  # an entity or a person
+        assert set(person) <= {"name", "family-names", "given-names", "orcid", "email", "affiliation"}, person
+    for reference in CFF.get("references", []):
+        assert {"type", "title", "authors"} <= set(reference), reference
+
+
+def test_citation_cff_matches_the_package():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert CFF["version"] == VERSION
+    assert f'license = {{text = "{CFF["license"]}"}}' in pyproject
+    assert CFF["repository-code"] == REPOSITORY
+
+
+def bibtex_blocks() -> dict:
+    from pybtex.database import parse_string
+
+    blocks = re.findall(r"```bibtex\n(.*?)```", (REPO / "book" / "cite.md").read_text(), flags=re.S)
+    entries = {}
+    for block in blocks:
+        entries.update(parse_string(block, "bibtex").entries)
+    return entries
+
+
+def test_cite_page_gives_the_paper_as_in_the_bibliography_and_the_software_as_in_the_cff():
+    from pybtex.database import parse_file
+
+    entries = bibtex_blocks()
+    assert set(entries) == {"alabdulmohsin2021generalized", "glth_core"}
+    paper = parse_file(str(REPO / "book" / "references.bib")).entries["alabdulmohsin2021generalized"]
+    assert dict(entries["alabdulmohsin2021generalized"].fields) == dict(paper.fields)
+    assert [str(p) for p in entries["alabdulmohsin2021generalized"].persons["author"]] == \
+        [str(p) for p in paper.persons["author"]]
+    software = entries["glth_core"].fields
+    assert software["version"] == CFF["version"] and software["url"] == CFF["repository-code"]
+    assert software["title"] == CFF["title"] and software["license"] == CFF["license"]
+    assert "book/cite" in (REPO / "_toc.yml").read_text()
