@@ -56,9 +56,11 @@ lint-workflows: $(ACTIONLINT_STAMP)
 book: venv data
 	$(PY) tools/book.py build
 
-# TeX for `make pdf`, from Debian (about 67 MB of packages), installed when missing:
-# as root, or through passwordless sudo (GitHub's runners); otherwise it says what to run.
-TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended tex-gyre latexmk poppler-utils
+# TeX for `make pdf` (XeLaTeX, FreeSerif fonts, latexmk; pdftotext for the check), from
+# Debian (about 80 MB of packages), installed when missing: as root, or through
+# passwordless sudo (GitHub's runners); otherwise it says what to run.
+TEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+	fonts-freefont-otf latexmk poppler-utils
 
 tex:
 	@dpkg -s $(TEX_PACKAGES) >/dev/null 2>&1 || { \
