@@ -59,12 +59,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import unicodedata
 import urllib.request
 from pathlib import Path
 
@@ -471,9 +473,6 @@ def page_title(path: Path) -> str:
 
 def pdf_problems(pdf: Path, titles: list[str]) -> list[str]:
     """Why ``pdf`` is not the whole book: page count, and the ``titles`` missing from its text."""
-    import re
-    import unicodedata
-
     info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True)
     pages = re.search(r"^Pages:\s+(\d+)", info.stdout, flags=re.M)
     if info.returncode != 0 or pages is None:
