@@ -13,6 +13,14 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# On Colab or Binder without glth_core: install it from the book's repository (silent otherwise).
+import importlib.util
+
+if importlib.util.find_spec("glth_core") is None:  # %pip install, written as valid Python
+    get_ipython().run_line_magic(
+        "pip", 'install --quiet "glth_core[data,sweep] @ git+https://github.com/glth-book/glth_core@main" seaborn myst-nb')
+
 # %% [markdown]
 # # Lottery tickets in other bases
 #

@@ -5,6 +5,7 @@ Usage (from the repository root, with the project's virtual environment)::
 
     .venv/bin/python tools/book.py build [--param KEY=VALUE ...] [--chapters 01_canonical,02_bases]
     .venv/bin/python tools/book.py smoke [--chapters ...]
+    .venv/bin/python tools/book.py pdf [--smoke]
     .venv/bin/python tools/book.py fetch-mathjax
     .venv/bin/python tools/book.py chapters
 
@@ -21,9 +22,19 @@ Pipeline of ``build`` (``make book``):
 3. MathJax 3 is fetched once into ``_build/mathjax/`` (see ``fetch-mathjax``)
    and the staged book is built by ``jupyter-book build -W -n --keep-going --all``
    into ``_build/html/``;
-4. the built pages are checked in headless Chromium (``tools/check_book.py``)
-   when Chromium is installed, and the path of ``_build/html/index.html`` is
+4. every internal link of the built site is checked (``tools/check_links.py``,
+   offline; external links are listed), the built pages are checked in
+   headless Chromium (``tools/check_book.py``) when Chromium is installed, and the path of ``_build/html/index.html`` is
    printed.
+
+``pdf`` (``make pdf``) reuses the executed notebooks of ``build`` (it executes
+only the chapters whose executed copy is missing or older than their source),
+builds the staged book with ``jupyter-book build --builder pdflatex`` into
+``_build/latex/book.pdf``, checks the PDF (``pdfinfo``/``pdftotext``: a
+sensible page count and every page's title in it), then rebuilds the HTML so
+that every page links the PDF (``tools/book_downloads.py``). ``pdf --smoke``
+does the same on the ``smoke`` stage (``_build/smoke/_build/latex/book.pdf``),
+a quick test of the LaTeX pipeline.
 
 ``smoke`` (``make test``) runs the same pipeline with ``-p smoke True`` into
 ``_build/smoke/``, validates every executed notebook with ``pytest --nbval``
@@ -48,12 +59,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import unicodedata
 import urllib.request
 from pathlib import Path
 
@@ -349,6 +362,8 @@ def stage_book(stage: Path, toc: dict, markdown: list[str]) -> None:
     shutil.copy2(CONFIG, stage / "_config.yml")
     shutil.rmtree(stage / "book", ignore_errors=True)
     shutil.copytree(REPO / "book", stage / "book")
+    (stage / "tools").mkdir(exist_ok=True)  # the book's Sphinx extension (_config.yml local_extensions)
+    shutil.copy2(REPO / "tools" / "book_downloads.py", stage / "tools" / "book_downloads.py")
     for name in markdown:
         if not (stage / f"{name}.md").exists():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
@@ -376,6 +391,11 @@ def jupyter_book(stage: Path, path_output: Path) -> Path:
     if not (html / "index.html").is_file():
         raise BookError(f"jupyter-book reported success but {html / 'index.html'} does not exist")
     return html
+
+
+def check_links(html: Path) -> None:
+    """Run tools/check_links.py on ``html``: every internal link must resolve (external ones are listed)."""
+    run([sys.executable, REPO / "tools" / "check_links.py", html], what="link check")
 
 
 def check(html: Path, screenshots: Path, required: bool) -> None:
@@ -415,11 +435,104 @@ def pipeline(*, smoke: bool, params: dict, selected: list[str] | None) -> Path:
         log("no chapter notebook exists yet: building the Markdown pages only")
     stage_book(stage, toc, markdown)
     html = jupyter_book(stage, stage if smoke else REPO)
+    check_links(html)
     check(html, BUILD / "screenshots" / ("smoke" if smoke else "book"), required=smoke)
     index = (html / "index.html").resolve()
     log(f"{'smoke' if smoke else 'build'} finished in {time.perf_counter() - started:.0f} s")
     print(index, flush=True)
     return index
+
+
+# --------------------------------------------------------------------------- PDF
+
+PDF_NAME = "book.pdf"  # _config.yml: latex_documents targetname book.tex
+PDF_MAX_PAGES = 1000
+
+
+def stale_chapters(names: list[str], stage: Path) -> list[str]:
+    """Chapters whose executed copy in ``stage`` is missing or older than their source."""
+    def newest_source(name):
+        return max(p.stat().st_mtime for p in (REPO / f"{name}.py", REPO / f"{name}.ipynb") if p.is_file())
+
+    return [n for n in names
+            if not (stage / f"{n}.ipynb").is_file() or (stage / f"{n}.ipynb").stat().st_mtime < newest_source(n)]
+
+
+def page_title(path: Path) -> str:
+    """The first ``# Title`` of a staged Markdown page or notebook."""
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    else:
+        text = path.read_text()
+    for line in text.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    raise BookError(f"{path} has no '# Title' line")
+
+
+def pdf_problems(pdf: Path, titles: list[str]) -> list[str]:
+    """Why ``pdf`` is not the whole book: page count, and the ``titles`` missing from its text."""
+    info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True)
+    pages = re.search(r"^Pages:\s+(\d+)", info.stdout, flags=re.M)
+    if info.returncode != 0 or pages is None:
+        return [f"pdfinfo cannot read {pdf}: {info.stderr.strip()}"]
+    problems = []
+    if not len(titles) < int(pages.group(1)) <= PDF_MAX_PAGES:
+        problems.append(f"{pages.group(1)} pages for {len(titles)} chapters and pages "
+                        f"(expected more than {len(titles)}, at most {PDF_MAX_PAGES})")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", pdf, "-"], capture_output=True, text=True).stdout
+
+    def normal(value):  # ligatures, line breaks, hyphenation and case do not matter
+        value = unicodedata.normalize("NFKC", value).replace("-\n", "")
+        return " ".join(re.sub(r"[^\w]+", " ", value).split()).casefold()
+
+    body = normal(text)
+    problems += [f"the title {t!r} is not in the PDF's text" for t in titles if normal(t) not in body]
+    return problems
+
+
+def build_pdf(stage: Path, path_output: Path, names: list[str]) -> Path:
+    """``jupyter-book build --builder pdflatex`` the staged book; check and return the PDF."""
+    for tool in ("latexmk", "pdflatex", "pdfinfo", "pdftotext"):
+        if shutil.which(tool) is None:
+            raise BookError(f"{tool} is not installed: `make pdf` installs TeX and poppler-utils from "
+                            "Debian (as root or with sudo), see the Makefile's TEX_PACKAGES")
+    latex = path_output / "_build" / "latex"
+    shutil.rmtree(latex, ignore_errors=True)
+    run([BIN / "jupyter-book", "build", stage, "--path-output", path_output,
+         "-n", "--keep-going", "--all", "--builder", "pdflatex"], what="jupyter-book build --builder pdflatex")
+    pdf = latex / PDF_NAME
+    if not pdf.is_file():
+        raise BookError(f"the LaTeX build reported success but {pdf} does not exist; see {latex}/book.log")
+    titles = [page_title(next(stage.glob(f"{name}.*"))) for name in names]
+    problems = pdf_problems(pdf, titles)
+    if problems:
+        raise BookError(f"{pdf} is not the whole book: " + "; ".join(problems))
+    log(f"{pdf} checked: every title of {len(titles)} chapters and pages is in it")
+    return pdf
+
+
+def pdf_pipeline(*, smoke: bool) -> Path:
+    started = time.perf_counter()
+    kernel_environment()
+    toc, notebooks, markdown = chapters(None)
+    stage = BUILD / ("smoke" if smoke else "executed")
+    stale = stale_chapters(notebooks, stage)
+    if stale:
+        log(f"executing {', '.join(Path(n).name for n in stale)}: no current executed copy in {stage}")
+        execute(stale, stage, {"smoke": True} if smoke else {})
+    stage_book(stage, toc, markdown)
+    path_output = stage if smoke else REPO
+    staged = yaml.safe_load((stage / "_toc.yml").read_text())
+    pdf = build_pdf(stage, path_output, toc_entries(staged))
+    html = jupyter_book(stage, path_output)  # now with the PDF in every page's download menu
+    if not (html / PDF_NAME).is_file():
+        raise BookError(f"the HTML rebuild did not pick up {pdf} (tools/book_downloads.py)")
+    check_links(html)
+    log(f"pdf finished in {time.perf_counter() - started:.0f} s")
+    print(pdf.resolve(), flush=True)
+    return pdf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="papermill parameter for the chapters that declare KEY (repeatable)")
         cmd.add_argument("--chapters", default="",
                          help="comma-separated chapter stems to execute (default: all in _toc.yml)")
+    cmd = sub.add_parser("pdf", help="the whole book as one PDF (LaTeX), from the executed notebooks of build")
+    cmd.add_argument("--smoke", action="store_true", help="from the notebooks of smoke instead (quick test)")
     sub.add_parser("fetch-mathjax", help=f"fetch MathJax {MATHJAX_VERSION} into {MATHJAX_STATIC_ROOT}")
     sub.add_parser("chapters", help="list the chapters of _toc.yml and whether they exist")
     args = parser.parse_args(argv)
@@ -443,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in toc_entries(toc):
                 source = source_of(name)
                 print(f"{name:28s} {source.relative_to(REPO) if source else '(missing)'}")
+        elif args.command == "pdf":
+            pdf_pipeline(smoke=args.smoke)
         else:
             selected = [s.strip() for s in args.chapters.split(",") if s.strip()] or None
             pipeline(smoke=args.command == "smoke", params=parse_params(args.param), selected=selected)

@@ -7,8 +7,7 @@ Usage::
                                          [--screenshots _build/screenshots] [--all-pages]
 
 By default the checked pages are ``index.html``, ``book/method.html`` (the
-mathematics) and the first notebook chapter (``notebooks/*.html``, in toc
-order) if one exists. Each page is loaded with JavaScript running (MathJax
+mathematics) and every notebook chapter (``notebooks/*.html``). Each page is loaded with JavaScript running (MathJax
 typesets) and its rendered DOM dumped with ``chromium --dump-dom``; a
 1280x2000 screenshot is saved for a human to look at. A page fails if
 
@@ -20,7 +19,12 @@ typesets) and its rendered DOM dumped with ``chromium --dump-dom``; a
   loads MathJax from the network rather than from the book;
 - an image is missing: every ``<img>`` must point to an existing, non-empty
   PNG/JPEG/GIF/SVG/WebP file inside the HTML folder (or be a valid data URI);
-- the screenshot is blank.
+- the screenshot is blank;
+- a chapter page (``notebooks/*.html``) lacks one of the buttons made from
+  ``_config.yml``: the repository and issues buttons (to ``repository.url``),
+  the download menu with the chapter as ``.ipynb`` and ``.md`` (existing
+  files), and the Binder and Colab launch buttons, whose URLs must open this
+  chapter's notebook (a file of the repository) on ``repository.branch``.
 
 Exit status 0 when every page passes, 1 otherwise (each problem is printed),
 2 when Chromium is missing and cannot be installed.
@@ -36,9 +40,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
+import yaml
 from bs4 import BeautifulSoup
+
+REPO = Path(__file__).resolve().parents[1]
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
@@ -208,16 +215,78 @@ def default_pages(html_root: Path) -> list[Path]:
         pages.append(root_page)
     if (html_root / "book" / "method.html").is_file():
         pages.append(html_root / "book" / "method.html")
-    chapters = sorted((html_root / "notebooks").glob("*.html")) if (html_root / "notebooks").is_dir() else []
-    if chapters:
-        pages.append(chapters[0])
-    return pages
+    return pages + chapter_pages(html_root)
 
 
-def check_page(browser: str, page: Path, html_root: Path, screenshots: Path) -> list[str]:
+def chapter_pages(html_root: Path) -> list[Path]:
+    folder = html_root / "notebooks"
+    return sorted(folder.glob("*.html")) if folder.is_dir() else []
+
+
+def book_settings(config: Path) -> dict:
+    """``repository`` and ``launch_buttons`` of the book's ``_config.yml``."""
+    settings = yaml.safe_load(config.read_text())
+    return {"repository": settings.get("repository") or {}, "launch": settings.get("launch_buttons") or {}}
+
+
+def links(soup: BeautifulSoup, selector: str) -> list[str]:
+    return [a["href"] for a in soup.select(selector) if a.get("href")]
+
+
+def check_chapter_buttons(soup: BeautifulSoup, page: Path, html_root: Path, settings: dict,
+                          repo: Path = REPO) -> list[str]:
+    """Repository, issues, download and launch buttons of a chapter page (see the module docstring)."""
+    problems = []
+    repository = settings["repository"].get("url", "").rstrip("/")
+    branch = settings["repository"].get("branch", "")
+    notebook = page.relative_to(html_root).with_suffix(".ipynb").as_posix()
+    if not repository or not branch:
+        return [f"_config.yml sets no repository url/branch (got {repository!r}, {branch!r})"]
+    if repository not in links(soup, "a.btn-source-repository-button"):
+        problems.append(f"no repository button linking {repository}")
+    if not any(h.startswith(f"{repository}/issues/new") for h in links(soup, "a.btn-source-issues-button")):
+        problems.append(f"no issues button linking {repository}/issues/new")
+    downloads = links(soup, "a.btn-download-source-button") + links(soup, "a.btn-download-myst-button")
+    for suffix in (".ipynb", ".md"):
+        wanted = f"_sources/{Path(notebook).with_suffix(suffix).as_posix()}"
+        found = [h for h in downloads if h.endswith(wanted)]
+        if not found:
+            problems.append(f"no {suffix} download button (a link ending in {wanted})")
+        elif not (page.parent / unquote(found[0])).resolve().is_file():
+            problems.append(f"the {suffix} download {found[0]} is not a file of the built book")
+    if not (repo / notebook).is_file():
+        problems.append(f"the launch buttons would open {notebook}, which is not a file of the repository")
+    owner_name = urlparse(repository).path.strip("/")
+    hubs = {"Binder": settings["launch"].get("binderhub_url", ""), "Colab": settings["launch"].get("colab_url", "")}
+    for hub, base in hubs.items():
+        # Bootstrap's tooltip script moves `title` to `data-bs-original-title` in the rendered page.
+        urls = [a["href"] for a in soup.find_all("a", href=True)
+                if f"Launch on {hub}" in (a.get("title"), a.get("data-bs-original-title"))]
+        if not base or not urls:
+            problems.append(f"no {hub} launch button (launch_buttons in _config.yml: {base!r})")
+            continue
+        url, base = urlparse(urls[0]), urlparse(base)
+        if hub == "Binder":
+            path_ok = url.path == f"/v2/gh/{owner_name}/{branch}"
+            target = parse_qs(url.query).get("urlpath", [""])[0]
+            target_ok = target.endswith(f"tree/{notebook}")
+        else:
+            path_ok = url.path == f"/github/{owner_name}/blob/{branch}/{notebook}"
+            target_ok = True
+        if (url.scheme, url.netloc) != ("https", base.netloc) or not path_ok or not target_ok:
+            problems.append(f"malformed {hub} launch URL {urls[0]} (repository {repository}, "
+                            f"branch {branch}, notebook {notebook})")
+    return problems
+
+
+def check_page(browser: str, page: Path, html_root: Path, screenshots: Path,
+               settings: dict | None = None) -> list[str]:
+    """Problems of ``page``; chapter pages' buttons are checked against ``settings`` (book_settings) if given."""
     name = page.relative_to(html_root).with_suffix("").as_posix().replace("/", "__")
     dom, problems = render(browser, page, screenshots / f"{name}.png")
     soup = BeautifulSoup(dom, "html.parser")
+    if settings is not None and page in chapter_pages(html_root):
+        problems = problems + check_chapter_buttons(soup, page, html_root, settings)
     return check_errors(soup) + check_math(soup, html_root, page) + check_images(soup, page, html_root) + problems
 
 
@@ -230,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-pages", action="store_true", help="check every page of the book")
     parser.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"),
                         help="folder for the screenshots (default: _build/screenshots)")
+    parser.add_argument("--config", type=Path, default=REPO / "_config.yml",
+                        help="the book's _config.yml, for the expected buttons (default: the repository's)")
     args = parser.parse_args(argv)
     html_root = args.html.resolve()
     if not (html_root / "index.html").is_file():
@@ -250,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[check] ERROR: pages not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 1
     browser = find_chromium()
+    settings = book_settings(args.config)
     failed = 0
     for page in pages:
-        problems = check_page(browser, page, html_root, args.screenshots)
+        problems = check_page(browser, page, html_root, args.screenshots, settings)
         label = page.relative_to(html_root)
         if problems:
             failed += 1
