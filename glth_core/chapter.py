@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 
 __all__ = [
     "require_bool", "require_int", "require_fraction", "require_nonnegative", "require_names",
-    "check_common", "check_parameters", "smoke_scheduler", "log_percent_axis",
+    "check_common", "check_parameters", "smoke_scheduler", "log_percent_axis", "record_verdicts",
+    "recorded_verdicts", "VERDICT_COLUMNS",
 ]
 
 
@@ -117,8 +118,8 @@ def check_common(*, smoke, dataset, model, device, scheduler, results_dir, model
         require_int(name, value, minimum)
     if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
         raise ValueError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    if not isinstance(scheduler, str) or not (scheduler in ("local", "serial") or "://" in scheduler):
-        raise ValueError("parameter scheduler must be 'local', 'serial' or an address like tcp://HOST:PORT, "
+    if not isinstance(scheduler, str) or not (scheduler in ("auto", "local", "serial") or "://" in scheduler):
+        raise ValueError("parameter scheduler must be 'auto', 'local', 'serial' or an address like tcp://HOST:PORT, "
                          f"got {scheduler!r}")
     if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
         raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
@@ -133,7 +134,7 @@ def smoke_scheduler(scheduler: str) -> str:
     import torch
 
     torch.set_num_threads(1)
-    return "serial" if scheduler == "local" else scheduler
+    return "serial" if scheduler in ("auto", "local") else scheduler
 
 
 def log_percent_axis(axis) -> None:
@@ -141,3 +142,45 @@ def log_percent_axis(axis) -> None:
     from .plots import log_percent_axis as moved
 
     moved(axis)
+
+
+#: Columns of a chapter's verdict table (:func:`record_verdicts`), one row per tested claim.
+VERDICT_COLUMNS = ["claim", "chapter", "comparison", "n", "estimate", "ci_low", "ci_high", "unit", "null",
+                   "verdict", "sentence"]
+
+
+def _verdicts_folder(profile: str, smoke: bool, results_dir=None):
+    from .store import default_results_dir
+
+    return default_results_dir(results_dir) / "verdicts" / (f"{profile}-smoke" if smoke else profile)
+
+
+def record_verdicts(chapter: str, verdicts, *, profile: str, smoke: bool, results_dir=None):
+    """Save ``chapter``'s verdict table (a DataFrame with :data:`VERDICT_COLUMNS`) for the summary chapter.
+
+    Written atomically to ``<results>/verdicts/<profile>[-smoke]/<chapter>.csv``;
+    ``estimate``/``ci_low``/``ci_high`` in the table's ``unit`` (e.g. percentage
+    points, or a ratio with ``null`` 1). Returns the path.
+    """
+    import pandas as pd
+
+    from .store import atomic_write_csv
+
+    table = pd.DataFrame(verdicts)
+    missing = [c for c in VERDICT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"verdict table has no column(s) {missing}; it needs {VERDICT_COLUMNS}")
+    path = _verdicts_folder(profile, smoke, results_dir) / f"{chapter}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(table[VERDICT_COLUMNS], path)
+    return path
+
+
+def recorded_verdicts(*, profile: str, smoke: bool, results_dir=None):
+    """Every chapter's recorded verdicts for ``profile`` (one DataFrame, in chapter order; empty if none)."""
+    import pandas as pd
+
+    folder = _verdicts_folder(profile, smoke, results_dir)
+    text = {"claim": str, "chapter": str, "comparison": str, "unit": str, "verdict": str, "sentence": str}
+    tables = [pd.read_csv(p, dtype=text) for p in sorted(folder.glob("*.csv"))] if folder.is_dir() else []
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=VERDICT_COLUMNS)

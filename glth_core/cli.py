@@ -79,8 +79,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="sweep: run every combination of these values (repeatable, e.g. --grid basis=canonical,dct "
                              "--grid seed=0,1); the other flags set the rest of each run")
     parser.add_argument("--scheduler", default=None,
-                        help="sweep on Dask: 'local' (a local cluster sized to this machine), 'serial', or a scheduler "
-                             "address tcp://HOST:PORT (default: local when --grid is given)")
+                        help="sweep: 'auto' (serial on fewer than 8 cores or a GPU, else a local cluster), 'local' (a "
+                             "Dask cluster sized to this machine), 'serial', or a scheduler address tcp://HOST:PORT "
+                             "(default: auto when --grid is given)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster "
                         "(default: the number of cores, at most one per run)")
 
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "subspace" and args.dimensions:
                 axes["dimension"] = list(args.dimensions)
             runs = grid(_hparams_from_args(cls, args), **axes)
-            df = sweep(runs, scheduler=args.scheduler or "local", n_workers=args.workers,
+            df = sweep(runs, scheduler=args.scheduler or "auto", n_workers=args.workers,
                        results_dir=args.results_dir, device=args.device, progress=not args.quiet, errors="report")
             failures = df.attrs.get("failures", [])
             if failures:

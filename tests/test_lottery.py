@@ -230,7 +230,7 @@ def test_unwritable_results_fail_before_training(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "flags,match",
-    [({"model": "alexnet"}, "unknown model 'alexnet'; valid names: lenet300, conv2, conv4, conv6, conv2_narrow, conv4_narrow, resnet20, mlp1d"),
+    [({"model": "alexnet"}, "unknown model 'alexnet'; valid names: lenet300, conv2, conv4, conv6, small_cnn, resnet20, mlp1d"),
      ({"dataset": "svhn"}, "unknown dataset 'svhn'; valid names: .*digits"),
      ({"basis": "fourier"}, "unknown basis 'fourier'; valid names: canonical, dct, hadamard, random, svd")],
 )

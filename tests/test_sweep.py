@@ -152,3 +152,10 @@ def test_duplicate_grid_points_run_once(tmp_path, monkeypatch):
     table = sweep(runs, scheduler="serial", results_dir=tmp_path, progress=False)
     assert sorted(calls) == sorted({run_key("imp", update(BASE, seed=s)) for s in (0, 1)})
     assert len(table) == 2
+
+
+def test_auto_scheduler_is_serial_on_small_machines_and_local_on_many_cores():
+    from glth_core.sweep import LOCAL_CLUSTER_MIN_CORES, auto_scheduler
+
+    assert auto_scheduler("cpu", cores=2) == "serial"
+    assert auto_scheduler("cpu", cores=LOCAL_CLUSTER_MIN_CORES) == "local"
