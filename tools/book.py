@@ -37,7 +37,8 @@ does the same on the ``smoke`` stage (``_build/smoke/_build/latex/book.pdf``),
 a quick test of the LaTeX pipeline.
 
 ``smoke`` (``make test``) runs the same pipeline with ``-p smoke True`` into
-``_build/smoke/``, validates every executed notebook with ``pytest --nbval``
+``_build/smoke/`` (and, for the ``paper`` profile, ``-p smoke True -p profile paper``
+into ``_build/smoke-paper/``, validated but not built), validates every executed notebook with ``pytest --nbval``
 (the notebook is re-executed and its outputs compared with papermill's, after
 the substitutions of ``notebooks/nbval_sanitize.cfg``), builds the book into
 ``_build/smoke/_build/html/`` and always runs the browser check.
@@ -431,6 +432,9 @@ def pipeline(*, smoke: bool, params: dict, selected: list[str] | None) -> Path:
         executed = execute(notebooks, stage, params)
         if smoke:
             nbval(executed)
+            if params.get("profile", "quick") != "paper":  # the paper profile, in smoke form, under nbval too
+                paper = execute(notebooks, BUILD / "smoke-paper", {**params, "profile": "paper"})
+                nbval(paper)
     else:
         log("no chapter notebook exists yet: building the Markdown pages only")
     stage_book(stage, toc, markdown)
