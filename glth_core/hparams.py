@@ -23,16 +23,20 @@ Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
 its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, a
 SHA-256 of the code that computes numbers: the abstract syntax tree
 (``ast.dump``, docstrings removed; comments and layout never reach it) of every
-``.py`` file of the ``glth_core`` package except the modules that only
+``.py`` file of the ``glth_core`` package, subpackages included (their path
+relative to the package is hashed with them), except the modules that only
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
-``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, and the
+``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
 analysis modules ``stats.py``, ``plots.py``, ``compaction.py`` and
-``truncation.py``, which read finished runs but never compute a stored result (``data.py`` counts
-as a whole, its command line included). So a changed hyperparameter, library version or line of
-numeric code gives a new run, while editing a docstring, a comment, the
-command line, the sweep, the result store or the book helpers keeps every
-cached result. A new module counts as numeric until it is added to the list.
+``truncation.py``, which read finished runs but never compute a stored result,
+and the re-exports and command line of the ``data`` package
+(``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
+idx parsing, checksums, fetch steps, sources and splits count. So a changed
+hyperparameter, library version or line of numeric code gives a new run,
+while editing a docstring, a comment, the command line, the sweep, the result
+store or the book helpers keeps every cached result. A new module counts as
+numeric until it is added to the list.
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it.
@@ -273,7 +277,9 @@ def from_dict(cls, data: dict):
 ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
-                         "stats.py", "plots.py", "compaction.py", "truncation.py")
+                         "stats.py", "plots.py", "compaction.py", "truncation.py",
+                         # the data package's re-exports and command line (its other modules count)
+                         "data/__init__.py", "data/__main__.py", "data/cli.py")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
