@@ -80,7 +80,13 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("sgd", "adam")
-CONTROLS = ("ticket", "reinit", "random_mask")
+#: The runs IMP makes, by name -> what each trains (the ``--control`` flag's help and
+#: choices, and :func:`validate`, read this; :mod:`glth_core.lottery` describes them).
+CONTROLS: dict[str, str] = {
+    "ticket": "the lottery ticket: magnitude-pruned masks, weights rewound",
+    "reinit": "the ticket's masks on a fresh initialisation",
+    "random_mask": "random masks of the ticket's densities, weights rewound",
+}
 #: Basis names: the core's registry :data:`glth_core.bases.BASIS_NAMES` itself.
 BASES = BASIS_NAMES
 
@@ -148,8 +154,7 @@ class PruningHparams:
         default=0, metadata=_help("rewind to the weights at this iteration of round 0 (0: original LTH; >0: late rewinding)")
     )
     control: str = field(
-        default="ticket",
-        metadata=_help("ticket; reinit: ticket masks on a fresh init; random_mask: random masks of the ticket's densities", choices=CONTROLS),
+        default="ticket", metadata=_help("; ".join(f"{name}: {text}" for name, text in CONTROLS.items()), choices=CONTROLS)
     )
     one_shot: bool = field(default=False, metadata=_help("round r prunes the dense trained net once to density (1-p)^r"))
     image_aware: bool = field(
@@ -340,7 +345,8 @@ def run_key(kind: str, hparams) -> str:
 
 def choices_for(key) -> tuple[str, ...]:
     """Resolve a ``choices`` metadata entry: "models" (:data:`glth_core.models.MODELS`),
-    "datasets" (:data:`glth_core.data.DATASETS`) or a tuple of names."""
+    "datasets" (:data:`glth_core.data.DATASETS`), or a registry (the keys of a dict such
+    as :data:`CONTROLS`, or a tuple of names such as :data:`BASES`)."""
     if key == "models":
         from .models import MODELS
 

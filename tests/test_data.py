@@ -325,6 +325,7 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(TypeError, match="name"):
         data.load(3, verbose=False)
     assert data.DATASETS == ("fashion_mnist", "mnist", "cifar10", "mnist1d", "digits")
+    assert data.IMAGE_DATASETS == ("fashion_mnist", "mnist", "cifar10", "digits")  # mnist1d: 1-D signals
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):

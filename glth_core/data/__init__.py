@@ -92,13 +92,14 @@ from __future__ import annotations
 # the module to patch in a test.
 from .cli import main
 from .idx import ChecksumError, parse_idx, read_idx
-from .registry import (DATASETS, DEBIAN_PACKAGES, IDX_DATASETS, NORMALIZATION, REGISTRY, SYSTEM_DIRS,
-                       DatasetSpec, IdxDataset, IdxFile)
+from .registry import (DATASETS, DEBIAN_PACKAGES, IDX_DATASETS, IMAGE_DATASETS, NORMALIZATION, REGISTRY,
+                       SYSTEM_DIRS, DatasetSpec, IdxDataset, IdxFile)
 from .sources import DatasetNotFoundError, default_data_dir, fetch, resolve_data_dir
 from .splits import Splits, load, loaders
 
 __all__ = [
     "DATASETS",
+    "IMAGE_DATASETS",
     "REGISTRY",
     "DatasetSpec",
     "NORMALIZATION",

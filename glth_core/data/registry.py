@@ -4,7 +4,7 @@
 normalisation constants, the idx files with their official checksums, where a
 system copy or Debian package holds it, its torchvision class). Everything
 else in :mod:`glth_core.data` reads these specs; :data:`DATASETS`,
-:data:`NORMALIZATION`, :data:`IDX_DATASETS`, :data:`SYSTEM_DIRS` and
+:data:`IMAGE_DATASETS`, :data:`NORMALIZATION`, :data:`IDX_DATASETS`, :data:`SYSTEM_DIRS` and
 :data:`DEBIAN_PACKAGES` are indexes derived from :data:`REGISTRY` (the fetch
 steps look them up at call time, so a test may substitute one entry).
 """
@@ -18,6 +18,7 @@ __all__ = [
     "DatasetSpec",
     "REGISTRY",
     "DATASETS",
+    "IMAGE_DATASETS",
     "NORMALIZATION",
     "IDX_DATASETS",
     "SYSTEM_DIRS",
@@ -161,6 +162,9 @@ REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in (
 
 #: The data set names, in registry order.
 DATASETS: tuple[str, ...] = tuple(REGISTRY)
+
+#: The data sets of images, ``input_shape`` (C, H, W) (what a conv net reads).
+IMAGE_DATASETS: tuple[str, ...] = tuple(name for name, spec in REGISTRY.items() if len(spec.input_shape) == 3)
 
 #: Per-channel (mean, std) applied after scaling the raw values to [0, 1].
 NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
