@@ -48,6 +48,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from glth_core.bases import FIXED_BASES
 from glth_core.hparams import ImpHparams, update
 from glth_core.lottery import generalized_model
 from glth_core.models import build_model
@@ -55,7 +56,7 @@ from glth_core.parametrization import analyse_inputs, inputs_analysed
 from glth_core.training import evaluate, input_analysis_layer
 
 ROOT = Path(__file__).resolve().parents[1]
-BASES = ("canonical", "dct", "hadamard", "random")
+BASES = FIXED_BASES  # svd is fitted to trained weights: not a basis of a training step
 #: (label, model name, input shape, batch)
 CONFIGS = (
     ("LeNet-300-100, batch 60", "lenet300", (1, 28, 28), 60),

@@ -83,10 +83,15 @@ from .transforms import (
     random_transform,
 )
 
-__all__ = ["BASIS_NAMES", "Basis", "basis"]
+__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "Basis", "basis"]
 
 #: Valid basis names for :func:`basis`.
 BASIS_NAMES = ("canonical", "dct", "hadamard", "random", "svd")
+#: The bases fixed before training: all but ``svd``, which is fitted to a weight.
+FIXED_BASES = tuple(name for name in BASIS_NAMES if name != "svd")
+#: The bases that rotate the canonical one: all but ``canonical`` (row pruning in one of
+#: them is a low-rank factorisation; in the canonical basis it is unit pruning).
+ROTATED_BASES = tuple(name for name in BASIS_NAMES if name != "canonical")
 
 
 def _check_shape(shape, name: str = "shape") -> tuple[int, ...]:

@@ -103,7 +103,9 @@ def check_common(*, smoke, dataset, model, device, scheduler, results_dir, model
                  **integers) -> None:
     """Check the parameters every chapter has; ``integers``: ``name=(value, minimum)`` pairs.
 
-    ``models`` narrows the allowed model names (default: every registered model).
+    ``models`` narrows the allowed model names to a subset of the registry
+    :data:`glth_core.models.MODELS` (default: every registered model); the data set
+    must be in :data:`glth_core.data.DATASETS`.
     """
     from .data import DATASETS
     from .models import MODELS
@@ -112,6 +114,10 @@ def check_common(*, smoke, dataset, model, device, scheduler, results_dir, model
     if dataset not in DATASETS:
         raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
     allowed_models = list(models) if models is not None else list(MODELS)
+    unregistered = [m for m in allowed_models if m not in MODELS]
+    if unregistered:  # the chapter's own subset drifted from the registry
+        raise ValueError(f"models={allowed_models}: {unregistered} not registered in glth_core.models.MODELS "
+                         f"({', '.join(MODELS)})")
     if model not in allowed_models:
         raise ValueError(f"parameter model must be one of {allowed_models}, got {model!r}")
     for name, (value, minimum) in integers.items():

@@ -23,16 +23,20 @@ Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
 its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, a
 SHA-256 of the code that computes numbers: the abstract syntax tree
 (``ast.dump``, docstrings removed; comments and layout never reach it) of every
-``.py`` file of the ``glth_core`` package except the modules that only
+``.py`` file of the ``glth_core`` package, subpackages included (their path
+relative to the package is hashed with them), except the modules that only
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
-``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, and the
+``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
 analysis modules ``stats.py``, ``plots.py``, ``compaction.py`` and
-``truncation.py``, which read finished runs but never compute a stored result (``data.py`` counts
-as a whole, its command line included). So a changed hyperparameter, library version or line of
-numeric code gives a new run, while editing a docstring, a comment, the
-command line, the sweep, the result store or the book helpers keeps every
-cached result. A new module counts as numeric until it is added to the list.
+``truncation.py``, which read finished runs but never compute a stored result,
+and the re-exports and command line of the ``data`` package
+(``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
+idx parsing, checksums, fetch steps, sources and splits count. So a changed
+hyperparameter, library version or line of numeric code gives a new run,
+while editing a docstring, a comment, the command line, the sweep, the result
+store or the book helpers keeps every cached result. A new module counts as
+numeric until it is added to the list.
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it.
@@ -76,7 +80,13 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("sgd", "adam")
-CONTROLS = ("ticket", "reinit", "random_mask")
+#: The runs IMP makes, by name -> what each trains (the ``--control`` flag's help and
+#: choices, and :func:`validate`, read this; :mod:`glth_core.lottery` describes them).
+CONTROLS: dict[str, str] = {
+    "ticket": "the lottery ticket: magnitude-pruned masks, weights rewound",
+    "reinit": "the ticket's masks on a fresh initialisation",
+    "random_mask": "random masks of the ticket's densities, weights rewound",
+}
 #: Basis names: the core's registry :data:`glth_core.bases.BASIS_NAMES` itself.
 BASES = BASIS_NAMES
 
@@ -144,8 +154,7 @@ class PruningHparams:
         default=0, metadata=_help("rewind to the weights at this iteration of round 0 (0: original LTH; >0: late rewinding)")
     )
     control: str = field(
-        default="ticket",
-        metadata=_help("ticket; reinit: ticket masks on a fresh init; random_mask: random masks of the ticket's densities", choices=CONTROLS),
+        default="ticket", metadata=_help("; ".join(f"{name}: {text}" for name, text in CONTROLS.items()), choices=CONTROLS)
     )
     one_shot: bool = field(default=False, metadata=_help("round r prunes the dense trained net once to density (1-p)^r"))
     image_aware: bool = field(
@@ -273,7 +282,9 @@ def from_dict(cls, data: dict):
 ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
-                         "stats.py", "plots.py", "compaction.py", "truncation.py")
+                         "stats.py", "plots.py", "compaction.py", "truncation.py",
+                         # the data package's re-exports and command line (its other modules count)
+                         "data/__init__.py", "data/__main__.py", "data/cli.py")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -334,7 +345,8 @@ def run_key(kind: str, hparams) -> str:
 
 def choices_for(key) -> tuple[str, ...]:
     """Resolve a ``choices`` metadata entry: "models" (:data:`glth_core.models.MODELS`),
-    "datasets" (:data:`glth_core.data.DATASETS`) or a tuple of names."""
+    "datasets" (:data:`glth_core.data.DATASETS`), or a registry (the keys of a dict such
+    as :data:`CONTROLS`, or a tuple of names such as :data:`BASES`)."""
     if key == "models":
         from .models import MODELS
 

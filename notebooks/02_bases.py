@@ -72,7 +72,7 @@ from glth_core.chapter import check_parameters; check_parameters(globals())  # a
 from glth_core.chapter import (check_common, require_bool, require_fraction, require_names, require_nonnegative,
                                smoke_scheduler)
 
-ALLOWED_BASES = ["canonical", "dct", "hadamard", "random"]
+from glth_core.bases import FIXED_BASES as ALLOWED_BASES  # not svd: it is fitted to trained weights
 check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
              seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 1))
 require_fraction("fraction", fraction)

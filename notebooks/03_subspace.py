@@ -66,7 +66,7 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
 
-ALLOWED_TICKET_BASES = ["canonical", "dct", "hadamard", "random"]
+from glth_core.bases import FIXED_BASES as ALLOWED_TICKET_BASES  # not svd: it is fitted to trained weights
 check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
              seeds=(seeds, 1), rounds=(rounds, 1), epochs=(epochs, 1), subspace_batch_size=(subspace_batch_size, 1))
 require_fraction("fraction", fraction)

@@ -69,8 +69,7 @@ from glth_core.chapter import check_parameters; check_parameters(globals())  # a
 from glth_core.chapter import check_common, require_bool, require_fraction, require_names, smoke_scheduler
 from glth_core.models import MODELS
 
-ALLOWED_LOWRANK = ["dct", "hadamard", "random", "svd"]
-ALLOWED_ELEMENT = ["canonical", "dct", "hadamard", "random"]
+from glth_core.bases import FIXED_BASES as ALLOWED_ELEMENT, ROTATED_BASES as ALLOWED_LOWRANK  # low rank needs a rotation
 # low-rank export factorises Linear layers: fully connected models only
 check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,
              models=[m for m in MODELS if m.startswith("lenet")],

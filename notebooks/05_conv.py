@@ -78,9 +78,9 @@ import glth_core
 from glth_core import data as glth_data
 from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
 
-IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits")
+from glth_core.data import IMAGE_DATASETS  # conv nets read images (C, H, W): not mnist1d
 CONV_MODELS = ("conv2", "conv4")
-CONV_BASES = ("canonical", "dct", "hadamard", "random")  # svd is fitted to trained weights, not used here
+from glth_core.bases import FIXED_BASES as CONV_BASES  # svd is fitted to trained weights, not used here
 
 
 check_common(smoke=smoke, dataset=dataset, model=model, device=device, scheduler=scheduler, results_dir=results_dir,

@@ -7,7 +7,7 @@ import scipy.fft
 import scipy.linalg
 import torch
 
-from glth_core.bases import BASIS_NAMES, basis
+from glth_core.bases import BASIS_NAMES, FIXED_BASES, ROTATED_BASES, basis
 
 
 SHAPES = [(6, 10), (7, 5), (8, 8), (1, 3), (4, 3, 3, 3), (5, 2, 2, 4), (3, 2, 5)]
@@ -28,6 +28,24 @@ def _dense_analysis(b, dtype=torch.float64):
 
 def test_basis_names_are_the_documented_ones():
     assert set(BASIS_NAMES) == set(NAMES)
+
+
+def test_fixed_and_rotated_subsets_follow_what_each_basis_is():
+    """FIXED_BASES: exactly the bases built without a weight; ROTATED_BASES: exactly those
+    that are not the identity (svd fitted to a random weight)."""
+    shape = (4, 6)
+    weight = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    fixed, rotated = [], []
+    for name in BASIS_NAMES:
+        try:
+            b = basis(name, shape)
+            fixed.append(name)
+        except ValueError:
+            b = basis(name, shape, weight=weight)
+        if not torch.allclose(_dense_analysis(b), torch.eye(24, dtype=torch.float64)):
+            rotated.append(name)
+    assert FIXED_BASES == tuple(fixed) == ("canonical", "dct", "hadamard", "random")
+    assert ROTATED_BASES == tuple(rotated) == ("dct", "hadamard", "random", "svd")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -51,3 +51,8 @@ def test_integer_fraction_and_name_checks():
 def test_models_can_be_narrowed():
     with pytest.raises(ValueError, match=r"model must be one of \['lenet300'\]"):
         check_common(**{**COMMON, "model": "conv2"}, models=["lenet300"])
+
+
+def test_a_models_subset_must_be_registered():
+    with pytest.raises(ValueError, match=r"\['vgg'\] not registered in glth_core.models.MODELS"):
+        check_common(**COMMON, models=["lenet300", "vgg"])

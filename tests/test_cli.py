@@ -78,6 +78,7 @@ def test_subspace_cli_sweep(tmp_path):
     [(["imp", "--model", "vgg"], ["vgg", "lenet300", "conv2", "conv4", "conv6", "resnet20", "mlp1d"]),
      (["imp", "--dataset", "svhn"], ["svhn", "fashion_mnist", "mnist", "cifar10", "mnist1d", "digits"]),
      (["subspace", "--basis", "fourier"], ["fourier", "canonical", "dct", "hadamard", "random", "svd"]),
+     (["imp", "--control", "shuffle"], ["shuffle", "ticket", "reinit", "random_mask"]),
      (["imp", "--milestones", "a,b"], ["comma-separated integers"])],
 )
 def test_bad_names_exit_2(argv, names, capsys):
@@ -141,3 +142,15 @@ def test_resume_after_sigkill_gives_identical_table(tmp_path):
     # the rerun continued the same run folder (same hash) instead of starting afresh
     assert [p.name for p in results.glob("imp_*")] == [run_dir.name]
     assert b["run_id"][0] == run_dir.name
+
+
+def test_control_help_comes_from_the_registry(capsys):
+    """Every control of hparams.CONTROLS is a choice of --control, its description in the help."""
+    from glth_core.hparams import CONTROLS
+
+    with pytest.raises(SystemExit):
+        main(["imp", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--control {ticket,reinit,random_mask}" in help_text
+    for name, text in CONTROLS.items():
+        assert f"{name}: {text}" in help_text

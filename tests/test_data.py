@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from glth_core import data
+from glth_core.data import fetchers
 
 torch.set_num_threads(1)
 
@@ -81,8 +82,8 @@ def tiny_fashion(tmp_path, monkeypatch):
             raise RuntimeError(f"{step} offline in this test")
         return fetch
 
-    monkeypatch.setattr(data, "_fetch_debian_package", failing("debian"))
-    monkeypatch.setattr(data, "_fetch_torchvision_idx", failing("torchvision"))
+    monkeypatch.setattr(fetchers, "fetch_debian_package", failing("debian"))
+    monkeypatch.setattr(fetchers, "fetch_torchvision_idx", failing("torchvision"))
     cache = tmp_path / "cache"
     return SimpleNamespace(arrays=arrays, mirror=mirror, system=system, cache=cache,
                            folder=cache / "fashion_mnist", calls=calls)
@@ -185,7 +186,7 @@ def test_corrupt_cache_file_is_detected_deleted_and_refetched(tiny_fashion, monk
         payload = bytearray(gzip.decompress(bad.read_bytes()))
         payload[-1] ^= 0xFF
         bad.write_bytes(gzip.compress(bytes(payload)))
-    monkeypatch.setattr(data, "_fetch_debian_package", copy_mirror(tiny_fashion, "debian"))
+    monkeypatch.setattr(fetchers, "fetch_debian_package", copy_mirror(tiny_fashion, "debian"))
     with caplog.at_level(logging.INFO, logger="glth_core.data"):
         splits = data.load("fashion_mnist", data_dir=tiny_fashion.cache, verbose=False)
     assert tiny_fashion.calls == ["debian"]
@@ -197,9 +198,9 @@ def test_corrupt_cache_file_is_detected_deleted_and_refetched(tiny_fashion, monk
 
 
 def test_corrupt_download_is_never_used(tiny_fashion, monkeypatch, caplog):
-    monkeypatch.setattr(data, "_fetch_debian_package",
+    monkeypatch.setattr(fetchers, "fetch_debian_package",
                         copy_mirror(tiny_fashion, "debian", corrupt={"t10k-labels-idx1-ubyte.gz"}))
-    monkeypatch.setattr(data, "_fetch_torchvision_idx", copy_mirror(tiny_fashion, "torchvision"))
+    monkeypatch.setattr(fetchers, "fetch_torchvision_idx", copy_mirror(tiny_fashion, "torchvision"))
     with caplog.at_level(logging.INFO, logger="glth_core.data"):
         splits = data.load("fashion_mnist", data_dir=tiny_fashion.cache, verbose=False)
     assert tiny_fashion.calls == ["debian", "torchvision"]
@@ -210,8 +211,8 @@ def test_corrupt_download_is_never_used(tiny_fashion, monkeypatch, caplog):
 
 def test_all_downloads_corrupt_raises_and_leaves_no_corrupt_file(tiny_fashion, monkeypatch):
     corrupt = {"train-labels-idx1-ubyte.gz"}
-    monkeypatch.setattr(data, "_fetch_debian_package", copy_mirror(tiny_fashion, "debian", corrupt))
-    monkeypatch.setattr(data, "_fetch_torchvision_idx",
+    monkeypatch.setattr(fetchers, "fetch_debian_package", copy_mirror(tiny_fashion, "debian", corrupt))
+    monkeypatch.setattr(fetchers, "fetch_torchvision_idx",
                         copy_mirror(tiny_fashion, "torchvision", corrupt))
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.load("fashion_mnist", data_dir=tiny_fashion.cache, verbose=False)
@@ -272,7 +273,7 @@ def test_system_copy_is_used_and_never_deleted(tiny_fashion, monkeypatch):
 
     bad = tiny_fashion.system / FASHION_NAMES[2]
     bad.write_bytes(bad.read_bytes()[:50])
-    monkeypatch.setattr(data, "_fetch_debian_package", copy_mirror(tiny_fashion, "debian"))
+    monkeypatch.setattr(fetchers, "fetch_debian_package", copy_mirror(tiny_fashion, "debian"))
     splits = data.load("fashion_mnist", data_dir=tiny_fashion.cache, verbose=False)
     assert splits.source == str(tiny_fashion.folder.absolute())
     assert bad.exists()  # a system file is reported, not deleted
@@ -324,6 +325,7 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(TypeError, match="name"):
         data.load(3, verbose=False)
     assert data.DATASETS == ("fashion_mnist", "mnist", "cifar10", "mnist1d", "digits")
+    assert data.IMAGE_DATASETS == ("fashion_mnist", "mnist", "cifar10", "digits")  # mnist1d: 1-D signals
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):
@@ -465,7 +467,7 @@ def test_mnist1d_cache_is_reused_and_corruption_regenerates(mnist1d_cache, tmp_p
         calls.append(1)
         return {k: v.astype(np.float32 if k.startswith("x") else np.int64) for k, v in arrays.items()}
 
-    monkeypatch.setattr(data, "_generate_mnist1d", fake_generate)
+    monkeypatch.setattr(fetchers, "generate_mnist1d", fake_generate)
     data.load("mnist1d", data_dir=mnist1d_cache, verbose=False)
     assert calls == []  # served from the cache
     copy = tmp_path / "copy"

@@ -59,10 +59,27 @@ def test_docstrings_comments_and_orchestration_keep_every_run_key(package_copy):
     assert H.code_digest(PACKAGE) == before_digest  # the real package was not touched
 
 
-def test_a_numeric_constant_changes_every_run_key(package_copy):
+def test_data_package_docstrings_and_command_line_keep_every_run_key(package_copy):
     pkg = package_copy / "glth_core"
     before_digest, before_keys = H.code_digest(pkg), run_keys(package_copy)
-    edit(pkg / "training.py", "MAX_LOSS = ", "MAX_LOSS = 2 * ")
+    edit(pkg / "data" / "splits.py", '"""Raw arrays', '"""Reworded. Raw arrays')  # module docstring
+    edit(pkg / "data" / "sources.py", '    """The cached ``.npz``', '    """Reworded: the cached ``.npz``')
+    edit(pkg / "data" / "registry.py", "def check_name(", "# a new comment\ndef check_name(")
+    edit(pkg / "data" / "cli.py", "def main(", "def a_new_cli_helper():\n    return 1\n\n\ndef main(")
+    edit(pkg / "data" / "__main__.py", "import sys", "import sys\nimport os")
+    assert H.code_digest(pkg) == before_digest
+    assert run_keys(package_copy) == before_keys
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("training.py", "MAX_LOSS = ", "MAX_LOSS = 2 * "),
+    ("data/splits.py", "/ 255.0", "/ 256.0"),                    # the pixel scale of every image set
+    ("data/registry.py", "mean=(0.2860,)", "mean=(0.2861,)"),    # Fashion-MNIST's normalisation
+])
+def test_a_numeric_constant_changes_every_run_key(package_copy, module, old, new):
+    pkg = package_copy / "glth_core"
+    before_digest, before_keys = H.code_digest(pkg), run_keys(package_copy)
+    edit(pkg / module, old, new)
     assert H.code_digest(pkg) != before_digest
     after = run_keys(package_copy)
     assert all(a != b for a, b in zip(after, before_keys)) and len(after) == len(before_keys) == 3
