@@ -80,6 +80,7 @@ linkcheck: venv
 
 bench: venv data
 	$(PY) benchmarks/run.py --lottery
+	$(PY) benchmarks/sweep_throughput.py
 
 clean:
 	rm -rf _build

@@ -42,3 +42,22 @@ def test_bad_counts_are_refused_with_a_clear_message():
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 2
     assert "--lottery-* counts must be positive" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sweep_throughput_benchmark_prints_both_schedulers_and_the_choice(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sweep_throughput.py"), "--runs", "2", "--reps", "1",
+           "--dataset", "digits"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, GLTH_RESULTS_DIR=str(tmp_path / "results"), PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout
+    assert "serial (1 process" in lines and "local cluster (" in lines
+    ratio = float(lines.split("cluster / serial throughput: ")[1].split("x")[0])
+    assert ratio > 0
+    assert "auto_scheduler picks 'serial' here" in lines or "auto_scheduler picks 'local' here" in lines
+
+
+def test_sweep_throughput_refuses_bad_counts():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep_throughput.py"), "--runs", "0"],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 2 and "--runs must be >= 1" in done.stderr
