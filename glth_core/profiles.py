@@ -64,7 +64,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "paper": {**LENET["paper"], "seeds": 5, "controls": ["reinit", "random_mask"]},
     },
     "02_bases": {
-        "quick": {**LENET["quick"], "seeds": 5, "bases": ["canonical", "dct", "random"], "reinit_bases": ["dct"],
+        "quick": {**LENET["quick"], "seeds": 5, "bases": ["canonical", "dct", "random"], "reinit_bases": ["canonical", "dct"],
                   "tolerance": 1.0, "adam_seeds": 3, "adam_lr": 1.2e-3},
         "paper": {**LENET["paper"], "seeds": 5, "bases": ["canonical", "dct", "hadamard", "random"],
                   "reinit_bases": ["canonical", "dct", "hadamard", "random"], "tolerance": 1.0, "adam_seeds": 5,
