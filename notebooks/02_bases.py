@@ -106,6 +106,7 @@ print(f"profile={profile}{' (smoke)' if smoke else ''}: " + ", ".join(f"{k}={v}"
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -319,6 +320,8 @@ if reinit_bases:
     plots.accuracy_curves(part, hue="basis", style="control", hue_order=reinit_bases, style_order=["ticket", "reinit"],
                           labels={**BASIS_LABELS, "reinit": "random re-init"}, ax=axes[0, 1])
     axes[0, 1].set_title("ticket against random re-initialisation")
+low, high = axes[0, 0].get_ylim()
+axes[0, 0].set_ylim(max(low, 0), min(high, 100))  # wide intervals of few seeds must not stretch the axis past 0-100%
 fig.tight_layout()
 glue("c2_fig_accuracy", fig, display=False)
 plt.close(fig)
@@ -497,6 +500,7 @@ focus_rounds = vs_canonical[vs_canonical.basis == focus]
 glue("c2_tolerance", float(tolerance), display=False)
 glue("c2_focus", BASIS_LABELS[focus], display=False)
 glue("c2_verdict", f"{BASIS_LABELS[focus]} over canonical compression: {focus_ratio.sentence}", display=False)
+glue("c2_focus_ratio", focus_ratio.sentence, display=False)
 glue("c2_focus_rounds", f"{count_verdicts(focus_rounds)} over {len(focus_rounds)} pruned rounds", display=False)
 glue("c2_other_ratios", "; ".join(f"{BASIS_LABELS[b]}: {r.sentence}" for b, r in ratios.set_index("basis").iterrows()
                                   if b != focus) or "no other basis was run", display=False)
@@ -505,8 +509,8 @@ glue("c2_other_ratios", "; ".join(f"{BASIS_LABELS[b]}: {r.sentence}" for b, r in
 # **What the numbers show for claim 3.** Allowing a loss of
 # {glue:text}`c2_tolerance:.1f` percentage points with respect to the dense
 # canonical network, the compression ratio of the
-# {glue:text}`c2_focus` basis over the canonical one is
-# {glue:text}`c2_verdict`. Round by round, the accuracy difference
+# {glue:text}`c2_focus` basis over the canonical one:
+# {glue:text}`c2_focus_ratio`. Round by round, the accuracy difference
 # {glue:text}`c2_focus` minus canonical gives
 # {glue:text}`c2_focus_rounds`. The other bases against the canonical one:
 # {glue:text}`c2_other_ratios`.
@@ -549,26 +553,43 @@ print(k90.rename(columns=BASIS_LABELS).round(2).to_string())
 # %%
 grid_plot = sns.relplot(data=curves_e.assign(basis=curves_e.basis.map(BASIS_LABELS), energy=100 * curves_e.energy_fraction),
                         x="k_percent", y="energy", hue="basis", hue_order=[BASIS_LABELS[b] for b in bases],
+                        style="basis", style_order=[BASIS_LABELS[b] for b in bases],
                         row="state", col="layer", kind="line", height=2.6, aspect=1.25,
                         palette="colorblind", facet_kws={"margin_titles": True})
 for ax in grid_plot.axes.flat:
     ax.set_xscale("log")
-    plots.log_percent_axis(ax.xaxis)
+    ax.xaxis.set_major_locator(mticker.FixedLocator([0.01, 0.1, 1, 10, 100]))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
 grid_plot.set_axis_labels("coefficients kept (%, log scale)", "energy held (%)")
 grid_plot.set_titles(row_template="{row_name}", col_template="{col_name}")
 glue("c2_fig_compaction", grid_plot.figure, display=False)
 plt.close(grid_plot.figure)
 
 
-def compaction_sentence(state: str, layer: str, what: str) -> str:
-    """Computed: the share of coefficients holding 90% of the energy, focus basis against canonical."""
-    a, c = k90.loc[(state, layer), focus], k90.loc[(state, layer), "canonical"]
-    if abs(a - c) <= 0.1 * max(a, c):
-        relation = "about as many as"
-    else:
-        relation = "fewer than" if a < c else "more than"
-    return (f"{what}, 90% of the energy takes {a:.2g}% of the {BASIS_LABELS[focus]} coefficients, {relation} "
-            f"the {c:.2g}% of the canonical ones")
+def relation(a: float, b: float) -> str:
+    """How a share of coefficients ``a`` compares with ``b`` (within 10%: about as many)."""
+    return "about as many as" if abs(a - b) <= 0.1 * max(a, b) else "fewer than" if a < b else "more than"
+
+
+def compaction_sentence(state: str, layer: str, what: str, implication: bool = False) -> str:
+    """Computed: the share of coefficients holding 90% of the energy, focus basis against the others."""
+    share = k90.loc[(state, layer)]
+    a, c = share[focus], share["canonical"]
+    rest = [f"{share[b]:.2g}% {BASIS_LABELS[b]}" for b in others if b != focus]
+    sentence = (f"{what}, 90% of the energy takes {a:.2g}% of the {BASIS_LABELS[focus]} coefficients, "
+                f"{relation(a, c)} the {c:.2g}% of the canonical ones" + (f" ({', '.join(rest)})" if rest else ""))
+    if not implication:
+        return sentence
+    sentence += {"fewer than": f": the {BASIS_LABELS[focus]} leaves magnitude pruning more room in this layer",
+                 "about as many as": f": the {BASIS_LABELS[focus]} gives magnitude pruning no more room here",
+                 "more than": f": the {BASIS_LABELS[focus]} gives magnitude pruning less room here"}[relation(a, c)]
+    if relation(a, c) == "fewer than" and focus != "random" and "random" in others:
+        sentence += ({"fewer than": ", and more than a random rotation does, so it finds structure in the weights"}
+                     .get(relation(a, share["random"]),
+                          ", but no more than a random rotation does, so this is not structure that the "
+                          f"{BASIS_LABELS[focus]} finds"))
+    return sentence
 
 
 layers = list(k90.loc["dense trained"].index)
@@ -576,9 +597,10 @@ first_layer, hidden_layer = layers[0], layers[1] if len(layers) > 2 else layers[
 glue("c2_compact_init", compaction_sentence("initialisation", first_layer, f"At initialisation, in {first_layer}"),
      display=False)
 glue("c2_compact_trained", compaction_sentence("dense trained", first_layer,
-                                               f"After dense training, in the first layer {first_layer}"), display=False)
+                                               f"After dense training, in the first layer {first_layer}", True),
+     display=False)
 glue("c2_compact_hidden", compaction_sentence("dense trained", hidden_layer,
-                                              f"In the hidden layer {hidden_layer} after training"), display=False)
+                                              f"In the hidden layer {hidden_layer} after training", True), display=False)
 glue("c2_compact_ticket", compaction_sentence("sparsest ticket", first_layer,
                                               f"In the sparsest tickets' {first_layer}"), display=False)
 
@@ -590,25 +612,29 @@ glue("c2_compact_ticket", compaction_sentence("sparsest ticket", first_layer,
 # the share of a layer's squared norm held by its largest $k\%$ of
 # coefficients, against $k$ (log scale), for seed 0 at initialisation, after
 # dense training, and for each basis' sparsest ticket in its own basis (rows).
-# A curve above the canonical one means a more compact basis.
+# A curve above the canonical one means a more compact basis (curves that
+# coincide are drawn with different dashes).
 # ```
 #
-# {glue:text}`c2_compact_init`: random weights have no structure that a basis
-# could concentrate, so whatever advantage a basis has must be learnt.
-# {glue:text}`c2_compact_trained`. This is the comparison that bounds claim
+# {glue:text}`c2_compact_init`. Random weights have no structure that a basis
+# could concentrate: the initial weights are independent uniform draws, and a
+# rotation only turns them into nearly Gaussian coefficients (a different
+# distribution, hence a different curve, in every non-canonical basis alike).
+# An advantage of the DCT over the random basis, or a change of the gap to the
+# canonical basis from initialisation to training, is what training put
+# there. {glue:text}`c2_compact_trained`. This is the comparison that bounds claim
 # 3: magnitude pruning in a basis cannot keep more of the trained first
-# layer's energy than that basis' curve allows. {glue:text}`c2_compact_hidden`:
-# the 300 and 100 hidden units have no spatial order, so there the DCT is just
-# another rotation. {glue:text}`c2_compact_ticket`: this is how the pruned
+# layer's energy than that basis' curve allows. {glue:text}`c2_compact_hidden`.
+# The axes of the 300 and 100 hidden units have no spatial order, so there
+# the DCT is just another rotation. {glue:text}`c2_compact_ticket`: this is how the pruned
 # weights are spread within what the tickets kept.
 #
-# Why the DCT can help, and why the effect is limited in LeNet: in the
+# Why the DCT can help, and what limits it in LeNet: in the
 # image-aware first layer, which holds about 88% of LeNet-300-100's weights,
 # each hidden unit's incoming weights form a $28 \times 28$ image, and smooth
 # images concentrate their energy in few low-frequency DCT coefficients. The
 # first-layer weights of a fully connected network trained on
-# Fashion-MNIST are only partly smooth (a unit can weight single pixels), and
-# whatever the DCT gains there it must not lose in the other layers.
+# Fashion-MNIST need not be smooth, and whatever the DCT gains there it must not lose in the other layers.
 # Random rotations do the opposite of concentrating energy: they spread every
 # weight over all coefficients, which is why the random basis is the natural
 # control for the DCT. Where claim 3 does not hold in our settings, the
