@@ -647,6 +647,13 @@ glue("c2_compact_ticket", compaction_sentence("sparsest ticket", first_layer,
 # whose trained filters are spatially smooth.
 #
 # ## Cost of this chapter
+#
+# The settings and estimated costs of both profiles are printed at the top of
+# the chapter. The paper profile (four bases, the control in every basis, 20
+# rounds of 20% pruning, 30 epochs per round) is for a GPU or a cluster:
+# `make book PROFILE=paper`, or this chapter alone with
+# `papermill notebooks/02_bases.ipynb out.ipynb -p profile paper` (add
+# `-p scheduler tcp://HOST:PORT` for a Dask cluster).
 
 # %%
 measured = sum(t.wall_time_s.sum() for t in (lottery_table, probe_table, adam_table))
