@@ -28,7 +28,11 @@ for all rounds of a run (:class:`AnalysedInputs`).
 Evaluation synthesises each generalized weight once per evaluation
 (``torch.nn.utils.parametrize.cached()``) and runs under ``torch.no_grad()``.
 A loss that is NaN, infinite or above ``MAX_LOSS`` raises
-:class:`TrainingDiverged` naming the round and step.
+:class:`TrainingDiverged` naming the round and step. On a CPU the loss is
+checked after every step; on a GPU every ``LOSS_CHECK_EVERY["cuda"]`` steps, from
+the losses kept on the device, so that a step needs no transfer to the host
+(``loss.item()`` waits for the GPU to finish). The check does not change the
+numbers, only how many steps a diverged round runs on before it stops.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ __all__ = [
     "TrainingDiverged",
     "TrainResult",
     "MAX_LOSS",
+    "LOSS_CHECK_EVERY",
     "resolve_device",
     "iterations_per_epoch",
     "total_iterations",
@@ -63,6 +68,8 @@ __all__ = [
 
 #: A training loss above this is treated as divergence (cross-entropy starts near log(classes)).
 MAX_LOSS = 1e4
+#: Steps between two divergence checks of the training loss, by device type.
+LOSS_CHECK_EVERY = {"cpu": 1, "cuda": 64}
 
 
 class TrainingDiverged(RuntimeError):
@@ -269,6 +276,7 @@ def train(
     progress: bool | None = None,
     pre_analyse: bool = True,
     analysed_inputs: AnalysedInputs | None = None,
+    loss_check_every: int | None = None,
 ) -> TrainResult:
     """Train ``model`` in place from ``start_iteration`` to the end of the schedule.
 
@@ -279,10 +287,14 @@ def train(
     total``), ``snapshot_fn(model)`` is taken after that many iterations and
     returned in ``result.snapshot``. ``pre_analyse``: analyse the training
     inputs of a first generalized Linear once (module docstring);
-    ``analysed_inputs``: keep them there for the next call. Raises
-    :class:`TrainingDiverged`.
+    ``analysed_inputs``: keep them there for the next call.
+    ``loss_check_every``: steps between divergence checks (default
+    :data:`LOSS_CHECK_EVERY` of the device). Raises :class:`TrainingDiverged`.
     """
     device = resolve_device(device)
+    check_every = LOSS_CHECK_EVERY.get(device.type, 1) if loss_check_every is None else loss_check_every
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"loss_check_every must be an int >= 1, got {loss_check_every!r}")
     model.to(device)
     x_train, y_train = (t.to(device) for t in train_data)
     x_test, y_test = (t.to(device) for t in test_data)
@@ -345,6 +357,8 @@ def train(
         torch.manual_seed(seed)
         iteration = 0
         epoch = 0
+        pending: list[tuple[int, torch.Tensor]] = []  # (step, loss on the device) not yet checked
+        loss_value = math.nan
         while iteration < total:
             order = torch.randperm(n, generator=generator).to(device)
             for start in range(0, n, hp.batch_size):
@@ -356,11 +370,9 @@ def train(
                 index = order[start : start + hp.batch_size]
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(forward(x_fit[index]), y_train[index])
-                loss_value = loss.item()
-                if not math.isfinite(loss_value) or loss_value > MAX_LOSS:
-                    if bar is not None:
-                        bar.close()
-                    raise TrainingDiverged(round_index, iteration, loss_value)
+                pending.append((iteration, loss.detach()))
+                if len(pending) >= check_every or iteration + 1 >= total:
+                    loss_value = _check_losses(pending, round_index, bar)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
@@ -373,7 +385,22 @@ def train(
                 if iteration % eval_every == 0 and iteration < total:
                     record(iteration)
             epoch += 1
+    if pending:
+        _check_losses(pending, round_index, bar)
     if bar is not None:
         bar.close()
     record(total)
     return result
+
+
+def _check_losses(pending: list[tuple[int, torch.Tensor]], round_index: int, bar) -> float:
+    """Raise :class:`TrainingDiverged` at the first bad loss of ``pending`` (emptied); return the last loss."""
+    values = torch.stack([loss for _, loss in pending]).double().cpu().tolist()  # one transfer for all
+    steps = [step for step, _ in pending]
+    pending.clear()
+    for step, value in zip(steps, values):
+        if not math.isfinite(value) or value > MAX_LOSS:
+            if bar is not None:
+                bar.close()
+            raise TrainingDiverged(round_index, step, value)
+    return values[-1]

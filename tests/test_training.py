@@ -205,3 +205,36 @@ def test_analysed_inputs_are_kept_while_data_and_basis_are_the_same(digits):
         train(_generalized_mlp(), (x, digits.train[1]), digits.test, hp, seed=0, device="cpu", progress=False,
               analysed_inputs=cache)
     assert cache.get(_generalized_mlp().fc1, x, x) is doubled
+
+
+def test_deferred_loss_checks_train_the_same_numbers(digits):
+    """The GPU's way (losses checked every k steps, from device tensors) changes no number on the CPU."""
+    hp = TrainingHparams(optimizer="sgd", lr=0.05, momentum=0.9, epochs=2, batch_size=64, eval_every=7)
+    results = []
+    for every in (1, 5, 10**6):
+        model = build_model("mlp1d", (1, 8, 8), 10, seed=3)
+        result = train(model, digits.train, digits.test, hp, seed=1, device="cpu", progress=False,
+                       loss_check_every=every)
+        results.append((model.state_dict(), result.test_accuracy, result.history))
+    for state, accuracy, history in results[1:]:
+        assert states_equal(state, results[0][0])
+        assert accuracy == results[0][1] and history == results[0][2]
+
+
+@pytest.mark.parametrize("every", [1, 4, 10**6])
+def test_deferred_loss_checks_find_the_first_bad_step(digits, every):
+    hp = TrainingHparams(lr=1e30, epochs=1, batch_size=32)
+    model = build_model("mlp1d", (1, 8, 8), 10)
+    with pytest.raises(TrainingDiverged) as e:
+        train(model, digits.train, digits.test, hp, seed=0, device="cpu", progress=False, loss_check_every=every)
+    reference = build_model("mlp1d", (1, 8, 8), 10)
+    with pytest.raises(TrainingDiverged) as first:
+        train(reference, digits.train, digits.test, hp, seed=0, device="cpu", progress=False, loss_check_every=1)
+    assert e.value.step == first.value.step
+    assert e.value.loss == first.value.loss or (math.isnan(e.value.loss) and math.isnan(first.value.loss))
+
+
+def test_loss_check_every_is_checked(digits):
+    with pytest.raises(ValueError, match="loss_check_every"):
+        train(build_model("mlp1d", (1, 8, 8), 10), digits.train, digits.test, TrainingHparams(epochs=1), seed=0,
+              device="cpu", progress=False, loss_check_every=0)
