@@ -11,22 +11,24 @@ the effect and its interval *in the printed unit* (``"pp"``: percentage points,
   ``stats.compression_ratio``) and the claimed side into such a row;
 * :func:`claim_summary` counts a claim's verdicts ("2 of 3 comparisons hold,
   1 inconclusive");
+* :func:`claim_evidence` lists a claim's comparisons with their sentences (Markdown);
 * :func:`display_table` formats every row for reading (effect and interval as
   text), :func:`markdown_table` renders a table as Markdown, and
   :class:`MarkdownText` displays it in a notebook (Markdown for the book, the
   same text for ``text/plain``, so that nbval compares the content);
-* :func:`forest_panels` draws the effects, one panel per unit.
+* :func:`forest_panels` draws the effects, one panel per group (e.g. per claim and unit).
 """
 from __future__ import annotations
 
 import math
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import stats
 
-__all__ = ["verdict_row", "claim_summary", "missing_chapters", "format_effect", "display_table",
+__all__ = ["verdict_row", "claim_summary", "claim_evidence", "missing_chapters", "format_effect", "display_table",
            "markdown_table", "MarkdownText", "forest_panels"]
 
 
@@ -63,6 +65,22 @@ def claim_summary(verdicts: pd.DataFrame, claim: str) -> str:
     parts = [f"{held} of {total} {noun} {'holds' if total == 1 else 'hold'}"]
     parts += [f"{int(counts[v])} {v}" for v in ("contradicted", "inconclusive") if counts.get(v, 0)]
     return ", ".join(parts)
+
+
+def claim_evidence(verdicts: pd.DataFrame, claim: str, *, link_chapters: bool = True) -> str:
+    """A Markdown list of ``claim``'s comparisons: chapter, comparison and verdict sentence, in row order.
+
+    ``link_chapters``: name each chapter by a MyST ``{doc}`` link (the chapters are
+    notebooks next to the summary). An empty claim gives an italic "no comparison" line.
+    """
+    rows = verdicts[verdicts["claim"] == claim]
+    if rows.empty:
+        return "*No comparison recorded for this claim in this build.*"
+    def where(chapter):
+        return f"{{doc}}`{chapter}`" if link_chapters else chapter
+
+    return "\n".join(f"- {where(r.chapter)}: {r.comparison}: **{r.verdict}** {r.sentence.removeprefix(r.verdict).strip()}"
+                     for r in rows.itertuples())
 
 
 def missing_chapters(verdicts: pd.DataFrame, expected: Sequence[str]) -> list[str]:
@@ -118,32 +136,52 @@ class MarkdownText:
         return self.text
 
 
-def forest_panels(verdicts: pd.DataFrame, *, label: str = "label", width: float = 9.0):
-    """One :func:`glth_core.plots.forest` panel per unit of ``verdicts`` (rows already in the printed unit).
+def forest_panels(verdicts: pd.DataFrame, *, label: str = "label", panel: str = "unit", width: float = 10.0):
+    """One :func:`glth_core.plots.forest` panel per value of the column ``panel``, titled with that value.
 
-    Differences (``"pp"``) are drawn on a linear axis, ratios (``"x"``) on a log
-    axis around their ``null``; ``label``: the column naming each row. Returns
-    the figure; its axes are in the order of the units' first appearance.
+    ``verdicts``: rows already in the printed unit (:func:`verdict_row`), with a
+    ``label`` column naming each row. Rows of one panel must share their ``unit``
+    and ``null`` (one axis holds one unit): differences (``"pp"``) are drawn on a
+    linear axis, ratios (``"x"``) on a log axis with plain tick labels. Panels
+    follow the order of first appearance, rows the table's order. Returns the figure.
     """
     import matplotlib.pyplot as plt
 
     from .plots import forest
 
-    stats._check_columns(verdicts, [label, "estimate", "ci_low", "ci_high", "verdict", "unit", "null"],
+    stats._check_columns(verdicts, [label, panel, "estimate", "ci_low", "ci_high", "verdict", "unit", "null"],
                          "verdicts")
     if verdicts.empty:
         raise ValueError("verdicts is empty: nothing to draw")
-    units = list(pd.unique(verdicts["unit"]))
-    sizes = [int((verdicts["unit"] == u).sum()) for u in units]
-    fig, axes = plt.subplots(len(units), 1, figsize=(width, 1.0 + 0.42 * sum(sizes) + 0.8 * len(units)),
+    names = list(pd.unique(verdicts[panel]))
+    parts = [verdicts[verdicts[panel] == name] for name in names]
+    for name, part in zip(names, parts):
+        if part["unit"].nunique() != 1 or part["null"].nunique() != 1:
+            raise ValueError(f"panel {name!r} mixes units {sorted(part['unit'].unique())} or nulls "
+                             f"{sorted(part['null'].unique())}; one axis holds one unit")
+    sizes = [len(part) for part in parts]
+    fig, axes = plt.subplots(len(parts), 1, figsize=(width, 0.45 * sum(sizes) + 1.1 * len(parts)),
                              gridspec_kw={"height_ratios": sizes}, squeeze=False)
-    for ax, unit in zip(axes[:, 0], units):
-        part = verdicts[verdicts["unit"] == unit]
-        nulls = part["null"].unique()
-        if len(nulls) != 1:
-            raise ValueError(f"rows in unit {unit!r} have different nulls {sorted(nulls)}; one axis holds one null")
+    for ax, name, part in zip(axes[:, 0], names, parts):
+        unit, null = part["unit"].iloc[0], float(part["null"].iloc[0])
         ratio = unit == "x"
-        forest(part, label, ax=ax, scale=1.0, null=float(nulls[0]), log=ratio,
+        forest(part, label, ax=ax, scale=1.0, null=null, log=ratio,
                xlabel="ratio (log scale), 95% CI" if ratio else f"difference ({unit}), 95% CI")
+        if ratio:
+            _plain_log_ticks(ax.xaxis, part)
+        ax.set_title(str(name), loc="left", fontsize="medium")
     fig.tight_layout()
     return fig
+
+
+def _plain_log_ticks(axis, part: pd.DataFrame) -> None:
+    """Ticks of a log axis of ratios labelled ``0.5x``, ``1x``, ``2x`` (denser within one decade)."""
+    import matplotlib.ticker as mticker
+
+    values = part[["ci_low", "ci_high", "estimate", "null"]].to_numpy(dtype=float).ravel()
+    values = values[(values > 0) & np.isfinite(values)]
+    decades = np.log10(values.max() / values.min()) if values.size else 1.0
+    subs = (1.0, 2.0, 5.0) if decades > 1 else (1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 7.0)
+    axis.set_major_locator(mticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+    axis.set_minor_formatter(mticker.NullFormatter())

@@ -53,6 +53,15 @@ def test_claim_summary_counts_each_verdict():
     assert vt.claim_summary(verdicts, "5") == "no comparison recorded"
 
 
+def test_claim_evidence_lists_each_comparison_of_the_claim_only():
+    verdicts = _rows(("2", "01_canonical", "holds", "pp"), ("3", "02_bases", "inconclusive", "x"),
+                     ("2", "05_conv", "inconclusive", "pp"))
+    lines = vt.claim_evidence(verdicts, "2").splitlines()
+    assert lines == ["- {doc}`01_canonical`: c0: **holds** (n = 5)", "- {doc}`05_conv`: c2: **inconclusive** (n = 5)"]
+    assert vt.claim_evidence(verdicts, "3", link_chapters=False).startswith("- 02_bases: c1: **inconclusive**")
+    assert "No comparison" in vt.claim_evidence(verdicts, "4")
+
+
 def test_missing_chapters_in_expected_order():
     verdicts = _rows(("2", "02_bases", "holds", "pp"))
     assert vt.missing_chapters(verdicts, ["01_canonical", "02_bases", "05_conv"]) == ["01_canonical", "05_conv"]
@@ -77,19 +86,29 @@ def test_markdown_table_escapes_pipes_and_has_one_line_per_row():
         vt.MarkdownText(3)
 
 
-def test_forest_panels_one_axis_per_unit_ratios_on_log_scale():
+def test_forest_panels_one_axis_per_panel_ratios_on_log_scale():
     verdicts = _rows(("2", "01", "holds", "pp"), ("3", "02", "inconclusive", "x"), ("2", "02", "holds", "pp"))
     verdicts["label"] = verdicts["comparison"]
     fig = vt.forest_panels(verdicts)
     try:
-        pp, ratio = fig.axes[:2]
         assert len(fig.axes) == 2
+        pp, ratio = fig.axes
+        assert pp.get_title(loc="left") == "pp" and ratio.get_title(loc="left") == "x"
         assert pp.get_xscale() == "linear" and ratio.get_xscale() == "log"
         assert len(pp.containers) == 2 and len(ratio.containers) == 1
         assert [t.get_text() for t in pp.get_yticklabels()] == ["c0", "c2"]
         null_lines = [line for line in ratio.get_lines() if list(line.get_xdata()) == [1.0, 1.0]]
         assert null_lines, "the ratio panel draws its null at 1"
+        assert ratio.xaxis.get_major_formatter()(2.0, 0) == "2x"
     finally:
         plt.close(fig)
+    verdicts["panel"] = ["claim " + c for c in verdicts["claim"]]
+    fig = vt.forest_panels(verdicts, panel="panel")
+    try:
+        assert [ax.get_title(loc="left") for ax in fig.axes] == ["claim 2", "claim 3"]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="mixes units"):
+        vt.forest_panels(verdicts.assign(panel="all"), panel="panel")
     with pytest.raises(ValueError, match="empty"):
         vt.forest_panels(verdicts.iloc[:0])
