@@ -123,6 +123,7 @@ from glth_core.verdict_tables import markdown_table, MarkdownText, verdict_row
 pd.set_option("display.width", 120)
 controls = params["controls"]
 seed_list = list(range(params["seeds"]))
+model_name = {"lenet300": "LeNet-300-100"}.get(params["model"], params["model"])
 
 # %% [markdown]
 # ## The two profiles
@@ -168,7 +169,7 @@ if failures:
 # them cached prints the same), and what each profile's runs would take, from
 # measured seconds per epoch on a 2-core CPU:
 
-# %%
+# %% tags=["hide-input"]
 print(f"training time of this build's runs: {(table.wall_time_s.sum() + short_table.wall_time_s.sum()) / 60:.1f} min")
 for name in PROFILES:
     p = chapter_parameters("01_canonical", name)
@@ -179,7 +180,7 @@ for name in PROFILES:
     print(f"profile {name}: " + ", ".join(f"{d.upper()} " + ("not measured" if h is None else f"{h:.2f} h")
                                           for d, h in cost.items()))
 
-# %%
+# %% tags=["hide-input"]
 def describe(p):
     """The training schedule of parameters ``p`` in words."""
     words = f"{p['epochs']} epochs of {p['optimizer'].upper()}, learning rate {p['lr']:g}"
@@ -194,11 +195,14 @@ def describe(p):
 
 
 SCHEDULES = {"short": describe(SHORT_SCHEDULE), "profile": describe(params)}
+
+# %%
 dense = pd.concat([short_table[short_table["round"] == 0].assign(schedule="short"),
                    table[(table.control == "ticket") & (table["round"] == 0)].assign(schedule="profile")])
 by_schedule = stats.summarize(dense, "schedule").set_index("schedule").loc[["short", "profile"]]
 schedule_gain = stats.paired_difference(dense, "schedule", "profile", "short", by=[]).iloc[0]
 
+# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
 shown = pd.DataFrame({
     "schedule": [SCHEDULES[s] for s in by_schedule.index] + ["profile − short (paired)"],
     "n": [str(int(v)) for v in by_schedule.n] + [str(int(schedule_gain.n))],
@@ -220,7 +224,7 @@ glue("c1_schedule_gain", stats.verdict_sentence(schedule_gain, "greater", label=
 if params["dataset"] == "fashion_mnist" and params["model"] == "lenet300":
     bar = ("reaches" if dense_acc >= BAR else "falls short of") + f" the {100 * BAR:.1f}% we ask of a trained network"
 else:
-    bar = f"(the {100 * BAR:.1f}% bar is for LeNet-300-100 on Fashion-MNIST; this build runs {params['model']} " \
+    bar = f"(the {100 * BAR:.1f}% bar is for LeNet-300-100 on Fashion-MNIST; this build runs {model_name} " \
           f"on {params['dataset']})"
 glue("c1_bar", bar, display=False)
 
@@ -250,7 +254,7 @@ glue("c1_bar", bar, display=False)
 LABELS = {"ticket": "IMP ticket", "reinit": "random re-initialisation", "random_mask": "random mask"}
 curves = stats.with_dense_round(table) if controls else table
 ax = plots.accuracy_curves(curves, "control", hue_order=["ticket", *controls], labels=LABELS, reference=dense_acc)
-ax.set_title(f"{params['model']} on {params['dataset']}, canonical basis ({params['seeds']} seeds)")
+ax.set_title(f"{model_name} on {params['dataset']}, canonical basis ({params['seeds']} seeds)")
 glue("c1_fig_accuracy", ax.figure, display=False)
 plt.close(ax.figure)
 
@@ -281,6 +285,7 @@ versus_dense = pd.concat([tickets[tickets["round"] > 0].assign(arm="ticket"),
                           *[dense_rows.assign(arm="dense", round=r) for r in pruned]])
 rise_fall = stats.paired_difference(versus_dense, "arm", "ticket", "dense", by=["round"]).set_index("round")
 
+# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
 SIDE_WORDS = {"holds": "above dense", "contradicted": "below dense", "inconclusive": "inconclusive (CI includes 0)"}
 MarkdownText(markdown_table(pd.DataFrame({
     "round": rise_fall.index,
@@ -303,6 +308,8 @@ MarkdownText(markdown_table(pd.DataFrame({
 # %%
 versus_controls = {c: stats.with_verdicts(stats.paired_difference(table, "control", "ticket", c, by=["round"]),
                                           "greater").set_index("round") for c in controls}
+
+# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
 columns = {"round": pruned, "weights (%)": [f"{weights_pct[r]:.3g}" for r in pruned]}
 for c, effects in versus_controls.items():
     columns[f"ticket − {LABELS[c]} (pp), 95% CI"] = [
@@ -318,8 +325,8 @@ MarkdownText(markdown_table(pd.DataFrame(columns))) if controls else print("no c
 # at the first pruned round, the fall, and the ticket against each control, at
 # the sparsest round (the last one). The tables above show every other round.
 
-# %%
-where = f"{'LeNet-300-100' if params['model'] == 'lenet300' else params['model']}, {params['dataset']}, canonical"
+# %% mystnb={"markdown_format": "myst"}
+where = f"{model_name}, {params['dataset']}, canonical"
 
 
 def at(r):

@@ -59,7 +59,7 @@ if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
     raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
 print(f"verdicts of the {profile} profile{' (smoke build)' if smoke else ''}")
 
-# %%
+# %% tags=["hide-input"]
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -101,12 +101,13 @@ for claim in CLAIMS:
 #
 # One row per comparison, by claim: $n$ (seeds, i.e. pairs), the estimate
 # (a difference in percentage points, pp, or a ratio, x) and its 95%
-# confidence interval, and the verdict. The `#` numbers the rows of the
-# figure below.
+# confidence interval, and the verdict; the chapter by its number. The `#`
+# numbers the rows of the figure below.
 
-# %%
+# %% mystnb={"markdown_format": "myst"}
 shown = display_table(verdicts)
 shown.insert(0, "#", range(1, len(shown) + 1))
+shown["chapter"] = shown["chapter"].str[:2]  # "01_canonical" -> "01": room for the comparison
 MarkdownText(markdown_table(shown)) if len(shown) else print("No chapter has recorded a verdict for this profile yet.")
 
 # %%
@@ -154,7 +155,7 @@ plt.close(fig)
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
 MarkdownText(claim_evidence(verdicts, "1"))
 
 # %% [markdown]
@@ -168,7 +169,7 @@ MarkdownText(claim_evidence(verdicts, "1"))
 # the fall at the sparsest (ticket minus its own dense network); the ticket
 # against its controls at the sparsest round.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
 MarkdownText(claim_evidence(verdicts, "2"))
 
 # %% [markdown]
@@ -184,7 +185,7 @@ MarkdownText(claim_evidence(verdicts, "2"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
 MarkdownText(claim_evidence(verdicts, "3"))
 
 # %% [markdown]
@@ -212,7 +213,7 @@ MarkdownText(claim_evidence(verdicts, "3"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
 MarkdownText(claim_evidence(verdicts, "4"))
 
 # %% [markdown]
@@ -229,7 +230,7 @@ MarkdownText(claim_evidence(verdicts, "4"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
 MarkdownText(claim_evidence(verdicts, "5"))
 
 # %% [markdown]
