@@ -1,0 +1,114 @@
+"""Verdict rows, per-claim summaries, the readable table and the forest panels of the summary chapter."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from glth_core import chapter, stats, verdict_tables as vt  # noqa: E402
+
+
+def _rows(*specs):
+    """Verdict rows from (claim, chapter, verdict, unit) tuples, with made-up effects."""
+    rows = []
+    for i, (claim, chap, verdict, unit) in enumerate(specs):
+        null = 1.0 if unit == "x" else 0.0
+        rows.append(dict(claim=claim, chapter=chap, comparison=f"c{i}", n=5, estimate=null + 0.5, ci_low=null + 0.1,
+                         ci_high=null + 0.9, unit=unit, null=null, verdict=verdict, sentence=f"{verdict} (n = 5)"))
+    return pd.DataFrame(rows)
+
+
+def test_verdict_row_scales_a_paired_difference_to_pp_and_matches_scipy():
+    table = pd.DataFrame({"control": ["ticket"] * 4 + ["reinit"] * 4, "seed": [0, 1, 2, 3] * 2, "round": 1,
+                          "test_accuracy": [0.80, 0.82, 0.81, 0.83, 0.78, 0.79, 0.80, 0.79]})
+    effect = stats.paired_difference(table, "control", "ticket", "reinit").iloc[0]
+    row = vt.verdict_row(effect, "greater", claim="2", chapter="01_canonical", comparison="ticket − reinit")
+    interval = scipy.stats.ttest_rel([0.80, 0.82, 0.81, 0.83], [0.78, 0.79, 0.80, 0.79]).confidence_interval()
+    assert row["estimate"] == pytest.approx(100 * 0.025)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((100 * interval.low, 100 * interval.high))
+    assert row["verdict"] == ("holds" if interval.low > 0 else "inconclusive")
+    assert row["sentence"].startswith(row["verdict"]) and "pp" in row["sentence"]
+    assert row["unit"] == "pp" and row["null"] == 0 and list(row) == chapter.VERDICT_COLUMNS
+    less = vt.verdict_row(effect, "less", claim="2", chapter="01_canonical", comparison="x")
+    assert less["verdict"] == ("contradicted" if interval.low > 0 else "inconclusive")
+
+
+def test_verdict_row_of_a_ratio_keeps_its_unit_and_null():
+    effect = dict(n=3, estimate=0.8, ci_low=0.6, ci_high=0.95)
+    row = vt.verdict_row(effect, "greater", claim="3", chapter="05_conv", comparison="dct / canonical",
+                         unit="x", scale=1.0, null=1.0)
+    assert (row["estimate"], row["null"], row["verdict"]) == (0.8, 1.0, "contradicted")
+    assert "0.80x" in row["sentence"]
+    with pytest.raises(ValueError, match="claim must be"):
+        vt.verdict_row(effect, "greater", claim=3, chapter="05_conv", comparison="x")
+
+
+def test_claim_summary_counts_each_verdict():
+    verdicts = _rows(("2", "01", "holds", "pp"), ("2", "01", "holds", "pp"), ("2", "02", "inconclusive", "pp"),
+                     ("3", "02", "contradicted", "x"))
+    assert vt.claim_summary(verdicts, "2") == "2 of 3 comparisons hold, 1 inconclusive"
+    assert vt.claim_summary(verdicts, "3") == "0 of 1 comparison holds, 1 contradicted"
+    assert vt.claim_summary(verdicts, "5") == "no comparison recorded"
+
+
+def test_claim_evidence_lists_each_comparison_of_the_claim_only():
+    verdicts = _rows(("2", "01_canonical", "holds", "pp"), ("3", "02_bases", "inconclusive", "x"),
+                     ("2", "05_conv", "inconclusive", "pp"))
+    lines = vt.claim_evidence(verdicts, "2").splitlines()
+    assert lines == ["- {doc}`01_canonical`: c0: **holds** (n = 5)", "- {doc}`05_conv`: c2: **inconclusive** (n = 5)"]
+    assert vt.claim_evidence(verdicts, "3", link_chapters=False).startswith("- 02_bases: c1: **inconclusive**")
+    assert "No comparison" in vt.claim_evidence(verdicts, "4")
+
+
+def test_missing_chapters_in_expected_order():
+    verdicts = _rows(("2", "02_bases", "holds", "pp"))
+    assert vt.missing_chapters(verdicts, ["01_canonical", "02_bases", "05_conv"]) == ["01_canonical", "05_conv"]
+    assert vt.missing_chapters(pd.DataFrame(columns=chapter.VERDICT_COLUMNS), ["a"]) == ["a"]
+
+
+def test_display_table_formats_differences_and_ratios():
+    shown = vt.display_table(_rows(("2", "01", "holds", "pp"), ("3", "02", "holds", "x")))
+    assert list(shown.columns) == ["claim", "chapter", "comparison", "n", "estimate", "95% CI", "verdict"]
+    assert shown.loc[0, "estimate"] == "+0.50 pp" and shown.loc[0, "95% CI"] == "[+0.10, +0.90]"
+    assert shown.loc[1, "estimate"] == "1.50x" and shown.loc[1, "95% CI"] == "[1.10x, 1.90x]"
+    assert vt.format_effect(float("nan"), 0.0, 1.0, "pp")[0] == "n/a pp"
+
+
+def test_markdown_table_escapes_pipes_and_has_one_line_per_row():
+    text = vt.markdown_table(pd.DataFrame({"a": ["x|y", "z"], "b": [1, 2]}))
+    lines = text.splitlines()
+    assert lines[0] == "| a | b |" and lines[1] == "|---|---|" and lines[2] == "| x\\|y | 1 |" and len(lines) == 4
+    shown = vt.MarkdownText(text)
+    assert shown._repr_markdown_() == text == repr(shown)
+    with pytest.raises(TypeError):
+        vt.MarkdownText(3)
+
+
+def test_forest_panels_one_axis_per_panel_ratios_on_log_scale():
+    verdicts = _rows(("2", "01", "holds", "pp"), ("3", "02", "inconclusive", "x"), ("2", "02", "holds", "pp"))
+    verdicts["label"] = verdicts["comparison"]
+    fig = vt.forest_panels(verdicts)
+    try:
+        assert len(fig.axes) == 2
+        pp, ratio = fig.axes
+        assert pp.get_title(loc="left") == "pp" and ratio.get_title(loc="left") == "x"
+        assert pp.get_xscale() == "linear" and ratio.get_xscale() == "log"
+        assert len(pp.containers) == 2 and len(ratio.containers) == 1
+        assert [t.get_text() for t in pp.get_yticklabels()] == ["c0", "c2"]
+        null_lines = [line for line in ratio.get_lines() if list(line.get_xdata()) == [1.0, 1.0]]
+        assert null_lines, "the ratio panel draws its null at 1"
+        assert ratio.xaxis.get_major_formatter()(2.0, 0) == "2x"
+    finally:
+        plt.close(fig)
+    verdicts["panel"] = ["claim " + c for c in verdicts["claim"]]
+    fig = vt.forest_panels(verdicts, panel="panel")
+    try:
+        assert [ax.get_title(loc="left") for ax in fig.axes] == ["claim 2", "claim 3"]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="mixes units"):
+        vt.forest_panels(verdicts.assign(panel="all"), panel="panel")
+    with pytest.raises(ValueError, match="empty"):
+        vt.forest_panels(verdicts.iloc[:0])
