@@ -142,6 +142,13 @@ def chapter_runs(p):
 runs = chapter_runs(params)
 variants = list(basis_variants(params))
 reference = "canonical" if "canonical" in variants else variants[0]
+RANK = {name: i for i, name in enumerate([*params["models"], *variants])}
+
+
+def in_order(frame, columns=("model", "variant")):
+    """``frame`` sorted by the order of the parameters ``models`` and of the basis variants (not alphabetically)."""
+    return frame.sort_values(list(columns), key=lambda c: c.map(RANK) if c.name in ("model", "variant") else c, kind="stable")
+
 print(f"profile {profile}{' (smoke)' if smoke else ''}: models {params['models']} on {params['dataset']}, "
       f"variants {variants}, {params['seeds']} seeds, {len(runs)} runs")
 
@@ -313,7 +320,7 @@ print(costs.to_string())
 from glth_core import stats
 
 dense = table[table["round"] == 0]
-dense_summary = stats.summarize(dense, ["model", "variant"], "test_accuracy")
+dense_summary = in_order(stats.summarize(dense, ["model", "variant"], "test_accuracy"))
 print((dense_summary.set_index(["model", "variant"])[["n", "mean", "sd", "ci_low", "ci_high"]]
        .mul([1, 100, 100, 100, 100]).round(2).to_string()))
 dense_ref = dense_summary[dense_summary["variant"] == reference].set_index("model")
@@ -353,7 +360,9 @@ for ax, m in zip(axes[0], params["models"]):
     part = table[table["model"] == m]
     plots.accuracy_curves(part, hue="variant", hue_order=variants, ax=ax,
                           reference=float(dense_ref.loc[m, "mean"]), tolerance=TOLERANCE)
-    ax.set_title(f"{m} on {params['dataset']}")
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, 0), min(high, 100))  # few seeds give wide t intervals: keep the axis to possible values
+    ax.set_title(f"{MODEL_LABELS[m]} on {params['dataset']}")
 fig.tight_layout()
 glue("c5_fig_accuracy", fig, display=False)
 plt.close(fig)
@@ -385,7 +394,7 @@ claim2 = pd.concat([
     stats.paired_difference(table, "round", r, 0, by=["model", "variant"], pair_on=["seed"]).assign(round=r)
     for r in sorted({1, last_round})], ignore_index=True)
 claim2["weights remaining (%)"] = [100 * density_at.loc[(m, r)] for m, r in zip(claim2["model"], claim2["round"])]
-claim2 = stats.with_verdicts(claim2, "greater", null=-TOLERANCE)
+claim2 = in_order(stats.with_verdicts(claim2, "greater", null=-TOLERANCE), ("round", "model", "variant"))
 print(claim2.assign(**{c: 100 * claim2[c] for c in ("estimate", "ci_low", "ci_high")})
       [["model", "variant", "round", "weights remaining (%)", "n", "estimate", "ci_low", "ci_high", "verdict"]]
       .round(2).to_string(index=False))
@@ -416,7 +425,7 @@ claim3_rounds = pd.concat([
     if rotated else pd.DataFrame(columns=["model", "variant", "round", "n", "estimate", "ci_low", "ci_high"])
 claim3_rounds = claim3_rounds[claim3_rounds["round"] > 0]
 if rotated:
-    claim3_rounds = stats.with_verdicts(claim3_rounds, "greater")
+    claim3_rounds = in_order(stats.with_verdicts(claim3_rounds, "greater"), ("model", "variant", "round"))
     claim3_rounds["weights remaining (%)"] = [100 * density_at.loc[(m, r)]
                                               for m, r in zip(claim3_rounds["model"], claim3_rounds["round"])]
     print(claim3_rounds.assign(**{c: 100 * claim3_rounds[c] for c in ("estimate", "ci_low", "ci_high")})
@@ -449,7 +458,7 @@ else:
 per_seed = pd.concat([
     stats.compression(table[table["model"] == m], TOLERANCE, reference={"variant": reference}, by=["variant"])
     .assign(model=m) for m in params["models"]], ignore_index=True)
-compression_summary = stats.summarize_compression(per_seed, by=["model", "variant"])
+compression_summary = in_order(stats.summarize_compression(per_seed, by=["model", "variant"]))
 print(compression_summary.assign(
     compression=[stats.format_compression(r["compression"], r["bound"] == "lower", 1)
                  for _, r in compression_summary.iterrows()],
