@@ -116,7 +116,9 @@ if len(verdicts):
     labelled = verdicts.assign(
         label=[f"{i}. ch. {r.chapter[:2]}: {textwrap.shorten(r.comparison, 44, placeholder=' …')}"
                for i, r in enumerate(verdicts.itertuples(), start=1)],
-        panel=[f"claim {r.claim}: {UNITS.get(r.unit, r.unit)}" for r in verdicts.itertuples()])
+        panel=[f"claim {r.claim}: {UNITS.get(r.unit, r.unit)}"
+               + (f", tested against {r.null:+g}" if r.null not in (0, 1) else "")  # e.g. "within 1 pp": null -1
+               for r in verdicts.itertuples()])
     fig = forest_panels(labelled, panel="panel")
 else:  # nothing recorded: an empty figure that says so (the page must still build)
     fig, ax = plt.subplots(figsize=(7, 1.5))
