@@ -27,8 +27,8 @@ SHA-256 of the code that computes numbers: the abstract syntax tree
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
 ``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, and the
-analysis modules ``stats.py``, ``plots.py``, ``compaction.py`` and
-``truncation.py``, which read finished runs but never compute a stored result (``data.py`` counts
+analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
+``truncation.py`` and ``equal_size.py``, which read finished runs but never compute a stored result (``data.py`` counts
 as a whole, its command line included). So a changed hyperparameter, library version or line of
 numeric code gives a new run, while editing a docstring, a comment, the
 command line, the sweep, the result store or the book helpers keeps every
@@ -273,7 +273,7 @@ def from_dict(cls, data: dict):
 ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
-                         "stats.py", "plots.py", "compaction.py", "truncation.py")
+                         "stats.py", "plots.py", "compaction.py", "truncation.py", "equal_size.py")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
