@@ -8,7 +8,6 @@ browser.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
 import struct
 import zlib
@@ -17,15 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = load_tool
 
 
 book = load("book")

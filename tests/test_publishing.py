@@ -5,7 +5,6 @@ built book is checked by ``make test`` (tools/book.py smoke).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
@@ -20,11 +20,7 @@ REPOSITORY = CONFIG["repository"]["url"]
 CHAPTERS = sorted((REPO / "notebooks").glob("0*.py"))
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = load_tool
 
 
 check = load("check_book")

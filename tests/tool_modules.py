@@ -1,0 +1,13 @@
+"""Import the scripts of ``tools/`` (not a package) as modules, for the tests."""
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str):
+    """The module ``tools/<name>.py``, freshly executed."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
