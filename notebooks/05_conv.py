@@ -752,8 +752,8 @@ print(macs.map(lambda v: f"{v:,}").to_string())
 from glth_core.chapter import record_verdicts
 
 recorded = [{"claim": "2", "chapter": CHAPTER,
-             "comparison": f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights ({r['model']}, "
-                           f"{r['variant']})",
+             "comparison": f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights, claimed > "
+                           f"-{100 * TOLERANCE:g} pp, i.e. within {100 * TOLERANCE:g} pp ({r['model']}, {r['variant']})",
              "n": r["n"], "estimate": 100 * r["estimate"], "ci_low": 100 * r["ci_low"], "ci_high": 100 * r["ci_high"],
              "unit": "pp", "null": -100 * TOLERANCE, "verdict": r["verdict"], "sentence": r["sentence"]}
             for _, r in sparsest2.iterrows()]
