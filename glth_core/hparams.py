@@ -28,8 +28,9 @@ relative to the package is hashed with them), except the modules that only
 orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
 ``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
-analysis modules ``stats.py``, ``plots.py``, ``compaction.py`` and
-``truncation.py``, ``verdict_tables.py`` and ``equal_size.py``, which read finished runs but never compute a stored result,
+analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
+``truncation.py``, ``verdict_tables.py`` and ``equal_size.py``, which read
+finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
 and the re-exports and command line of the ``data`` package
 (``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
 idx parsing, checksums, fetch steps, sources and splits count. So a changed
@@ -284,6 +285,8 @@ ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", 
                          # analysis of finished runs: they read results, never compute a stored one
                          "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
                          "equal_size.py",
+                         # chapter settings: they reach a run only through its hyperparameters, hashed by value
+                         "profiles.py",
                          # the data package's re-exports and command line (its other modules count)
                          "data/__init__.py", "data/__main__.py", "data/cli.py")
 
