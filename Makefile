@@ -57,7 +57,7 @@ lint-workflows: $(ACTIONLINT_STAMP)
 PROFILE ?= quick
 
 book: venv data
-	$(PY) tools/book.py build -p profile=$(PROFILE)
+	$(PY) tools/book.py build $(if $(filter-out quick,$(PROFILE)),-p profile=$(PROFILE))
 
 # TeX for `make pdf` (XeLaTeX, FreeSerif fonts, latexmk; pdftotext for the check), from
 # Debian (about 80 MB of packages), installed when missing: as root, or through
