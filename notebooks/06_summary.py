@@ -82,11 +82,16 @@ glue("s6_missing", "Every experiment chapter recorded its verdicts." if not miss
      f"Not recorded (run these chapters with the same profile first, then this one): {', '.join(missing)}.",
      display=False)
 # claims 1 and 4 are constructions; their recorded comparisons are side questions, not tests of the claim
-CONSTRUCTIONS = {"1": "a construction (tickets are found and trained in every basis tried); comparisons: ",
-                 "4": "a construction, checked by the export test of chapter 04; side comparisons, not tests of "
-                      "the claim: "}
+CONSTRUCTIONS = {"1": ("a construction: tickets are found and trained in every basis tried", "comparisons"),
+                 "4": ("a construction, checked by the export test of chapter 04",
+                       "side comparisons, not tests of the claim")}
 for claim in CLAIMS:
-    glue(f"s6_claim{claim}", CONSTRUCTIONS.get(claim, "") + claim_summary(verdicts, claim), display=False)
+    summary = claim_summary(verdicts, claim)
+    if claim in CONSTRUCTIONS:
+        construction, side = CONSTRUCTIONS[claim]
+        recorded_any = (verdicts["claim"] == claim).any()
+        summary = f"{construction}; {side}: {summary}" if recorded_any else construction
+    glue(f"s6_claim{claim}", summary, display=False)
 
 # %% [markdown]
 # ## The claims at a glance
