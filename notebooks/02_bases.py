@@ -264,7 +264,7 @@ def probe_network(basis: str, dtype: torch.dtype, nudge: bool = False) -> torch.
 
 def gap(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> dict:
     """Largest |difference| of the weights and of the outputs on ``x``, relative to their largest value."""
-    wa, wb = ([p.double() for n, p in m.named_parameters() if n.endswith("weight")] for m in (a, b))
+    wa, wb = ([p.detach().double() for n, p in m.named_parameters() if n.endswith("weight")] for m in (a, b))
     with torch.no_grad():
         ya, yb = a(x.to(next(a.parameters()).dtype)).double(), b(x.to(next(b.parameters()).dtype)).double()
     return {"weights": max(float((u - v).abs().max() / u.abs().max()) for u, v in zip(wa, wb)),
