@@ -395,7 +395,10 @@ def train(
 
 def _check_losses(pending: list[tuple[int, torch.Tensor]], round_index: int, bar) -> float:
     """Raise :class:`TrainingDiverged` at the first bad loss of ``pending`` (emptied); return the last loss."""
-    values = torch.stack([loss for _, loss in pending]).double().cpu().tolist()  # one transfer for all
+    if len(pending) == 1:  # the CPU's check after every step: no stacking on the hot path
+        values = [pending[0][1].item()]
+    else:
+        values = torch.stack([loss for _, loss in pending]).double().cpu().tolist()  # one transfer for all
     steps = [step for step, _ in pending]
     pending.clear()
     for step, value in zip(steps, values):
