@@ -117,7 +117,8 @@ from glth_core import compaction, lottery, plots, stats
 from glth_core.export import export
 from glth_core.parametrization import generalized_layers
 from glth_core.training import train
-from glth_core.chapter import record_verdicts
+from glth_core.chapter import VERDICT_COLUMNS, record_verdicts
+from glth_core.verdict_tables import verdict_row
 from glth_core.profiles import estimated_cost_hours, imp_base, settings_table
 from glth_core.sweep import grid, sweep
 
@@ -392,12 +393,9 @@ def percent(density: float) -> str:
 
 
 def verdict_records(effects: pd.DataFrame, claim: str, side: str, comparison, *, unit="pp", null=0.0, scale=100.0):
-    """Rows of the chapter's verdict table (glth_core.chapter.VERDICT_COLUMNS), one per effect."""
-    return pd.DataFrame({
-        "claim": claim, "chapter": CHAPTER, "comparison": [comparison(r) for _, r in effects.iterrows()],
-        "n": effects.n, "estimate": scale * effects.estimate, "ci_low": scale * effects.ci_low,
-        "ci_high": scale * effects.ci_high, "unit": unit, "null": null, "verdict": effects.verdict,
-        "sentence": effects.sentence, "side": side})
+    """Rows of the chapter's verdict table, one per effect (``verdict_tables.verdict_row``)."""
+    return pd.DataFrame([verdict_row(r, side, claim=claim, chapter=CHAPTER, comparison=comparison(r), unit=unit,
+                                     scale=scale, null=null) for _, r in effects.iterrows()], columns=VERDICT_COLUMNS)
 
 
 if reinit_bases:

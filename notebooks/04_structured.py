@@ -97,6 +97,8 @@ import torch
 from myst_nb import glue
 
 from glth_core import equal_size, plots, stats
+from glth_core.chapter import VERDICT_COLUMNS
+from glth_core.verdict_tables import verdict_row
 from glth_core.chapter import record_verdicts
 from glth_core.export import count_parameters, export, multiply_adds
 from glth_core.lottery import load_splits, round_model
@@ -323,10 +325,8 @@ print(pd.DataFrame({"low-rank ticket": versus_svd.method, "round": versus_svd["r
 
 # %%
 def verdict_rows(effects, label):
-    return pd.DataFrame({"claim": "4", "chapter": "04_structured", "comparison": [label(r) for _, r in effects.iterrows()],
-                         "n": effects.n, "estimate": 100 * effects.estimate, "ci_low": 100 * effects.ci_low,
-                         "ci_high": 100 * effects.ci_high, "unit": "pp", "null": 0.0, "verdict": effects.verdict,
-                         "sentence": effects.sentence})
+    return pd.DataFrame([verdict_row(r, "greater", claim="4", chapter="04_structured", comparison=label(r))
+                         for _, r in effects.iterrows()], columns=VERDICT_COLUMNS)
 
 
 verdicts = pd.concat([
