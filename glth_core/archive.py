@@ -13,23 +13,46 @@ code), ``hardware`` (:func:`hardware`: torch version, CUDA device name or CPU,
 torch threads, CPU count, platform), ``runs`` (``{run_id: {"identity",
 "provenance"}}``: the content of the run's ``hparams.json`` (kind,
 hyperparameters, library version and source hash, which the run key hashes) and
-where it comes from) and ``files`` (``{member: {"sha256", "size"}}``).
-Provenance is ``{"packed": date, "hardware": ...}`` of the machine that first
-packed the run; unpacking writes it to the run's ``provenance.json``, and a
-later pack of that folder carries it on unchanged (so a run keeps the GPU box
-it was computed on, not the laptop that repacked it). Packing only reads the
-results folder.
+where it comes from), ``files`` (``{member: {"sha256", "size"}}``) and, in a
+signed archive, ``signature`` (see below). Provenance is ``{"packed": date,
+"hardware": ...}`` of the machine that first packed the run; unpacking writes it
+to the run's ``provenance.json``, and a later pack of that folder carries it on
+unchanged (so a run keeps the GPU box it was computed on, not the laptop that
+repacked it). Packing only reads the results folder, and only the files a run
+folder holds (:data:`RUN_FILES`); anything else there is left out.
 
-Unpacking (:func:`unpack`) trusts nothing in the archive:
+What a checksum proves
+----------------------
+The SHA-256 of every file in the manifest detects *accidental* damage (a
+truncated download, flipped bits). It proves nothing about who made the
+archive: anyone can edit a checkpoint's recorded accuracy and recompute the
+checkpoint header and the manifest entry. An unsigned archive is therefore
+trusted as far as its source, and :func:`unpack` says so. To detect forgery,
+sign archives with a key that only you hold: ``pack(..., key=...)`` adds
+``signature = {"algorithm": "hmac-sha256", "key_id", "value"}``, an HMAC-SHA-256
+(:mod:`hmac`) of the canonical JSON of the rest of the manifest, which covers
+every file's SHA-256; ``unpack(..., key=...)`` refuses an archive that is
+unsigned, signed with another key, or altered after signing. On the command line
+the key is the content of ``--key-file FILE`` or of ``$GLTH_ARCHIVE_KEY`` (at
+least 16 bytes; e.g. ``python -c "import secrets; print(secrets.token_hex(32))"``).
+
+Unpacking (:func:`unpack`) trusts nothing else in the archive, and checks the
+whole archive before it installs anything:
 
 * every member must be a regular file or directory named ``manifest.json`` or
-  ``results/<run_id>/<file>`` (no absolute path, no ``..``, no deeper folders, no
-  symbolic or hard link, no device or FIFO, no duplicate name); anything else
-  is refused with :class:`UnsafeArchiveError` naming the member, before
-  anything is written;
-* the manifest must list exactly the archive's files, and each file's SHA-256
-  and size must match (checked while the files are extracted to a staging
-  folder inside the results folder, which is removed afterwards);
+  ``results/<run_id>/<file>`` where ``<file>`` is one of :data:`RUN_FILES`
+  (``hparams.json``, ``round_NNNN.pt``, ``rounds.csv``) and not larger than its
+  cap (checked on the tar header, before a byte is read); no absolute path, no
+  ``..``, no deeper folders, no symbolic or hard link, no device or FIFO, no
+  duplicate name (``./results/x`` and ``results/x`` are the same name); anything
+  else is refused with :class:`UnsafeArchiveError` naming the member;
+* the manifest must be well formed, list exactly the archive's files and runs,
+  and each file's SHA-256 and size must match (checked while the files are
+  extracted to a staging folder inside the results folder, removed afterwards);
+* every checkpoint must pass its own checksum, load with
+  ``torch.load(weights_only=True)`` and hold the row of its run and round, and a
+  run's rounds must be consecutive; the run's ``rounds.csv`` is then re-derived
+  from those rows (the archive's own table is never installed);
 * a run is installed only if its folder name is the run key that *this* code
   computes for its hyperparameters (:func:`~glth_core.hparams.run_key`, which
   hashes the library version and source): a run computed by other code is
@@ -37,15 +60,17 @@ Unpacking (:func:`unpack`) trusts nothing in the archive:
 * a run that already has a finished round in the destination is left alone
   (never overwritten, never mixed with another machine's rounds).
 
-Files are moved into place with ``os.replace`` under the run's lock, the
-checkpoints before ``rounds.csv``; a round is finished iff its checkpoint exists,
-and every installed checkpoint has been verified, so an interrupted unpack
-leaves only finished rounds behind.
+Only then are runs installed, each one atomically: a run folder that does not
+exist yet is renamed into place from the staging folder in one ``os.replace``;
+into an existing folder without finished rounds (a failed run) the files are
+moved under the run's lock, the checkpoints before ``rounds.csv``, so an
+interrupted unpack leaves only finished, verified rounds behind.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -54,10 +79,12 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["FORMAT", "UnsafeArchiveError", "UnpackedRun", "pack", "unpack", "hardware"]
+__all__ = ["FORMAT", "RUN_FILES", "KEY_ENV", "UnsafeArchiveError", "UnpackedRun", "pack", "unpack", "hardware",
+           "load_key"]
 
 #: Value of ``manifest.json``'s ``format``.
 FORMAT = "glth_core-results/1"
@@ -66,8 +93,24 @@ _MANIFEST = "manifest.json"
 _PROVENANCE = "provenance.json"
 _ROOT = "results"
 _RUN_ID = re.compile(r"^[a-z0-9]+_[0-9a-f]{12}$")
-_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CHUNK = 2**20
+_MiB = 2**20
+
+#: The files a run folder may hold in an archive: name pattern -> largest size in bytes. A
+#: checkpoint holds the trained state, masks and (round 0) the rewind point of one of the
+#: registry's models: Conv-6 at full width, the largest, takes about 40 MB.
+RUN_FILES = {
+    r"hparams\.json": 1 * _MiB,
+    r"round_[0-9]{4}\.pt": 512 * _MiB,
+    r"rounds\.csv": 64 * _MiB,
+}
+_RUN_FILES = [(re.compile(f"^{pattern}$"), cap) for pattern, cap in RUN_FILES.items()]
+_MANIFEST_CAP = 64 * _MiB
+#: Environment variable holding the archive signing key (see the module docstring).
+KEY_ENV = "GLTH_ARCHIVE_KEY"
+_MIN_KEY_BYTES = 16
+_TRUST_NOTE = ("the SHA-256 manifest only detects accidental damage: these results are trusted as far as the "
+               "archive's source (sign archives with --key-file or $GLTH_ARCHIVE_KEY to detect forgery)")
 
 
 class UnsafeArchiveError(ValueError):
@@ -101,12 +144,46 @@ def hardware() -> dict:
     }
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _cap(file_name: str) -> int | None:
+    """The size cap of a file a run folder may hold in an archive, or None if it may not hold it."""
+    return next((cap for pattern, cap in _RUN_FILES if pattern.match(file_name)), None)
+
+
+def load_key(key_file: str | os.PathLike | None = None) -> bytes | None:
+    """The archive signing key: the bytes of ``key_file`` (one trailing newline dropped), else
+    ``$GLTH_ARCHIVE_KEY`` (UTF-8), else None.
+
+    Raises:
+        ValueError: the key file cannot be read, or the key is shorter than 16 bytes.
+    """
+    if key_file is not None:
+        try:
+            key = Path(key_file).read_bytes()
+        except OSError as err:
+            raise ValueError(f"--key-file {key_file}: cannot read it ({err.strerror or err})") from None
+        key, where = key[:-1] if key.endswith(b"\n") else key, f"--key-file {key_file}"
+    elif os.environ.get(KEY_ENV):
+        key, where = os.environ[KEY_ENV].encode(), f"${KEY_ENV}"
+    else:
+        return None
+    if len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"{where}: the signing key must have at least {_MIN_KEY_BYTES} bytes, got {len(key)}; "
+                         "make one with: python -c \"import secrets; print(secrets.token_hex(32))\"")
+    return key
+
+
+def _key_id(key: bytes) -> str:
+    return hmac.new(key, b"glth_core archive key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _signed_bytes(manifest: dict) -> bytes:
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _sign(manifest: dict, key: bytes) -> dict:
+    return {"algorithm": "hmac-sha256", "key_id": _key_id(key),
+            "value": hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()}
 
 
 def _run_folders(root: Path, runs) -> list[Path]:
@@ -127,14 +204,26 @@ def _run_folders(root: Path, runs) -> list[Path]:
     return folders
 
 
-def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, runs=None) -> Path:
+def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, runs=None, *,
+         key: bytes | None = None) -> Path:
     """Write the runs of ``results_dir`` (default ``$GLTH_RESULTS_DIR`` or ``./results``) to ``file``.
 
-    ``runs``: run ids to pack (default: every run folder). Lock files and temporary
-    files are left out; the results folder is only read. Each file is read once, and
-    hashed and archived from those bytes, so a run that is still training is packed
-    consistently file by file. The archive is written to a temporary file next to
-    ``file`` and renamed onto it. Returns ``Path(file)``.
+    Args:
+        file: the archive to write (a ``.tar.gz``); written to a temporary file next to it and
+            renamed onto it.
+        results_dir: the results folder; only read.
+        runs: run ids to pack (default: every run folder).
+        key: sign the archive with this key (HMAC-SHA-256, see the module docstring; default: unsigned).
+
+    Only the files a run folder holds (:data:`RUN_FILES`) are packed: lock files, temporary
+    files and anything else are left out. Each file is read once, and hashed and archived
+    from those bytes, so a run that is still training is packed consistently file by file.
+
+    Returns:
+        ``Path(file)``.
+
+    Raises:
+        ValueError: no runs, an unknown run id, or a file larger than its cap.
     """
     from .hparams import source_hash
     from .store import default_results_dir
@@ -162,8 +251,15 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
                 tar.addfile(info, io.BytesIO(data))
 
             for folder in folders:
-                files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-                         if p.is_file() and not p.is_symlink() and _FILE.match(p.name)}  # skips .lock, .*.tmp
+                files = {}
+                for path in sorted(folder.iterdir()):
+                    cap = _cap(path.name) if path.name != _PROVENANCE else _cap("hparams.json")
+                    if cap is None or not path.is_file() or path.is_symlink():
+                        continue  # .lock, .*.tmp, *.corrupt-N, anything a run folder does not hold
+                    if path.stat().st_size > cap:
+                        raise ValueError(f"{path} has {path.stat().st_size} bytes, more than a run's {path.name} "
+                                         f"can hold ({cap} bytes); it is not a file of this run")
+                    files[path.name] = path.read_bytes()
                 provenance = json.loads(files.pop(_PROVENANCE)) if _PROVENANCE in files else packed_here
                 manifest["runs"][folder.name] = {"identity": json.loads(files["hparams.json"]),
                                                  "provenance": provenance}
@@ -171,6 +267,8 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
                     member = f"{_ROOT}/{folder.name}/{name}"
                     manifest["files"][member] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
                     add(member, data)
+            if key is not None:
+                manifest["signature"] = _sign(manifest, key)
             add(_MANIFEST, (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode())
         os.replace(tmp, file)
     except BaseException:
@@ -179,8 +277,10 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
     return file
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
-    """Raise :class:`UnsafeArchiveError` unless ``member`` is a regular file or folder inside the store."""
+def _check_member(member: tarfile.TarInfo) -> str:
+    """The canonical name of ``member`` (``./`` and empty parts dropped); raise
+    :class:`UnsafeArchiveError` unless it is a regular file or folder of the store that a run
+    folder may hold, within its size cap."""
     name = member.name
     where = f"archive member {name!r}"
     if name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
@@ -196,13 +296,21 @@ def _check_member(member: tarfile.TarInfo) -> None:
                                  "regular files only")
     parts = tuple(p for p in parts if p != ".")
     if member.isdir():
-        ok = parts == (_ROOT,) or (len(parts) == 2 and parts[0] == _ROOT and _RUN_ID.match(parts[1]))
+        ok = parts == (_ROOT,) or (len(parts) == 2 and parts[0] == _ROOT and bool(_RUN_ID.match(parts[1])))
     else:
-        ok = parts == (_MANIFEST,) or (len(parts) == 3 and parts[0] == _ROOT and _RUN_ID.match(parts[1])
-                                       and _FILE.match(parts[2]))
+        ok = parts == (_MANIFEST,) or (len(parts) == 3 and parts[0] == _ROOT and bool(_RUN_ID.match(parts[1])))
     if not ok:
         raise UnsafeArchiveError(f"{where} is outside the results store: expected {_MANIFEST} or "
                                  f"{_ROOT}/<kind>_<hash>/<file>")
+    if member.isfile():
+        cap = _MANIFEST_CAP if parts == (_MANIFEST,) else _cap(parts[2])
+        if cap is None:
+            raise UnsafeArchiveError(f"{where}: a run folder holds only hparams.json, round_NNNN.pt and rounds.csv; "
+                                     "refusing to unpack")
+        if member.size > cap:
+            raise UnsafeArchiveError(f"{where} has {member.size} bytes, more than a {parts[-1]} can hold "
+                                     f"({cap} bytes); refusing to unpack")
+    return "/".join(parts)
 
 
 def _current_identity(stored) -> tuple[dict | None, str | None]:
@@ -214,108 +322,242 @@ def _current_identity(stored) -> tuple[dict | None, str | None]:
         return None, None
     try:
         hparams = from_dict(cls, stored["hparams"])
-    except (TypeError, ValueError):  # hyperparameters this code does not know
+    except (TypeError, ValueError, AttributeError):  # hyperparameters this code does not know
         return None, None
     return identity(stored["kind"], hparams), run_key(stored["kind"], hparams)
 
 
-def _install(staged: Path, dest: Path, provenance: dict) -> bool:
-    """Move the verified files of ``staged`` into run folder ``dest`` unless it has a finished round."""
-    from .store import atomic_write_text, run_lock
+def _read_manifest(tar: tarfile.TarFile, member: tarfile.TarInfo, file: Path) -> dict:
+    """The parsed, well-formed manifest (``format``, ``files``, ``runs`` of the expected types)."""
+    def bad(problem: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"{_MANIFEST} of {str(file)!r} {problem}; it was not written by "
+                                  f"'results pack' (format {FORMAT!r})")
+
+    try:
+        manifest = json.loads(tar.extractfile(member).read())
+    except RecursionError:
+        raise bad("is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise bad(f"is not JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise bad("is of another format")
+    files, runs = manifest.get("files"), manifest.get("runs")
+    if not isinstance(files, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", v["sha256"])
+            and isinstance(v.get("size"), int) and not isinstance(v["size"], bool) for v in files.values()):
+        raise bad("has no 'files' mapping of {member: {sha256, size}}")
+    if not isinstance(runs, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("identity"), dict)
+            and isinstance(v.get("provenance", {}), dict) for v in runs.values()):
+        raise bad("has no 'runs' mapping of {run_id: {identity, provenance}}")
+    if "signature" in manifest and not (isinstance(manifest["signature"], dict) and all(
+            isinstance(manifest["signature"].get(k), str) for k in ("algorithm", "key_id", "value"))):
+        raise bad("has a malformed 'signature'")
+    return manifest
+
+
+def _check_signature(manifest: dict, key: bytes | None, file: Path) -> str:
+    """Raise unless ``manifest`` is signed with ``key`` (when a key is given); return what was verified."""
+    signature = manifest.get("signature")
+    if key is None:
+        state = "signed, but no key was given to check it" if signature else "not signed"
+        return f"{state}: {_TRUST_NOTE}"
+    if signature is None:
+        raise UnsafeArchiveError(f"{str(file)!r} is not signed, but a signing key was given: refusing an archive "
+                                 "that anyone could have made; pack it with the key, or unpack without one")
+    if signature["algorithm"] != "hmac-sha256" or signature["key_id"] != _key_id(key):
+        raise UnsafeArchiveError(f"{str(file)!r} was signed with another key (key id {signature['key_id']}, yours "
+                                 f"{_key_id(key)}); refusing to unpack")
+    expected = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature["value"]):
+        raise UnsafeArchiveError(f"the signature of {str(file)!r} does not match its manifest: the archive was "
+                                 "altered after it was signed; refusing to unpack")
+    return f"signature verified (key id {signature['key_id']}): packed by a holder of your key"
+
+
+def _checked_rows(staged: Path, run_id: str, kind: str) -> list[dict]:
+    """The table rows of the staged run's checkpoints, each checkpoint verified (checksum, loads, its own
+    round and run); raise :class:`UnsafeArchiveError` otherwise."""
+    from .store import CorruptCheckpoint, read_checkpoint
+
+    paths = sorted(staged.glob("round_*.pt"))
+    rounds = [int(p.stem.split("_")[1]) for p in paths]
+    if rounds and rounds != list(range(rounds[0], rounds[0] + len(rounds))):
+        raise UnsafeArchiveError(f"run {run_id}: its rounds {rounds} are not consecutive; refusing to unpack")
+    rows = []
+    for path, r in zip(paths, rounds):
+        where = f"archive member '{_ROOT}/{run_id}/{path.name}'"
+        try:
+            checkpoint = read_checkpoint(path.read_bytes())
+        except CorruptCheckpoint as err:
+            raise UnsafeArchiveError(f"{where} is not a valid checkpoint ({err}); refusing to unpack") from None
+        row = checkpoint.get("row")
+        if checkpoint.get("round") != r or not isinstance(row, dict) or row.get("run_id") != run_id \
+                or row.get("kind") != kind or row.get("round", r) != r:
+            raise UnsafeArchiveError(f"{where} does not hold round {r} of run {run_id}; refusing to unpack")
+        rows.append(row)
+    return rows
+
+
+def _install_new(staged: Path, dest: Path) -> bool:
+    """Rename the complete staged run folder onto ``dest`` (atomic); False if ``dest`` appeared meanwhile."""
+    try:
+        os.rename(staged, dest)
+    except OSError:
+        if dest.exists():
+            return False
+        raise
+    return True
+
+
+def _install_into(staged: Path, dest: Path) -> bool:
+    """Move the verified files of ``staged`` into the existing run folder ``dest`` unless it has a finished round."""
+    from .store import run_lock
 
     with run_lock(dest):
         if any(dest.glob("round_*.pt")):
             return False
-        atomic_write_text(dest / _PROVENANCE, json.dumps(provenance, sort_keys=True, indent=2) + "\n")
-        # hparams first (the run's identity), checkpoints next, the derived table last
-        for name in sorted((p.name for p in staged.iterdir()), key=lambda n: (n != "hparams.json", n == "rounds.csv", n)):
+        # identity and provenance first, checkpoints next, the derived table last
+        order = lambda n: (n not in ("hparams.json", _PROVENANCE), n == "rounds.csv", n)  # noqa: E731
+        for name in sorted((p.name for p in staged.iterdir()), key=order):
             os.replace(staged / name, dest / name)
     return True
 
 
 def unpack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None,
-           log=print) -> list[UnpackedRun]:
-    """Check ``file`` and install its reusable runs into ``results_dir`` (see the module docstring).
+           log=print, *, key: bytes | None = None) -> list[UnpackedRun]:
+    """Check the whole archive ``file``, then install its reusable runs into ``results_dir``
+    (see the module docstring).
 
-    ``log``: called with one line per run (default ``print``; ``None``: silent).
-    Raises :class:`UnsafeArchiveError` (a ``ValueError``) for an unsafe or corrupt
-    archive, before any run is installed. Returns one :class:`UnpackedRun` per packed run.
+    Args:
+        file: an archive written by :func:`pack`.
+        results_dir: default ``$GLTH_RESULTS_DIR`` or ``./results``.
+        log: called with one line per run and a last line saying what the archive's checks prove
+            (default ``print``; ``None``: silent).
+        key: the signing key; when given, the archive must be signed with it.
+
+    Returns:
+        One :class:`UnpackedRun` per packed run (``installed``, ``stale``, ``exists`` or ``empty``).
+
+    Raises:
+        UnsafeArchiveError: (a ``ValueError``) an unsafe, corrupt, truncated or forged archive,
+            before any run is installed.
     """
-    from .store import check_writable, default_results_dir
+    from .store import atomic_write_csv, atomic_write_text, check_writable, default_results_dir
+
+    import pandas as pd
 
     file = Path(file)
     if not file.is_file():
         raise ValueError(f"archive {str(file)!r} does not exist")
+    root = check_writable(default_results_dir(results_dir), min_free_bytes=0)
+    damaged = (tarfile.TarError, EOFError, OSError, zlib.error)
     try:
         tar = tarfile.open(file, mode="r:*")
-    except tarfile.TarError as e:
+    except damaged as e:
         raise UnsafeArchiveError(f"{str(file)!r} is not a results archive (tar.gz written by 'results pack'): {e}") \
             from None
-    root = check_writable(default_results_dir(results_dir))
+    staging = None
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except damaged as e:
+            raise UnsafeArchiveError(f"{str(file)!r} is truncated or corrupt ({type(e).__name__}: {e}); "
+                                     "nothing was installed") from None
+        files: dict[str, tarfile.TarInfo] = {}
         seen: set[str] = set()
         for member in members:
-            _check_member(member)
-            key = member.name.rstrip("/")
-            if key in seen:
-                raise UnsafeArchiveError(f"archive member {member.name!r} appears twice; refusing to unpack")
-            seen.add(key)
-        files = {m.name: m for m in members if m.isfile()}
+            name = _check_member(member)
+            if name in seen:
+                raise UnsafeArchiveError(f"archive member {member.name!r} appears twice (as {name!r}); "
+                                         "refusing to unpack")
+            seen.add(name)
+            if member.isfile():
+                files[name] = member
         if _MANIFEST not in files:
             raise UnsafeArchiveError(f"{str(file)!r} has no {_MANIFEST}; it was not written by 'results pack'")
         try:
-            manifest = json.loads(tar.extractfile(files.pop(_MANIFEST)).read())
-            listed = manifest["files"]
-            packed_runs = manifest["runs"]
-            if manifest.get("format") != FORMAT:
-                raise KeyError("format")
-        except (ValueError, KeyError, TypeError) as e:
-            raise UnsafeArchiveError(f"{_MANIFEST} of {str(file)!r} is unreadable or of another format "
-                                     f"(expected {FORMAT!r}): {e}") from None
+            manifest = _read_manifest(tar, files.pop(_MANIFEST), file)
+        except damaged as e:
+            raise UnsafeArchiveError(f"{str(file)!r} is truncated or corrupt ({e}); nothing was installed") from None
+        trust = _check_signature(manifest, key, file)
+        listed, packed_runs = manifest["files"], manifest["runs"]
         if set(listed) != set(files):
             extra, missing = sorted(set(files) - set(listed)), sorted(set(listed) - set(files))
             raise UnsafeArchiveError(f"archive files and {_MANIFEST} disagree: not listed {extra}, missing {missing}")
-        in_folders = {PurePosixPath(name).parts[1] for name in files}
-        if in_folders - set(packed_runs):
-            raise UnsafeArchiveError(f"run folders {sorted(in_folders - set(packed_runs))} are not in {_MANIFEST}")
+        in_folders = {name.split("/")[1] for name in files}
+        if in_folders != set(packed_runs):
+            raise UnsafeArchiveError(f"the runs of {_MANIFEST} {sorted(set(packed_runs) - in_folders)} have no files "
+                                     f"in the archive, and its folders {sorted(in_folders - set(packed_runs))} are "
+                                     f"not in {_MANIFEST}")
 
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=".unpack-"))
         try:
+            staging = Path(tempfile.mkdtemp(dir=root, prefix=".unpack-"))
             for name, member in files.items():
-                target = staging.joinpath(*PurePosixPath(name).parts[1:])
+                target = staging.joinpath(*name.split("/")[1:])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 digest, size = hashlib.sha256(), 0
-                with tar.extractfile(member) as src, open(target, "wb") as dst:
-                    for block in iter(lambda: src.read(_CHUNK), b""):
-                        digest.update(block)
-                        size += len(block)
-                        dst.write(block)
+                try:
+                    with tar.extractfile(member) as src, open(target, "wb") as dst:
+                        for block in iter(lambda: src.read(_CHUNK), b""):
+                            digest.update(block)
+                            size += len(block)
+                            dst.write(block)
+                except damaged as e:
+                    if isinstance(e, OSError) and e.errno is not None:
+                        raise  # the disk, not the archive
+                    raise UnsafeArchiveError(f"{str(file)!r} is truncated or corrupt at {name!r} ({e}); "
+                                             "nothing was installed") from None
                 expected = listed[name]
-                if not isinstance(expected, dict) or digest.hexdigest() != expected.get("sha256") \
-                        or size != expected.get("size"):
+                if digest.hexdigest() != expected["sha256"] or size != expected["size"]:
                     raise UnsafeArchiveError(f"archive member {name!r} does not match its SHA-256/size in "
                                              f"{_MANIFEST}: the archive is corrupt or was altered")
-            outcomes = []
+
+            # every run checked before any is installed
+            plan = []
             for run_id, packed in sorted(packed_runs.items()):
-                if not _RUN_ID.match(run_id) or not (staging / run_id / "hparams.json").is_file() \
-                        or not isinstance(packed, dict):
+                run = staging / run_id
+                if not (run / "hparams.json").is_file():
                     raise UnsafeArchiveError(f"run {run_id!r} of {_MANIFEST} has no hparams.json in the archive")
-                stored = json.loads((staging / run_id / "hparams.json").read_text())
-                current, key = _current_identity(stored)
-                if stored != packed.get("identity") or current != stored or key != run_id:
-                    outcome = UnpackedRun(run_id, "stale", f"{run_id}: skipped, computed by other code or "
-                                          f"hyperparameters (this code's key for them: {key}); not reused")
-                elif _install(staging / run_id, root / run_id, packed.get("provenance") or {}):
-                    outcome = UnpackedRun(run_id, "installed", f"{run_id}: installed")
-                else:
-                    outcome = UnpackedRun(run_id, "exists", f"{run_id}: already has finished rounds in "
-                                          f"{str(root)!r}; left as it is")
-                outcomes.append(outcome)
+                try:
+                    stored = json.loads((run / "hparams.json").read_text())
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    raise UnsafeArchiveError(f"the hparams.json of run {run_id} is not valid JSON") from None
+                if stored != packed["identity"]:
+                    raise UnsafeArchiveError(f"the hparams.json of run {run_id} differs from its identity in "
+                                             f"{_MANIFEST}; refusing to unpack")
+                current, key_now = _current_identity(stored)
+                if current != stored or key_now != run_id:
+                    plan.append((run_id, "stale", f"{run_id}: skipped, computed by other code or hyperparameters "
+                                 f"(this code's key for them: {key_now}); not reused"))
+                    continue
+                rows = _checked_rows(run, run_id, stored["kind"])
+                if not rows:
+                    plan.append((run_id, "empty", f"{run_id}: no finished round; nothing to install"))
+                    continue
+                (run / "rounds.csv").unlink(missing_ok=True)
+                atomic_write_csv(pd.DataFrame(rows), run / "rounds.csv")  # from the checkpoints, not the archive
+                atomic_write_text(run / _PROVENANCE, json.dumps(packed.get("provenance") or {}, sort_keys=True,
+                                                                indent=2) + "\n")
+                plan.append((run_id, "install", ""))
+
+            outcomes = []
+            for run_id, status, message in plan:
+                if status == "install":
+                    dest = root / run_id
+                    installed = (not dest.exists() and _install_new(staging / run_id, dest)) \
+                        or _install_into(staging / run_id, dest)
+                    status = "installed" if installed else "exists"
+                    message = f"{run_id}: installed" if installed else \
+                        f"{run_id}: already has finished rounds in {str(root)!r}; left as it is"
+                outcomes.append(UnpackedRun(run_id, status, message))
                 if log is not None:
-                    log(outcome.message)
+                    log(message)
+            if log is not None:
+                log(f"archive {trust}")
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
     return outcomes
 
 
@@ -334,6 +576,9 @@ def add_parser(subparsers) -> None:
     unpack_parser.add_argument("file", help="the archive to read")
     for p in (pack_parser, unpack_parser):
         p.add_argument("--results-dir", default=None, help="results folder (default: $GLTH_RESULTS_DIR or ./results)")
+        p.add_argument("--key-file", default=None,
+                       help=f"file holding the signing key (default: ${KEY_ENV}; none: pack unsigned, unpack "
+                            "without verifying who packed the archive)")
 
 
 def main(args) -> int:
@@ -341,13 +586,14 @@ def main(args) -> int:
     import sys
 
     try:
+        key = load_key(args.key_file)
         if args.action == "pack":
             runs = None if args.runs is None else [r.strip() for r in args.runs.split(",") if r.strip()]
-            path = pack(args.file, args.results_dir, runs=runs)
-            print(f"packed {path}")
+            path = pack(args.file, args.results_dir, runs=runs, key=key)
+            print(f"packed {path}" + (" (signed)" if key is not None else " (unsigned)"))
         else:
-            outcomes = unpack(args.file, args.results_dir)
-            counts = {s: sum(o.status == s for o in outcomes) for s in ("installed", "stale", "exists")}
+            outcomes = unpack(args.file, args.results_dir, key=key)
+            counts = {s: sum(o.status == s for o in outcomes) for s in ("installed", "stale", "exists", "empty")}
             print(", ".join(f"{n} {s}" for s, n in counts.items()))
     except (ValueError, TypeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -20,7 +20,7 @@ import sys
 import typing
 from pathlib import Path
 
-from .hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update
+from .hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update, validate
 from .internals import parser_actions, subparser
 
 __all__ = ["main", "build_parser"]
@@ -160,17 +160,26 @@ def _check_run_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 
     from .training import resolve_device
 
-    if args.threads < 0:
-        parser.error(f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
-    if args.workers is not None and args.workers < 1:
-        parser.error(f"--workers must be >= 1 (omit it for one per core), got {args.workers}")
+    if not 0 <= args.threads <= 4096:
+        parser.error(f"--threads must be in [0, 4096] (0: torch's choice), got {args.threads}")
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        parser.error(f"--workers must be >= 1 and at most 4096 (omit it for one per core), got {args.workers}")
+    remote = bool(args.scheduler) and "://" in args.scheduler
     try:
-        if args.scheduler and "://" in args.scheduler:  # the workers' devices are not this machine's
-            torch.device(args.device)
+        if remote:  # the workers' devices are not this machine's: check the name only
+            if args.device != "auto":
+                torch.device(args.device)
         else:
             resolve_device(args.device)
     except (ValueError, TypeError, RuntimeError) as err:
         parser.error(f"--device {args.device}: {err}")
+    if args.scheduler and args.scheduler not in ("auto", "local", "serial"):
+        from .sweep import check_scheduler
+
+        try:
+            check_scheduler(args.scheduler, name="--scheduler")
+        except ValueError as err:
+            parser.error(str(err))
     if args.out:
         out = Path(args.out)
         if out.is_dir():
@@ -184,6 +193,18 @@ def _check_run_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) 
                 pass
         except OSError as err:
             parser.error(f"--out {out}: cannot write a file there ({err.strerror or err}); choose another path")
+
+
+def _check_data(names) -> None:
+    """Make sure each data set is available here (cache, system copy, package or download), or raise
+    ValueError naming ``--dataset`` with the data package's report of what was tried and how to fix it."""
+    from .data import DatasetNotFoundError, fetch
+
+    for name in sorted(names):
+        try:
+            fetch(name, verbose=False)
+        except DatasetNotFoundError as err:
+            raise ValueError(f"--dataset {name}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,16 +223,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = False if args.quiet else None
+    cls = ImpHparams if args.command == "imp" else SubspaceHparams
+    sweeping = bool(args.grid or args.scheduler)
     try:
-        if args.grid or args.scheduler:
-            from .sweep import grid, sweep
+        base = _hparams_from_args(cls, args)
+        if sweeping:
+            from .sweep import grid
 
-            cls = ImpHparams if args.command == "imp" else SubspaceHparams
             command_parser = subparser(build_parser(), args.command)
             axes = _parse_grid(command_parser, args.grid)
             if args.command == "subspace" and args.dimensions:
                 axes["dimension"] = list(args.dimensions)
-            runs = grid(_hparams_from_args(cls, args), **axes)
+            runs = grid(base, **axes)
+        elif args.command == "subspace" and args.dimensions:
+            runs = [update(base, dimension=d) for d in args.dimensions]
+        else:
+            runs = [base]
+        for hp in runs:
+            validate(hp)  # every hyperparameter checked (and named) before anything trains
+        if not (args.scheduler and "://" in args.scheduler):  # a remote cluster's workers load their own data
+            _check_data({hp.dataset.name for hp in runs})
+    except (ValueError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        if sweeping:
+            from .sweep import sweep
+
             df = sweep(runs, scheduler=args.scheduler or "auto", n_workers=args.workers,
                        results_dir=args.results_dir, device=args.device, progress=not args.quiet, errors="report")
             failures = df.attrs.get("failures", [])
@@ -222,16 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "imp":
             from .lottery import run_imp
 
-            hparams = _hparams_from_args(ImpHparams, args)
-            df = run_imp(hparams, args.results_dir, device=args.device, progress=progress)
+            df = run_imp(base, args.results_dir, device=args.device, progress=progress)
         else:
             from .subspace import run_subspace, subspace_sweep
 
-            hparams = _hparams_from_args(SubspaceHparams, args)
             if args.dimensions:
-                df = subspace_sweep(hparams, args.dimensions, args.results_dir, device=args.device, progress=progress)
+                df = subspace_sweep(base, args.dimensions, args.results_dir, device=args.device, progress=progress)
             else:
-                df = run_subspace(hparams, args.results_dir, device=args.device, progress=progress)
+                df = run_subspace(base, args.results_dir, device=args.device, progress=progress)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

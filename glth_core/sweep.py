@@ -11,7 +11,11 @@ so
 * a run whose worker died is retried by Dask on another worker and resumes
   from its last finished round (Dask reschedules the tasks of a lost worker);
 * a run that fails by itself (NaN loss, bad hyperparameter) is reported with
-  its hyperparameters and error, and the rest of the sweep finishes.
+  its hyperparameters and error, and the rest of the sweep finishes;
+* runs are deduplicated on their whole hyperparameter tuple; IMP runs that differ
+  only in ``rounds`` (which is not part of the run key) share one run folder and run
+  once, with the most rounds asked for, so the table holds every round of every
+  grid point (``grid(..., rounds=[1, 3])`` gives rounds 0-3, each once).
 
 Where the work runs (``scheduler``):
 
@@ -56,7 +60,8 @@ import pandas as pd
 from .hparams import ImpHparams, SubspaceHparams, run_key, update, validate
 from .store import default_results_dir
 
-__all__ = ["grid", "sweep", "run_one", "SweepFailure", "default_workers", "auto_scheduler", "LOCAL_CLUSTER_MIN_CORES"]
+__all__ = ["grid", "sweep", "run_one", "SweepFailure", "default_workers", "auto_scheduler", "check_scheduler",
+           "LOCAL_CLUSTER_MIN_CORES"]
 
 #: Below this many cores, ``scheduler="auto"`` runs a sweep in this process.
 LOCAL_CLUSTER_MIN_CORES = 8
@@ -162,14 +167,59 @@ def auto_scheduler(device=None, cores: int | None = None) -> str:
 # --------------------------------------------------------------------------- the sweep
 
 
+def _with_rounds(hparams, rounds: int):
+    return dataclasses.replace(hparams, pruning=dataclasses.replace(hparams.pruning, rounds=rounds))
+
+
 def _dedupe(runs: Iterable) -> list:
-    seen, out = set(), []
+    """The distinct runs of ``runs`` in first-seen order, one per run folder.
+
+    Runs are compared on their whole hyperparameter tuple. IMP runs that differ only in
+    ``rounds`` share one folder (``rounds`` is not part of the run key): they become one
+    run with the most rounds asked for, whose table holds every round any of them asked for.
+    """
+    by_key: dict[str, Any] = {}
     for hp in runs:
         key = run_key(_kind(hp), hp)
-        if key not in seen:
-            seen.add(key)
-            out.append(hp)
-    return out
+        kept = by_key.get(key)
+        if kept is None:
+            by_key[key] = hp
+        elif isinstance(hp, ImpHparams) and hp.pruning.rounds > kept.pruning.rounds:
+            by_key[key] = _with_rounds(kept, hp.pruning.rounds)
+    return list(by_key.values())
+
+
+def check_scheduler(address: str, *, timeout: float = 5.0, name: str = "scheduler") -> None:
+    """Check that a Dask scheduler listens at ``address`` (``tcp://HOST:PORT``), within ``timeout`` seconds.
+
+    Dask's own client waits 30 s before it reports an unreachable scheduler; this fails in
+    ``timeout`` seconds with a message naming ``name`` (a flag or a chapter parameter).
+    Addresses of other protocols (``tls://``, ``ucx://``, ...) are only checked for their form.
+
+    Raises:
+        ValueError: the address is malformed, or nothing accepts a connection there.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if not isinstance(address, str) or "://" not in address:
+        raise ValueError(f"{name} must be 'auto', 'local', 'serial' or an address like tcp://HOST:PORT, "
+                         f"got {address!r}")
+    parts = urlsplit(address)
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ValueError(f"{name} {address}: expected tcp://HOST:PORT, e.g. tcp://10.0.0.1:8786")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name} {address}: no Dask scheduler reachable there ({err.strerror or err}); start one "
+                         f"(dask scheduler, dask-jobqueue) or pass another address, or use 'auto'") from None
 
 
 def _merge(tables: list[pd.DataFrame]) -> pd.DataFrame:
