@@ -189,7 +189,8 @@ def _sign(manifest: dict, key: bytes) -> dict:
 def _run_folders(root: Path, runs) -> list[Path]:
     if runs is None:
         folders = sorted(p for p in root.iterdir() if p.is_dir() and _RUN_ID.match(p.name)
-                         and (p / "hparams.json").is_file())
+                         and (p / "hparams.json").is_file()
+                         and any(p.glob("round_*.pt")))  # a run that failed before its first round: nothing to carry
     else:
         folders = []
         for run_id in runs:
@@ -212,7 +213,7 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
         file: the archive to write (a ``.tar.gz``); written to a temporary file next to it and
             renamed onto it.
         results_dir: the results folder; only read.
-        runs: run ids to pack (default: every run folder).
+        runs: run ids to pack (default: every run folder with a finished round).
         key: sign the archive with this key (HMAC-SHA-256, see the module docstring; default: unsigned).
 
     Only the files a run folder holds (:data:`RUN_FILES`) are packed: lock files, temporary

@@ -202,12 +202,16 @@ class RunStore:
     """The folder of one run: ``<results>/<run_id>/``.
 
     ``RunStore(results_dir, run_id, identity)`` checks the results folder is
-    writable with enough free space and writes ``hparams.json`` (its content
-    must equal ``identity`` if the file exists already).
+    writable and writes ``hparams.json`` (its content must equal ``identity`` if
+    the file exists already). Free space (:data:`MIN_FREE_BYTES`) is checked when
+    a round turns out not to be finished (:meth:`load_round` returns None: it is
+    about to be computed), so reading a finished run needs no free space.
     """
 
     def __init__(self, results_dir: str | os.PathLike | None, run_id: str, identity: dict):
-        root = check_writable(default_results_dir(results_dir))
+        root = check_writable(default_results_dir(results_dir), min_free_bytes=0)
+        self._space_checked = False
+        self._stored_rows: dict[int, tuple[tuple[int, int], dict]] = {}
         self.path = root / run_id
         self.run_id = run_id
         self.path.mkdir(parents=True, exist_ok=True)
@@ -249,7 +253,7 @@ class RunStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return None
+            return self._not_finished()
         try:
             return read_checkpoint(data, map_location)
         except CorruptCheckpoint as err:
@@ -257,14 +261,55 @@ class RunStore:
             where = f"moved to {aside.name}" if aside else "replaced by another process meanwhile"
             warnings.warn(f"checkpoint {path} is corrupt ({err}); {where}, round {round_index} will be recomputed",
                           CorruptCheckpointWarning, stacklevel=2)
+            return self._not_finished()
+
+    def _not_finished(self) -> None:
+        """A round is about to be computed: check (once) that the results folder has room for it."""
+        if not self._space_checked:
+            check_writable(self.path.parent)
+            self._space_checked = True
+        return None
+
+    def _stored_row(self, round_index: int) -> dict | None:
+        """The table row in the checkpoint of a finished round (cached while the file is unchanged)."""
+        path = self.checkpoint_path(round_index)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
             return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._stored_rows.get(round_index)
+        if cached is None or cached[0] != stamp:
+            try:
+                row = read_checkpoint(path.read_bytes()).get("row")
+            except (CorruptCheckpoint, FileNotFoundError):
+                return None
+            if not isinstance(row, dict):
+                return None
+            cached = self._stored_rows[round_index] = (stamp, row)
+        return cached[1]
 
     def write_table(self, rows: list[dict]) -> pd.DataFrame:
-        """Write ``rounds.csv`` atomically (unless it holds more rounds already); return ``rows`` as a DataFrame."""
+        """Write ``rounds.csv`` atomically from the checkpoints; return ``rows`` as a DataFrame.
+
+        The file holds ``rows`` (the rounds asked for) followed by the rows of the finished rounds
+        after them (asking for fewer rounds of a longer run must not shrink the table of what is
+        finished), read from their checkpoints, so a table edited by hand is rewritten to what the
+        checkpoints say.
+        """
         df = pd.DataFrame(rows)
+        table = list(rows)
+        if rows and all(isinstance(row.get("round"), int) for row in rows):
+            r = max(row["round"] for row in rows) + 1
+            while (row := self._stored_row(r)) is not None:
+                table.append(row)
+                r += 1
+        text = pd.DataFrame(table).to_csv(index=False)
         path = self.path / "rounds.csv"
-        # asking for fewer rounds of a longer run must not shrink the table of what is finished
-        if path.exists() and len(pd.read_csv(path, usecols=[0])) > len(df):
-            return df
-        atomic_write_csv(df, path)
+        try:
+            if path.read_text() == text:
+                return df
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        atomic_write_text(path, text)
         return df
