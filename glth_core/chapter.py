@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 __all__ = [
     "require_bool", "require_int", "require_fraction", "require_nonnegative", "require_names",
-    "check_common", "check_parameters", "smoke_scheduler", "log_percent_axis", "record_verdicts",
+    "check_common", "check_parameters", "check_hparams", "check_results_folder", "smoke_scheduler", "log_percent_axis", "record_verdicts",
     "recorded_verdicts", "VERDICT_COLUMNS",
 ]
 
@@ -25,10 +25,23 @@ def require_bool(name: str, value) -> None:
         raise ValueError(f"parameter {name} must be True or False, got {value!r}")
 
 
-def require_int(name: str, value, minimum: int = 0) -> None:
-    """``value`` must be an integer >= ``minimum`` (booleans are refused)."""
+def require_int(name: str, value, minimum: int = 0, maximum: int | None = None) -> None:
+    """``value`` must be an integer >= ``minimum`` and, when given, <= ``maximum`` (booleans are refused).
+
+    ``maximum=None`` takes the chapter limit of ``name`` (:func:`glth_core.profiles.limit`), if it has
+    one; the message says how to raise it.
+    """
+    from .profiles import limit
+
+    if maximum is None:
+        maximum = limit(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}")
+        bound = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+        raise ValueError(f"parameter {name} must be {bound}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"parameter {name} must be an integer in [{minimum}, {maximum}], got {value!r}; the limit "
+                         f"keeps a typo from training for days: to go further, set the environment variable "
+                         f"GLTH_MAX_{name.upper()}={value} before running the chapter")
 
 
 def require_fraction(name: str, value) -> None:
@@ -38,9 +51,9 @@ def require_fraction(name: str, value) -> None:
 
 
 def require_nonnegative(name: str, value, unit: str = "") -> None:
-    """``value`` must be a number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        what = f"a number of {unit} >= 0" if unit else "a number >= 0"
+    """``value`` must be a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        what = f"a finite number of {unit} >= 0" if unit else "a finite number >= 0"
         raise ValueError(f"parameter {name} must be {what}, got {value!r}")
 
 
@@ -48,7 +61,7 @@ def require_names(name: str, values, allowed: Iterable[str], *, allow_empty: boo
     """``values`` must be a list of distinct names from ``allowed`` (non-empty unless ``allow_empty``)."""
     allowed = list(allowed)
     if (not isinstance(values, (list, tuple)) or (not values and not allow_empty)
-            or any(v not in allowed for v in values) or len(set(values)) != len(values)):
+            or any(not isinstance(v, str) or v not in allowed for v in values) or len(set(values)) != len(values)):
         raise ValueError(f"parameter {name} must be a list of distinct names from {allowed}"
                          f"{'' if allow_empty else ' (at least one)'}, got {values!r}")
 
@@ -105,20 +118,25 @@ def check_common(*, smoke, dataset, model, device, scheduler, results_dir, model
 
     ``models`` narrows the allowed model names to a subset of the registry
     :data:`glth_core.models.MODELS` (default: every registered model); the data set
-    must be in :data:`glth_core.data.DATASETS`.
+    must be in :data:`glth_core.data.DATASETS`. Integers above their chapter limit
+    (:data:`glth_core.profiles.LIMITS`) are refused with how to raise it. Everything the
+    sweep would find later is found here, in seconds: the device must exist on this
+    machine, a scheduler address must answer (:func:`glth_core.sweep.check_scheduler`), the
+    results folder must be writable, and the data set must be available (when the runs
+    train here, not on a remote cluster).
     """
     from .data import DATASETS
     from .models import MODELS
 
     require_bool("smoke", smoke)
-    if dataset not in DATASETS:
+    if not isinstance(dataset, str) or dataset not in DATASETS:
         raise ValueError(f"parameter dataset must be one of {list(DATASETS)}, got {dataset!r}")
     allowed_models = list(models) if models is not None else list(MODELS)
     unregistered = [m for m in allowed_models if m not in MODELS]
     if unregistered:  # the chapter's own subset drifted from the registry
         raise ValueError(f"models={allowed_models}: {unregistered} not registered in glth_core.models.MODELS "
                          f"({', '.join(MODELS)})")
-    if model not in allowed_models:
+    if not isinstance(model, str) or model not in allowed_models:
         raise ValueError(f"parameter model must be one of {allowed_models}, got {model!r}")
     for name, (value, minimum) in integers.items():
         require_int(name, value, minimum)
@@ -129,6 +147,100 @@ def check_common(*, smoke, dataset, model, device, scheduler, results_dir, model
                          f"got {scheduler!r}")
     if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
         raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
+    _check_where(dataset, device, scheduler, results_dir)
+
+
+def _check_where(dataset: str, device: str, scheduler: str, results_dir) -> None:
+    """The device, scheduler, results folder and data set exist and answer (see :func:`check_common`)."""
+    from . import data
+    from .store import StorageError, check_writable, default_results_dir
+    from .sweep import check_scheduler
+    from .training import resolve_device
+
+    remote = "://" in scheduler
+    if remote:
+        check_scheduler(scheduler, name="parameter scheduler")
+    elif device != "auto":  # a remote cluster's workers have their own devices
+        try:
+            resolve_device(device)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"parameter device {device!r}: {err}") from None
+    folder = default_results_dir(results_dir)
+    try:
+        check_writable(folder, min_free_bytes=0)
+    except StorageError as err:
+        raise ValueError(f"parameter results_dir: {err}") from None
+    if not remote:
+        try:
+            data.fetch(dataset, verbose=False)
+        except data.DatasetNotFoundError as err:
+            raise ValueError(f"parameter dataset {dataset!r}: {err}") from None
+
+
+def check_hparams(*runs, **renamed) -> None:
+    """Check every hyperparameter of ``runs`` (:class:`~glth_core.hparams.ImpHparams` /
+    :class:`~glth_core.hparams.SubspaceHparams`) with the engine's own check,
+    :func:`glth_core.hparams.validate`, naming chapter parameters instead of flags.
+
+    ``renamed``: engine name -> chapter parameter, where a chapter calls a hyperparameter
+    otherwise (``lr="adam_lr"``). A subspace dimension must also fit the model: at most its
+    number of prunable coefficients.
+
+    Raises:
+        ValueError, TypeError: naming the parameter and its bounds.
+    """
+    from .hparams import SubspaceHparams, validate
+
+    for hp in runs:
+        validate(hp, naming=lambda flag: f"parameter {renamed.get(flag, flag)}")
+        if isinstance(hp, SubspaceHparams):
+            available = _prunable_coefficients(hp.model.name, hp.dataset.name)
+            if hp.dimension > available:
+                raise ValueError(f"parameter {renamed.get('dimension', 'dimension')}: d={hp.dimension} is more than "
+                                 f"the {available} prunable coefficients of {hp.model.name} on {hp.dataset.name}")
+
+
+def _prunable_coefficients(model: str, dataset: str) -> int:
+    """Number of weights of the Linear/Conv layers of ``model`` built for ``dataset``."""
+    import torch
+    from torch import nn
+
+    from .data import REGISTRY
+    from .models import build_model
+
+    spec = REGISTRY[dataset]
+    with torch.device("meta"):
+        net = build_model(model, tuple(spec.input_shape), spec.num_classes)
+    return sum(m.weight.numel() for m in net.modules()
+               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)))
+
+
+def check_results_folder(results_dir) -> "os.PathLike":
+    """The results folder a reading chapter (06) shows: it must exist and be readable.
+
+    Returns the folder (``results_dir``, else ``$GLTH_RESULTS_DIR``, else ``./results``).
+
+    Raises:
+        ValueError: naming the folder, when it is missing, not a folder, or unreadable.
+    """
+    from .store import default_results_dir
+
+    if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
+        raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
+    folder = default_results_dir(results_dir)
+    where = f"results folder {str(folder)!r} (parameter results_dir, else $GLTH_RESULTS_DIR, else ./results)"
+    if not folder.exists():
+        raise ValueError(f"{where} does not exist: run the experiment chapters first (make book), or pass the "
+                         "folder they wrote to")
+    if not folder.is_dir():
+        raise ValueError(f"{where} is not a folder")
+    try:
+        next(iter(folder.iterdir()), None)
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise PermissionError("no read permission")
+    except OSError as err:
+        raise ValueError(f"{where} cannot be read ({getattr(err, 'strerror', None) or err})") from None
+    return folder
 
 
 def smoke_scheduler(scheduler: str) -> str:

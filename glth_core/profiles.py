@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 
 __all__ = ["PROFILES", "LENET", "CHAPTERS", "SMOKE", "chapter_parameters", "imp_base", "settings_table",
-           "TRAINING_KEYS", "SECONDS_PER_EPOCH", "estimated_cost_hours"]
+           "TRAINING_KEYS", "SECONDS_PER_EPOCH", "estimated_cost_hours", "LIMITS", "limit"]
 
 PROFILES = ("quick", "paper")
 
@@ -85,6 +85,31 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "05_conv": {"quick": _CONV["quick"], "paper": _CONV["paper"]},
     "06_summary": {"quick": {}, "paper": {}},
 }
+
+#: Upper bounds of a chapter's counts: about twice the paper profile, so that a typo
+#: (``-p rounds 1000000``) is refused in the chapter's first cell instead of training until
+#: killed. To go further, raise one with the environment variable ``GLTH_MAX_<NAME>``
+#: (``GLTH_MAX_ROUNDS=60``), read by :func:`limit`.
+LIMITS = {"seeds": 20, "adam_seeds": 20, "rounds": 40, "row_rounds": 40, "epochs": 100}
+
+
+def limit(name: str) -> int | None:
+    """The upper bound of chapter parameter ``name``: ``$GLTH_MAX_<NAME>`` if set, else :data:`LIMITS`
+    (None: no bound). Raises ValueError for a malformed environment variable."""
+    import os
+
+    variable = f"GLTH_MAX_{name.upper()}"
+    text = os.environ.get(variable)
+    if text is None:
+        return LIMITS.get(name)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"environment variable {variable} must be an integer, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"environment variable {variable} must be >= 1, got {value}")
+    return value
+
 
 #: Overrides of ``smoke=True`` (a value, or a function of the profile's value).
 SMOKE = {
@@ -149,7 +174,10 @@ def imp_base(params: dict, **overrides):
     from .hparams import ImpHparams, update
 
     flags = {k: params[k] for k in TRAINING_KEYS if k in params}
-    flags["milestones"] = tuple(flags.get("milestones", ()))
+    milestones = flags.get("milestones", ())
+    if not isinstance(milestones, (list, tuple)):
+        raise TypeError(f"parameter milestones must be a list of epochs, e.g. [4], got {milestones!r}")
+    flags["milestones"] = tuple(milestones)
     return update(ImpHparams(), **{**flags, **overrides})
 
 

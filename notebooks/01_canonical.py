@@ -84,9 +84,10 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 # %% tags=["hide-input"]
 # Check every parameter before anything runs (papermill -p ... with a bad value fails here).
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import check_common, require_fraction, require_names, require_nonnegative, smoke_scheduler
+from glth_core.chapter import (check_common, check_hparams, require_fraction, require_names, require_nonnegative,
+                               smoke_scheduler)
 from glth_core.hparams import CONTROLS, OPTIMIZERS
-from glth_core.profiles import chapter_parameters
+from glth_core.profiles import chapter_parameters, imp_base
 
 params = chapter_parameters(
     "01_canonical", profile, smoke=smoke, seeds=seeds, dataset=dataset, model=model, optimizer=optimizer, lr=lr,
@@ -104,6 +105,7 @@ for name in ("lr", "momentum", "weight_decay", "gamma"):
 require_fraction("fraction", params["fraction"])
 require_fraction("output_fraction", params["output_fraction"])
 require_names("controls", params["controls"], [c for c in CONTROLS if c != "ticket"], allow_empty=True)
+check_hparams(imp_base(params))  # the engine's own bounds (gamma in (0, 1], rounds, ...), named as parameters
 if smoke:  # the whole chapter in seconds: tiny data, few rounds, in this process
     scheduler = smoke_scheduler(scheduler)
 print(", ".join(f"{k}={v}" for k, v in params.items()))

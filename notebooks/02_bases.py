@@ -74,9 +74,9 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 # %% tags=["hide-input"]
 # Check every parameter before anything runs (papermill -p ... with a bad value fails here).
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import (check_common, require_fraction, require_names, require_nonnegative,
+from glth_core.chapter import (check_common, check_hparams, require_fraction, require_names, require_nonnegative,
                                smoke_scheduler)
-from glth_core.profiles import chapter_parameters
+from glth_core.profiles import chapter_parameters, imp_base
 
 CHAPTER = "02_bases"
 from glth_core.bases import FIXED_BASES as ALLOWED_BASES  # not svd: it is fitted to trained weights
@@ -96,6 +96,8 @@ if "canonical" not in params["bases"] or len(params["bases"]) < 2:
 require_names("reinit_bases", params["reinit_bases"], params["bases"], allow_empty=True)
 require_nonnegative("tolerance", params["tolerance"], unit="percentage points")
 require_nonnegative("adam_lr", params["adam_lr"])
+check_hparams(imp_base(params))  # the engine's own bounds, named as parameters
+check_hparams(imp_base(params, rounds=0, optimizer="adam", lr=params["adam_lr"]), lr="adam_lr")
 if smoke:
     scheduler = smoke_scheduler(scheduler)
 bases, reinit_bases, tolerance = params["bases"], params["reinit_bases"], params["tolerance"]

@@ -65,8 +65,9 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 
 # %%
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import check_common, require_int, require_names, smoke_scheduler
-from glth_core.profiles import chapter_parameters
+from glth_core.chapter import check_common, check_hparams, require_int, require_names, smoke_scheduler
+from glth_core.hparams import SubspaceHparams, update
+from glth_core.profiles import chapter_parameters, imp_base
 
 from glth_core.bases import FIXED_BASES as ALLOWED_TICKET_BASES  # not svd: it is fitted to trained weights
 
@@ -87,6 +88,10 @@ if isinstance(params["threshold"], bool) or not isinstance(params["threshold"], 
         or not 0 < params["threshold"] <= 1:
     raise ValueError(f"parameter threshold must be a number in (0, 1], got {params['threshold']!r}")
 params["dimensions"] = sorted(d_grid)
+check_hparams(imp_base(params))  # the engine's own bounds, named as parameters; the subspace runs too:
+check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=subspace_batch_size, model=params["model"],
+                       dataset=params["dataset"], epochs=params["epochs"]) for d in params["dimensions"]),
+              batch_size="subspace_batch_size", dimension="dimensions")
 if smoke:
     scheduler = smoke_scheduler(scheduler)
 print(", ".join(f"{k}={v}" for k, v in params.items()) + f", subspace_batch_size={subspace_batch_size}")

@@ -63,8 +63,8 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 
 # %%
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import check_common, require_fraction, require_names, smoke_scheduler
-from glth_core.profiles import chapter_parameters
+from glth_core.chapter import check_common, check_hparams, require_fraction, require_names, smoke_scheduler
+from glth_core.profiles import chapter_parameters, imp_base
 
 from glth_core.bases import FIXED_BASES as ALLOWED_ELEMENT, ROTATED_BASES as ALLOWED_LOWRANK  # low rank needs a rotation
 
@@ -84,6 +84,9 @@ require_names("element_bases", params["element_bases"], ALLOWED_ELEMENT)
 if "canonical" not in params["element_bases"]:
     raise ValueError("parameter element_bases must include 'canonical': its tickets are the reference, and their "
                      "round 0 is the trained dense network that the SVD baseline truncates")
+check_hparams(imp_base(params))  # the engine's own bounds, named as parameters; the structured runs too:
+check_hparams(imp_base(params, granularity="row", fraction=params["row_fraction"], rounds=params["row_rounds"],
+                       output_fraction=0.0), fraction="row_fraction", rounds="row_rounds")
 if smoke:
     scheduler = smoke_scheduler(scheduler)
 print(", ".join(f"{k}={v}" for k, v in params.items()))

@@ -90,7 +90,7 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing notebook w
     warnings.simplefilter("ignore")
     import tqdm.auto  # noqa: F401
 
-from glth_core.chapter import check_common, require_bool, require_names, smoke_scheduler
+from glth_core.chapter import check_common, check_hparams, require_bool, require_names, smoke_scheduler
 from glth_core.profiles import chapter_parameters, imp_base
 
 CHAPTER = "05_conv"
@@ -111,6 +111,7 @@ require_names("bases", params["bases"], CONV_BASES)
 require_bool("channel_dct", params["channel_dct"])
 if params["channel_dct"] and "dct" not in params["bases"]:
     raise ValueError("parameter channel_dct=True applies to the 'dct' basis only; add 'dct' to bases or drop it")
+check_hparams(*(imp_base(params, model=m) for m in params["models"]))  # the engine's own bounds, as parameters
 if smoke:
     scheduler = smoke_scheduler(scheduler)
 

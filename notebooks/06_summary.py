@@ -47,16 +47,13 @@ profile = "quick"   # the profile whose verdicts are shown: "quick" (make book) 
 results_dir = None  # None: the engine default ($GLTH_RESULTS_DIR or ./results), where the chapters recorded them
 
 # %% tags=["hide-input"]
-import os
-
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import require_bool
+from glth_core.chapter import check_results_folder, require_bool
 from glth_core.profiles import chapter_parameters
 
 require_bool("smoke", smoke)
 chapter_parameters("06_summary", profile, smoke=smoke)  # checks the profile's name
-if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
-    raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
+check_results_folder(results_dir)  # a missing or unreadable folder fails here, naming it
 print(f"verdicts of the {profile} profile{' (smoke build)' if smoke else ''}")
 
 # %% tags=["hide-input"]
