@@ -84,8 +84,7 @@ results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./r
 # %% tags=["hide-input"]
 # Check every parameter before anything runs (papermill -p ... with a bad value fails here).
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import (check_common, check_hparams, require_fraction, require_names, require_nonnegative,
-                               smoke_scheduler)
+from glth_core.chapter import check_common, check_hparams, require_fraction, require_names, smoke_scheduler
 from glth_core.hparams import CONTROLS, OPTIMIZERS
 from glth_core.profiles import chapter_parameters, imp_base
 
@@ -100,8 +99,6 @@ check_common(smoke=smoke, dataset=params["dataset"], model=params["model"], devi
              rewind_iteration=(params["rewind_iteration"], 0))
 if params["optimizer"] not in OPTIMIZERS:
     raise ValueError(f"parameter optimizer must be one of {list(OPTIMIZERS)}, got {params['optimizer']!r}")
-for name in ("lr", "momentum", "weight_decay", "gamma"):
-    require_nonnegative(name, params[name])
 require_fraction("fraction", params["fraction"])
 require_fraction("output_fraction", params["output_fraction"])
 require_names("controls", params["controls"], [c for c in CONTROLS if c != "ticket"], allow_empty=True)
