@@ -29,7 +29,7 @@ def test_common_parameters_are_checked(override, message):
 
 
 def test_integer_fraction_and_name_checks():
-    with pytest.raises(ValueError, match="parameter epochs must be an integer >= 1, got -1"):
+    with pytest.raises(ValueError, match=r"parameter epochs must be an integer in \[1, 100\], got -1"):
         check_common(**COMMON, epochs=(-1, 1))
     with pytest.raises(ValueError, match="seeds"):
         require_int("seeds", True, 1)
