@@ -281,6 +281,8 @@ def sweep(runs: Sequence, *, scheduler: str | None = None, n_workers: int | None
             not isinstance(scheduler, str) or "://" not in scheduler):
         raise ValueError(f"scheduler must be None, 'auto', 'local', 'serial' or an address like tcp://HOST:PORT, "
                          f"got {scheduler!r}")
+    if client is None and scheduler not in (None, "auto", "local", "serial"):
+        check_scheduler(scheduler)  # seconds, not the 30 s Dask's client waits for an address that does not answer
     if client is None and scheduler in (None, "auto", "local", "serial"):
         from .training import resolve_device
 
@@ -317,7 +319,7 @@ def _distributed(runs, results_dir, device, progress, retries, scheduler, n_work
 
     from .training import progress_bar
 
-    own_cluster = None
+    own_cluster, own_client = None, client is None
     if client is None:
         n_workers = n_workers or default_workers(len(runs))
         client, own_cluster = _client(scheduler, n_workers)
@@ -361,6 +363,7 @@ def _distributed(runs, results_dir, device, progress, retries, scheduler, n_work
         tables.sort(key=lambda t: order.get(t["run_id"].iloc[0], 0) if len(t) else 0)
         return tables, failures
     finally:
-        if own_cluster is not None:
+        if own_client:  # a client this sweep opened, to its own cluster or to a scheduler address
             client.close()
+        if own_cluster is not None:
             own_cluster.close()

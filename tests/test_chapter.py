@@ -8,9 +8,14 @@ COMMON = dict(smoke=False, dataset="fashion_mnist", model="lenet300", device="au
               results_dir=None)
 
 
-def test_valid_parameters_pass():
+def test_valid_parameters_pass(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("GLTH_RESULTS_DIR", str(tmp_path))
     check_common(**COMMON, seeds=(2, 1), rounds=(10, 1))
-    check_common(**{**COMMON, "scheduler": "tcp://10.0.0.1:8786", "device": "cuda:0"}, epochs=(1, 1))
+    with socket.create_server(("127.0.0.1", 0)) as server:  # something listening, as a scheduler would
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        check_common(**{**COMMON, "scheduler": address, "device": "cuda:0"}, epochs=(1, 1))
     require_names("bases", ["dct", "canonical"], ["canonical", "dct", "hadamard"])
     require_names("controls", [], ["reinit"], allow_empty=True)
 
