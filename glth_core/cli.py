@@ -161,7 +161,7 @@ def _check_run_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     from .training import resolve_device
 
     if not 0 <= args.threads <= 4096:
-        parser.error(f"--threads must be in [0, 4096] (0: torch's choice), got {args.threads}")
+        parser.error(f"--threads must be >= 0 and at most 4096 (0: torch's choice), got {args.threads}")
     if args.workers is not None and not 1 <= args.workers <= 4096:
         parser.error(f"--workers must be >= 1 and at most 4096 (omit it for one per core), got {args.workers}")
     remote = bool(args.scheduler) and "://" in args.scheduler
