@@ -196,7 +196,7 @@ def _run_folders(root: Path, runs) -> list[Path]:
         for run_id in runs:
             p = root / str(run_id)
             if not _RUN_ID.match(str(run_id)) or not (p / "hparams.json").is_file():
-                raise ValueError(f"runs: {run_id!r} is not a run folder of {str(root)!r} (a folder <kind>_<hash> "
+                raise ValueError(f"--runs: {run_id!r} is not a run folder of {str(root)!r} (a folder <kind>_<hash> "
                                  "holding hparams.json)")
             folders.append(p)
     if not folders:

@@ -183,36 +183,15 @@ def check_hparams(*runs, **renamed) -> None:
     :func:`glth_core.hparams.validate`, naming chapter parameters instead of flags.
 
     ``renamed``: engine name -> chapter parameter, where a chapter calls a hyperparameter
-    otherwise (``lr="adam_lr"``). A subspace dimension must also fit the model: at most its
-    number of prunable coefficients.
+    otherwise (``lr="adam_lr"``).
 
     Raises:
         ValueError, TypeError: naming the parameter and its bounds.
     """
-    from .hparams import SubspaceHparams, validate
+    from .hparams import validate
 
     for hp in runs:
         validate(hp, naming=lambda flag: f"parameter {renamed.get(flag, flag)}")
-        if isinstance(hp, SubspaceHparams):
-            available = _prunable_coefficients(hp.model.name, hp.dataset.name)
-            if hp.dimension > available:
-                raise ValueError(f"parameter {renamed.get('dimension', 'dimension')}: d={hp.dimension} is more than "
-                                 f"the {available} prunable coefficients of {hp.model.name} on {hp.dataset.name}")
-
-
-def _prunable_coefficients(model: str, dataset: str) -> int:
-    """Number of weights of the Linear/Conv layers of ``model`` built for ``dataset``."""
-    import torch
-    from torch import nn
-
-    from .data import REGISTRY
-    from .models import build_model
-
-    spec = REGISTRY[dataset]
-    with torch.device("meta"):
-        net = build_model(model, tuple(spec.input_shape), spec.num_classes)
-    return sum(m.weight.numel() for m in net.modules()
-               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)))
 
 
 def check_results_folder(results_dir) -> "os.PathLike":

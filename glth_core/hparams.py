@@ -80,6 +80,7 @@ __all__ = [
     "ORCHESTRATION_MODULES",
     "validate",
     "max_rounds",
+    "prunable_coefficients",
     "MAX_SEED",
     "MAX_ROUNDS",
     "MIN_DENSITY",
@@ -485,6 +486,27 @@ def validate(hparams, *, naming=None) -> None:
         if p.channel_dct and p.basis != "dct":
             raise ValueError(f"{name('channel_dct')} applies to the dct basis only, got {name('basis')} {p.basis}; "
                              "drop it or use the dct basis")
-    if isinstance(hparams, SubspaceHparams) and not 1 <= hparams.dimension <= MAX_DIMENSION:
-        raise ValueError(f"{name('dimension')} must be in [1, {MAX_DIMENSION}] (and at most the model's "
-                         f"coefficients), got {hparams.dimension}")
+    if isinstance(hparams, SubspaceHparams):
+        if not 1 <= hparams.dimension <= MAX_DIMENSION:
+            raise ValueError(f"{name('dimension')} must be in [1, {MAX_DIMENSION}] (and at most the model's "
+                             f"coefficients), got {hparams.dimension}")
+        available = prunable_coefficients(hparams.model.name, hparams.dataset.name)
+        if hparams.dimension > available:
+            raise ValueError(f"{name('dimension')} must be in [1, {available}] (the prunable coefficients of "
+                             f"{hparams.model.name} on {hparams.dataset.name}), got {hparams.dimension}")
+
+
+@functools.lru_cache(maxsize=32)
+def prunable_coefficients(model: str, dataset: str) -> int:
+    """Number of weights of the Linear/Conv layers of ``model`` built for ``dataset`` (built on the meta
+    device: no memory, no data). Raises ValueError if the model does not fit the data set."""
+    import torch
+    from torch import nn
+
+    from .data import REGISTRY
+    from .models import build_model
+
+    spec = REGISTRY[dataset]
+    with torch.device("meta"):
+        net = build_model(model, tuple(spec.input_shape), spec.num_classes)
+    return sum(m.weight.numel() for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)))

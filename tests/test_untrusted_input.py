@@ -278,6 +278,15 @@ def test_bad_hyperparameters_are_exit_2_naming_the_flag(tmp_path, capsys, flags,
         H.validate(tiny(gamma=-1.0))
 
 
+def test_a_subspace_larger_than_the_model_is_exit_2_naming_the_flag(tmp_path, capsys):
+    argv = ["subspace", "--model", "mlp1d", "--dataset", "digits", "--quiet", "--results-dir", str(tmp_path)]
+    available = H.prunable_coefficients("mlp1d", "digits")
+    assert main(argv + ["--dimensions", f"10,{available + 1}"]) == 2
+    assert (f"--dimension must be in [1, {available}] (the prunable coefficients of mlp1d on digits), got "
+            f"{available + 1}") in capsys.readouterr().err
+    assert not list(tmp_path.glob("subspace_*"))
+
+
 def test_a_data_set_missing_offline_is_exit_2_naming_the_flag(tmp_path, capsys, monkeypatch):
     from glth_core import data
 
