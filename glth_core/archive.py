@@ -256,7 +256,7 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
                 for path in sorted(folder.iterdir()):
                     cap = _cap(path.name) if path.name != _PROVENANCE else _cap("hparams.json")
                     if cap is None or not path.is_file() or path.is_symlink():
-                        continue  # .lock, .*.tmp, *.corrupt-N, anything a run folder does not hold
+                        continue  # .*.tmp, *.corrupt-N, anything a run folder does not hold
                     if path.stat().st_size > cap:
                         raise ValueError(f"{path} has {path.stat().st_size} bytes, more than a run's {path.name} "
                                          f"can hold ({cap} bytes); it is not a file of this run")
@@ -400,25 +400,18 @@ def _checked_rows(staged: Path, run_id: str, kind: str) -> list[dict]:
     return rows
 
 
-def _install_new(staged: Path, dest: Path) -> bool:
-    """Rename the complete staged run folder onto ``dest`` (atomic); False if ``dest`` appeared meanwhile."""
-    try:
-        os.rename(staged, dest)
-    except OSError:
-        if dest.exists():
-            return False
-        raise
-    return True
-
-
-def _install_into(staged: Path, dest: Path) -> bool:
-    """Move the verified files of ``staged`` into the existing run folder ``dest`` unless it has a finished round."""
+def _install(staged: Path, dest: Path) -> bool:
+    """Install the verified run folder ``staged`` as ``dest`` under the run's lock, unless ``dest`` has a
+    finished round: a new run folder is renamed into place in one step (atomic); into an existing folder
+    without finished rounds the files are moved one by one, the derived table last."""
     from .store import run_lock
 
     with run_lock(dest):
+        if not dest.exists():
+            os.rename(staged, dest)
+            return True
         if any(dest.glob("round_*.pt")):
             return False
-        # identity and provenance first, checkpoints next, the derived table last
         order = lambda n: (n not in ("hparams.json", _PROVENANCE), n == "rounds.csv", n)  # noqa: E731
         for name in sorted((p.name for p in staged.iterdir()), key=order):
             os.replace(staged / name, dest / name)
@@ -546,8 +539,7 @@ def unpack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None
             for run_id, status, message in plan:
                 if status == "install":
                     dest = root / run_id
-                    installed = (not dest.exists() and _install_new(staging / run_id, dest)) \
-                        or _install_into(staging / run_id, dest)
+                    installed = _install(staging / run_id, dest)
                     status = "installed" if installed else "exists"
                     message = f"{run_id}: installed" if installed else \
                         f"{run_id}: already has finished rounds in {str(root)!r}; left as it is"

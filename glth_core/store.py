@@ -10,6 +10,9 @@ Layout::
             round_0001.pt.corrupt-1 a checkpoint that failed its checksum or did not load, moved aside
             rounds.csv              one row per finished round (rewritten after each round)
             provenance.json         only in runs unpacked from an archive (see glth_core.archive)
+        .locks/<kind>_<hash>.lock   the run's lock (see run_lock)
+
+A run that fails before its first round is finished leaves no run folder.
 
 Every file is written atomically: to a temporary file in the same folder, then
 ``os.replace`` onto its name (atomic on POSIX), so a killed process leaves
@@ -180,17 +183,20 @@ def _move_aside(path: Path, data: bytes) -> Path | None:
 
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike):
-    """Hold an exclusive lock on ``<folder>/.lock`` while the block runs (blocks until free).
+    """Hold an exclusive lock for run folder ``folder`` while the block runs (blocks until free).
 
-    Two processes that reach the same run (two sweeps over one results folder, a
-    Dask task retried while its first attempt still runs) take turns: the second
-    finds the first one's checkpoints instead of redoing or overwriting them.
+    The lock file is ``<results>/.locks/<run_id>.lock``, outside the run folder, so that a
+    run folder can be removed (a run that failed before its first round) while another
+    process waits for it. Two processes that reach the same run (two sweeps over one
+    results folder, a Dask task retried while its first attempt still runs) take turns:
+    the second finds the first one's checkpoints instead of redoing or overwriting them.
     POSIX ``flock`` locks are released by the kernel when their holder dies, so a
     killed worker never leaves a stale lock.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
+    lock_file = folder.parent / ".locks" / f"{folder.name}.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -216,7 +222,7 @@ class RunStore:
         self.run_id = run_id
         self.path.mkdir(parents=True, exist_ok=True)
         hp_file = self.path / "hparams.json"
-        text = json.dumps(identity, sort_keys=True, indent=2) + "\n"
+        text = self._identity_text = json.dumps(identity, sort_keys=True, indent=2) + "\n"
         if hp_file.exists():
             if json.loads(hp_file.read_text()) != json.loads(text):
                 raise StorageError(
@@ -225,9 +231,30 @@ class RunStore:
         else:
             atomic_write_text(hp_file, text)
 
+    @contextlib.contextmanager
     def lock(self):
-        """Context manager: exclusive access to this run's folder (:func:`run_lock`)."""
-        return run_lock(self.path)
+        """Context manager: exclusive access to this run's folder (:func:`run_lock`).
+
+        On leaving it, a run folder without a finished round (the run failed or diverged in
+        round 0) is removed, unless it holds something else (a checkpoint moved aside), so a
+        failed run leaves nothing behind; :meth:`save_round` recreates the folder.
+        """
+        with run_lock(self.path):
+            try:
+                yield
+            finally:
+                self._discard_if_unfinished()
+
+    def _discard_if_unfinished(self) -> None:
+        try:
+            names = {p.name for p in self.path.iterdir()}
+        except FileNotFoundError:
+            return
+        if names and names <= {"hparams.json", "rounds.csv"}:
+            for name in names:
+                (self.path / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     def checkpoint_path(self, round_index: int) -> Path:
         return self.path / f"round_{round_index:04d}.pt"
@@ -241,6 +268,8 @@ class RunStore:
         torch.save(state, buffer)
         payload = buffer.getvalue()
         header = CHECKPOINT_HEADER + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+        if not (self.path / "hparams.json").exists():  # the folder of a failed attempt was removed meanwhile
+            atomic_write_text(self.path / "hparams.json", self._identity_text)
         atomic_write_bytes(self.checkpoint_path(round_index), header + payload)
 
     def load_round(self, round_index: int, map_location="cpu") -> dict | None:

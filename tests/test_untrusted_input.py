@@ -338,3 +338,14 @@ def test_reading_a_finished_run_needs_no_free_space(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(run_imp(tiny(), tmp_path, progress=False), table)
     with pytest.raises(store.StorageError, match="MiB free"):
         run_imp(tiny(rounds=2), tmp_path, progress=False)  # round 2 would be computed
+
+
+def test_a_run_that_fails_before_its_first_round_leaves_no_folder(tmp_path):
+    from glth_core.training import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged):
+        run_imp(tiny(lr=1e6), tmp_path, progress=False)  # diverges in round 0
+    assert not list(tmp_path.glob("imp_*"))
+    table = run_imp(tiny(), tmp_path, progress=False)  # a run that finishes keeps its folder
+    assert sorted(p.name for p in (tmp_path / table["run_id"][0]).iterdir()) == [
+        "hparams.json", "round_0000.pt", "round_0001.pt", "rounds.csv"]
