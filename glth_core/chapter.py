@@ -4,7 +4,11 @@ Every chapter starts with a papermill ``parameters`` cell; the cell after it
 checks each parameter with these functions, so that ``papermill -p NAME VALUE``
 with a wrong name or value fails there, with a message that names the
 parameter and what is allowed, instead of deep inside training. A name the
-chapter does not declare is caught by :func:`check_parameters`.
+chapter does not declare is caught by :func:`check_parameters`; the training
+settings are checked by the engine's own :func:`glth_core.hparams.validate`
+(:func:`check_hparams`), counts against :data:`glth_core.profiles.LIMITS`, and
+the device, scheduler address, results folder and data set are tried there too
+(:func:`check_common`), so that nothing a later cell needs fails in the sweep.
 """
 from __future__ import annotations
 
