@@ -1,7 +1,8 @@
 r"""Command line: ``python -m glth_core imp ...`` and ``python -m glth_core subspace ...``.
 
-``python -m glth_core results pack|unpack FILE`` carries a results folder between
-machines (:mod:`glth_core.archive`).
+``python -m glth_core results pack|unpack FILE [--key-file KEY]`` carries a results
+folder between machines (:mod:`glth_core.archive`; with a key the archive is signed,
+and unpacking refuses one that is not signed with it).
 
 Every leaf field of :class:`~glth_core.hparams.ImpHparams` /
 :class:`~glth_core.hparams.SubspaceHparams` is a flag (``--help`` lists them
@@ -10,8 +11,12 @@ comma-separated (``--milestones 80,120``). Run options that do not change the
 numbers are not hyperparameters: ``--results-dir``, ``--device``, ``--out``,
 ``--quiet`` (checked, with ``--threads`` and ``--workers``, before anything
 trains). ``subspace`` takes ``--dimensions 10,100,1000`` (a sweep;
-default: the single ``--dimension``). Exit status 2 on bad input, 1 when
-training diverges (finished rounds are kept), 0 otherwise.
+default: the single ``--dimension``). Every run's hyperparameters are checked by
+:func:`glth_core.hparams.validate`, and the data set is looked up (unless the runs go
+to a remote scheduler), before anything trains. Exit status 2 on bad input, with a
+message naming the flag (a value out of bounds, an unknown device, a scheduler address
+that does not answer, a data set that cannot be found), 1 when training diverges
+(finished rounds are kept), 0 otherwise.
 """
 from __future__ import annotations
 
