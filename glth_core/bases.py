@@ -117,7 +117,7 @@ class Basis(nn.Module):
         shape: the weight shape it applies to.
         view_shape: the axes the per-axis transforms act on (``shape`` itself,
             ``(out, C, H, W)`` with ``image_shape``, ``(out, prod(rest))`` for svd).
-        transforms: one :class:`~glth_core.transforms.AxisTransform` per view axis.
+        transforms: one ``glth_core.transforms.AxisTransform`` per view axis.
         active_axes: ``(view axis, transform)`` of the non-identity axes, in axis order.
         active_input_axes: the entries of ``active_axes`` with view axis ``> 0``.
         output_transform: the transform of the output axis 0, or None if it is the identity.

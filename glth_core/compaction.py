@@ -72,7 +72,9 @@ def layer_coefficients(source, basis: str | None = None, *, layers: Iterable[str
         basis: a basis name (:data:`~glth_core.bases.BASIS_NAMES`); ``None`` only for a
             generalized model (its own coefficients ``M * C``).
         layers: module names to measure (models only; default as in the module docstring).
-        seed, image_shape, **options: as for :func:`glth_core.generalize` (models) or
+        seed: seed of seeded bases, as for :func:`glth_core.generalize`.
+        image_shape: ``(C, H, W)`` of a first layer's input, as for :func:`glth_core.generalize`.
+        **options: further options of :func:`glth_core.generalize` (models) or
             :func:`glth_core.basis` (tensors: ``axes=``).
 
     Returns:

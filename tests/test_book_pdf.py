@@ -60,7 +60,7 @@ def tex(tmp_path_factory) -> str:
     (book / "_config.yml").write_text(yaml.safe_dump(config))
     (book / "_toc.yml").write_text(yaml.safe_dump(TOC))
     (book / "tools").mkdir()
-    for extension in ("book_downloads.py", "book_latex.py"):
+    for extension in ("book_downloads.py", "book_latex.py", "book_api.py"):
         shutil.copy2(REPO / "tools" / extension, book / "tools" / extension)
     (book / "intro.md").write_text("# The book\n\n## Why\n\nText.\n\n## How\n\nText.\n")
     (book / "method.md").write_text("# The method\n\nText.\n")

@@ -10,7 +10,7 @@ from book_common import BIN, CONFIG, REPO, BookError, log, run, sphinx_environme
 from book_mathjax import fetch_mathjax
 from book_toc import strip_missing
 
-SPHINX_EXTENSIONS = ("book_downloads.py", "book_latex.py")
+SPHINX_EXTENSIONS = ("book_downloads.py", "book_latex.py", "book_api.py")
 
 
 def stage_book(stage: Path, toc: dict, markdown: list[str]) -> None:
