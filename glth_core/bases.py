@@ -278,6 +278,11 @@ def basis(name: str, shape, *, seed: int = 0, image_shape=None, weight: Tensor |
 
     Returns:
         A :class:`Basis` (an ``nn.Module``; ``.to(device)`` moves its matrices).
+
+    Raises:
+        ValueError: an unknown name, a bad ``shape``, ``image_shape`` or ``axes``, or
+            ``weight`` missing (``"svd"``), given to another basis, or of another shape.
+        TypeError: a non-floating ``dtype``, or ``weight``/``axes`` of the wrong type.
     """
     if not isinstance(name, str) or name not in BASIS_NAMES:
         raise ValueError(f"unknown basis name {name!r}: name must be one of {', '.join(map(repr, BASIS_NAMES))}")
