@@ -224,3 +224,15 @@ def test_browser_check_fails_on_raw_math_and_passes_plain_page(tmp_path):
     good = tmp_path / "good.html"
     good.write_text('<html><body><h1>Good</h1><p>Accuracy 97%.</p><img src="img.png"></body></html>')
     assert check.check_page(browser, good, tmp_path, tmp_path / "shots") == []
+
+
+def test_every_tool_module_is_under_400_lines():
+    lengths = {p.name: len(p.read_text().splitlines()) for p in (REPO / "tools").glob("*.py")}
+    assert len(lengths) >= 10 and "book.py" in lengths
+    assert {name: n for name, n in lengths.items() if n > 400} == {}
+
+
+def test_book_cli_lists_the_chapters(capsys):
+    assert book.main(["chapters"]) == 0
+    listed = capsys.readouterr().out
+    assert "notebooks/01_canonical" in listed and "book/api" in listed
