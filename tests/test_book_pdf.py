@@ -110,7 +110,7 @@ ONE
 THE FIRST EXPERIMENT
 Prose.
 Chapter 1. The first experiment
-CHAPTER
+\fCHAPTER
 TWO
 THE SECOND EXPERIMENT
 visible_code_line = train_the_network(seeds, rounds)

@@ -72,11 +72,11 @@ def chapter_numbers(text: str) -> list[tuple[str, str]]:
     ``TITLE`` and its running heads as the line ``Chapter 2. Title``.
     """
     found = []
-    for match in re.finditer(r"^CHAPTER[ \t]*\n\s*([A-Z]+)[ \t]*\n", text, flags=re.M):
+    for match in re.finditer(r"^\f?CHAPTER[ \t]*\n\s*([A-Z]+)[ \t]*\n", text, flags=re.M):  # \f: a new page
         word = match.group(1).casefold()
         number = str(NUMBER_WORDS.index(word)) if word in NUMBER_WORDS else word
         found.append((number, normal(text[match.end():match.end() + 400])))
-    for match in re.finditer(r"^Chapter (\d+)\. (.*)$", text, flags=re.M):
+    for match in re.finditer(r"^\f?Chapter (\d+)\. (.*)$", text, flags=re.M):
         found.append((match.group(1), normal(match.group(2))))
     return found
 
