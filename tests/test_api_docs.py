@@ -44,7 +44,8 @@ def resolve(name: str):
 
 def public_functions() -> dict[str, object]:
     """The functions whose contracts the page must show: ``__all__``'s, the analysis modules', ``EXTRA``."""
-    found = {f"glth_core.{n}": getattr(glth_core, n) for n in glth_core.__all__ if inspect.isfunction(getattr(glth_core, n))}
+    found = {f"glth_core.{n}": getattr(glth_core, n) for n in glth_core.__all__
+             if inspect.isfunction(getattr(glth_core, n))}
     for module_name in ANALYSIS_MODULES:
         module = importlib.import_module(module_name)
         found.update({f"{module_name}.{n}": f for n, f in vars(module).items()

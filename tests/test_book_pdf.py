@@ -76,7 +76,9 @@ def tex(tmp_path_factory) -> str:
 
 def test_latex_leaves_out_the_code_that_the_html_hides(tex):
     assert "visible\\PYGZus{}code\\PYGZus{}line" in tex, "the LaTeX lost a visible cell: the test would prove nothing"
-    for hidden in ("secret\\PYGZus{}hidden\\PYGZus{}input", "secret\\PYGZus{}hidden\\PYGZus{}cell", "removed\\PYGZus{}input"):
+    hidden_lines = ("secret\\PYGZus{}hidden\\PYGZus{}input", "secret\\PYGZus{}hidden\\PYGZus{}cell",
+                    "removed\\PYGZus{}input")
+    for hidden in hidden_lines:
         assert hidden not in tex
     assert "the settings table" in tex, "hide-input hides the code, not its output"
 

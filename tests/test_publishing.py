@@ -324,7 +324,8 @@ def test_stale_chapters_compares_the_executed_copy_with_its_source(tmp_path, mon
             executed = stage / "notebooks" / f"{name}.ipynb"
             executed.write_text("{}")
             os.utime(executed, (executed_time, executed_time))
-    assert execution.stale_chapters(["notebooks/a", "notebooks/b", "notebooks/c"], stage) == ["notebooks/b", "notebooks/c"]
+    stale = execution.stale_chapters(["notebooks/a", "notebooks/b", "notebooks/c"], stage)
+    assert stale == ["notebooks/b", "notebooks/c"]
 
 
 @pytest.mark.skipif(not all(__import__("shutil").which(t) for t in ("pdfinfo", "pdftotext")),
