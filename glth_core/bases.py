@@ -117,7 +117,7 @@ class Basis(nn.Module):
         shape: the weight shape it applies to.
         view_shape: the axes the per-axis transforms act on (``shape`` itself,
             ``(out, C, H, W)`` with ``image_shape``, ``(out, prod(rest))`` for svd).
-        transforms: one :class:`~glth_core.transforms.AxisTransform` per view axis.
+        transforms: one ``glth_core.transforms.AxisTransform`` per view axis.
         active_axes: ``(view axis, transform)`` of the non-identity axes, in axis order.
         active_input_axes: the entries of ``active_axes`` with view axis ``> 0``.
         output_transform: the transform of the output axis 0, or None if it is the identity.
@@ -278,6 +278,11 @@ def basis(name: str, shape, *, seed: int = 0, image_shape=None, weight: Tensor |
 
     Returns:
         A :class:`Basis` (an ``nn.Module``; ``.to(device)`` moves its matrices).
+
+    Raises:
+        ValueError: an unknown name, a bad ``shape``, ``image_shape`` or ``axes``, or
+            ``weight`` missing (``"svd"``), given to another basis, or of another shape.
+        TypeError: a non-floating ``dtype``, or ``weight``/``axes`` of the wrong type.
     """
     if not isinstance(name, str) or name not in BASIS_NAMES:
         raise ValueError(f"unknown basis name {name!r}: name must be one of {', '.join(map(repr, BASIS_NAMES))}")

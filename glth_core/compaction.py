@@ -72,7 +72,9 @@ def layer_coefficients(source, basis: str | None = None, *, layers: Iterable[str
         basis: a basis name (:data:`~glth_core.bases.BASIS_NAMES`); ``None`` only for a
             generalized model (its own coefficients ``M * C``).
         layers: module names to measure (models only; default as in the module docstring).
-        seed, image_shape, **options: as for :func:`glth_core.generalize` (models) or
+        seed: seed of seeded bases, as for :func:`glth_core.generalize`.
+        image_shape: ``(C, H, W)`` of a first layer's input, as for :func:`glth_core.generalize`.
+        **options: further options of :func:`glth_core.generalize` (models) or
             :func:`glth_core.basis` (tensors: ``axes=``).
 
     Returns:
@@ -169,14 +171,20 @@ def energy_fraction(coeffs: Tensor, k_percent) -> np.ndarray:
 def energy_curve(source, basis: str | None = None, *, k_percent=None, pooled: bool = False, **kwargs) -> pd.DataFrame:
     """Energy compaction curves of ``source`` in ``basis``, one row per layer and ``k``.
 
-    ``source``, ``basis`` and ``kwargs`` (``layers``, ``seed``, ``image_shape``,
-    ``axes``, ``channel_dct``) are as for :func:`layer_coefficients`. ``k_percent``:
-    the grid of ``k`` (default :data:`DEFAULT_K_PERCENT`, log-spaced). ``pooled``:
-    also a curve ``layer="(all)"`` over every layer's coefficients together (what
-    global pruning ranks).
+    Args:
+        source: a tensor, a dict ``{name: tensor}``, or an ``nn.Module``, as for
+            :func:`layer_coefficients`.
+        basis: a basis name, or ``None`` for a generalized model's own coefficients.
+        k_percent: the grid of ``k``, percentages of the coefficients (default
+            :data:`DEFAULT_K_PERCENT`, log-spaced).
+        pooled: also a curve ``layer="(all)"`` over every layer's coefficients together
+            (what global pruning ranks).
+        **kwargs: ``layers``, ``seed``, ``image_shape``, ``axes``, ``channel_dct`` as for
+            :func:`layer_coefficients`.
 
     Returns:
-        A tidy DataFrame with columns ``layer, basis, k_percent, energy_fraction``.
+        A tidy DataFrame with columns ``layer, basis, k_percent, energy_fraction``:
+        ``E(k)``, the share of the squared norm held by the largest ``k`` percent of the coefficients.
     """
     k = _check_k(k_percent)
     coefficients = layer_coefficients(source, basis, **kwargs)
@@ -194,12 +202,20 @@ def energy_needed(source, basis: str | None = None, *, levels=(0.9, 0.99), **kwa
     """Per layer, the smallest ``k`` (percent of coefficients, exact) whose ``E(k)`` reaches each level.
 
     ``k = 100 m / n`` for the smallest number ``m`` of largest coefficients holding
-    at least ``level`` of the squared norm (NaN for an all-zero layer). Arguments as
-    for :func:`energy_curve`.
+    at least ``level`` of the squared norm (NaN for an all-zero layer).
+
+    Args:
+        source: as for :func:`energy_curve`.
+        basis: as for :func:`energy_curve`.
+        levels: energy fractions in ``(0, 1]``.
+        **kwargs: as for :func:`energy_curve`.
 
     Returns:
         A DataFrame with columns ``layer, basis, energy, k_percent, coefficients``
         (``coefficients``: ``n``, the layer's number of coefficients).
+
+    Raises:
+        ValueError: a level outside ``(0, 1]``.
     """
     levels = np.atleast_1d(np.asarray(levels, dtype=float))
     if levels.ndim != 1 or levels.size == 0 or np.any((levels <= 0) | (levels > 1)) or not np.all(np.isfinite(levels)):

@@ -93,6 +93,13 @@ def export(model: nn.Module) -> nn.Module:
     Same outputs as ``model`` (up to float round-off); Linear layers with a row
     mask in a rotated basis become two low-rank Linear layers (module docstring).
     ``model`` itself is not modified.
+
+    Args:
+        model: any ``nn.Module``, generalized or not.
+
+    Returns:
+        A new ``nn.Module`` whose weights are the effective weights
+        ``W = synthesis(M * C)`` (``+ W_0`` with an offset), of the original shapes.
     """
     require_generalized(model, "export")
     plain = copy.deepcopy(model)
@@ -114,7 +121,19 @@ def export(model: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """The number of parameters the exported model really needs (see the module docstring)."""
+    """The number of parameters the exported model really needs (see the module docstring).
+
+    Args:
+        model: any ``nn.Module``, generalized or not.
+
+    Returns:
+        Every parameter's size, except that a generalized layer counts its unmasked
+        coefficients, and a row-masked Linear layer in a rotated basis
+        ``kept rows * (n_in + n_out)`` (its two low-rank factors).
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     special: dict[int, int] = {}
@@ -133,9 +152,19 @@ def multiply_adds(model: nn.Module, input_shape, *, nonzero: bool = False) -> in
     """Multiply-adds of one forward pass of one example of shape ``input_shape`` (no batch axis).
 
     Counts the ``Linear`` and ``Conv1d/2d/3d`` layers (module docstring); bias
-    additions, activations and pooling are not counted. ``nonzero=True``
-    counts only the nonzero weights (the work of an ideal sparse kernel on
-    the weights as the forward pass uses them).
+    additions, activations and pooling are not counted.
+
+    Args:
+        model: any ``nn.Module``, generalized or not (then its exported weights count).
+        input_shape: one example's shape without the batch axis, e.g. ``(1, 28, 28)``.
+        nonzero: count only the nonzero weights (the work of an ideal sparse kernel on
+            the weights as the forward pass uses them).
+
+    Returns:
+        The number of multiply-adds.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` or ``input_shape`` not a tuple of sizes.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -245,7 +245,15 @@ def _replace_path(obj, path: tuple[str, ...], value):
 def update(hparams, **flags):
     """Return a copy of ``hparams`` with leaves set by flag name (``model=``, ``epochs=``, ...).
 
-    Raises TypeError for an unknown flag, listing the valid ones.
+    Args:
+        hparams: an :class:`ImpHparams` or :class:`SubspaceHparams` (or one of their parts).
+        **flags: ``flag name=value`` (the command-line flags without dashes; ``-`` or ``_``).
+
+    Returns:
+        A new frozen dataclass of the type of ``hparams``; ``hparams`` is unchanged.
+
+    Raises:
+        TypeError: an unknown flag (the message lists the valid ones).
     """
     valid = _flags(type(hparams))
     for name, value in flags.items():

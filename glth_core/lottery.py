@@ -265,15 +265,24 @@ def round_model(hparams: ImpHparams, round_index: int, results_dir=None) -> nn.M
 def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None) -> pd.DataFrame:
     """Run (or resume, or just read) an IMP experiment; one row per round.
 
-    ``hparams``: :class:`~glth_core.hparams.ImpHparams`. ``results_dir``:
-    default ``$GLTH_RESULTS_DIR`` or ``./results``; checked for write access and
-    100 MiB free space before anything is trained. ``device``: ``None``/"auto"
-    (CUDA if available), "cpu", "cuda". ``progress``: tqdm bars (``None``: when
-    stderr is a terminal). Ticket runs return rounds ``0..rounds``, control runs
-    rounds ``1..rounds``. Columns: :data:`TABLE_COLUMNS`; ``wall_time_s`` is the
-    only column that differs between identical runs. Raises
-    ``training.TrainingDiverged`` (finished rounds stay saved), ValueError /
-    TypeError for bad hyperparameters, ``store.StorageError``.
+    Ticket runs return rounds ``0..rounds``, control runs rounds ``1..rounds``.
+
+    Args:
+        hparams: the experiment, an :class:`~glth_core.hparams.ImpHparams`.
+        results_dir: default ``$GLTH_RESULTS_DIR`` or ``./results``; checked for write
+            access and 100 MiB free space before anything is trained.
+        device: ``None``/``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``.
+        progress: tqdm bars (``None``: when stderr is a terminal).
+
+    Returns:
+        A tidy DataFrame with the columns :data:`TABLE_COLUMNS`; ``wall_time_s`` is the
+        only column that differs between identical runs.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite (finished rounds stay saved).
+        TypeError: ``hparams`` is not an ``ImpHparams``, or a hyperparameter has a wrong type.
+        ValueError: a hyperparameter has a bad value (the message names it and the fix).
+        ~glth_core.store.StorageError: the results folder is not writable or too full.
     """
     if not isinstance(hparams, ImpHparams):
         raise TypeError(f"hparams must be an ImpHparams, got {type(hparams).__name__}; see glth_core.hparams")

@@ -284,7 +284,21 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
 
     Weights are drawn from ``torch.manual_seed(seed)`` inside a forked RNG, so the
     result depends only on the arguments and the global RNG is unchanged.
-    Raises ValueError for an unknown name or a model that does not fit the input.
+
+    Args:
+        name: one of :data:`MODELS` (e.g. ``"lenet300"``, ``"conv2"``).
+        input_shape: one example's shape, e.g. ``(1, 28, 28)``; the model takes
+            batches of shape ``(batch,) + input_shape``.
+        num_classes: number of classes, ``>= 2``; the model returns logits of shape
+            ``(batch, num_classes)``.
+        seed: seed of the initial weights.
+
+    Returns:
+        A new ``nn.Module`` in training mode, on the CPU.
+
+    Raises:
+        ValueError: an unknown name, a bad ``input_shape`` or ``num_classes``, or a model
+            that does not fit the input.
     """
     check_model_name(name)
     input_shape = tuple(int(s) for s in input_shape)

@@ -165,14 +165,36 @@ def generalized_weight(module: nn.Module) -> GeneralizedWeight | None:
 
 
 def generalized_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The generalized modules of ``model`` by qualified name, in registration order."""
+    """The generalized modules of ``model`` by qualified name, in registration order.
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        ``{qualified name: module}`` of the modules whose ``weight`` is a
+        :class:`GeneralizedWeight` parametrization (empty if none).
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return {name: m for name, m in model.named_modules() if generalized_weight(m) is not None}
 
 
 def coefficients(module: nn.Module) -> Tensor:
-    """The coefficient parameter ``C`` of a generalized module (stored values, not masked)."""
+    """The coefficient parameter ``C`` of a generalized module (stored values, not masked).
+
+    Args:
+        module: one generalized layer (a value of :func:`generalized_layers`).
+
+    Returns:
+        The trainable ``nn.Parameter`` ``C``, of the weight's shape (``(n_out, n_in)`` or
+        ``(out_channels, in_channels, kh, kw)``); the layer uses ``mask * C``.
+
+    Raises:
+        ValueError: ``module`` is not generalized.
+    """
     if generalized_weight(module) is None:
         raise ValueError("module is not generalized: call glth_core.generalize(model) first")
     return module.parametrizations.weight.original
@@ -433,6 +455,14 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
 
     Returns:
         ``model`` itself; its outputs are unchanged up to float round-off.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, an unknown option, or ``basis`` or
+            ``layers`` of the wrong type.
+        ValueError: an unknown basis or layer, a layer without a weight or already
+            parametrized, a dict without an entry for a layer, a bad ``offset``,
+            ``channel_dct`` with another basis or with ``axes``, or a model with no layer
+            to generalize.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -28,7 +28,11 @@ _X_LABELS = {"density": "weights remaining (%, log scale)", "params": "parameter
 
 
 def log_percent_axis(axis) -> None:
-    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...); ``axis``: an ``Axis``."""
+    """Log scale with plain percentages as tick labels (100, 50, 20, 10, ...).
+
+    Args:
+        axis: a matplotlib ``Axis`` (``ax.xaxis`` or ``ax.yaxis``) already on a log scale.
+    """
     axis.set_major_locator(mticker.FixedLocator([100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
     axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(mticker.NullFormatter())
@@ -56,23 +60,35 @@ def accuracy_curves(table: pd.DataFrame, hue: str, *, style: str | None = None, 
         table: tidy rows, one per run and ``step`` (round); each (hue, style,
             step) group holds one row per seed (filter to one configuration
             otherwise, and see :func:`glth_core.stats.with_dense_round`).
-        hue: column giving each line its colour; ``style``: optional column
-            giving its line style (e.g. ticket against control).
+        hue: column giving each line its colour.
+        style: optional column giving each line its line style (e.g. ticket against control).
         x: ``"density"`` (drawn as % remaining, log axis with plain
             percentage ticks) or another positive column such as ``"params"``
             (log axis of counts). The axis is inverted: pruning goes right.
         y: accuracy column, fractions in [0, 1], drawn in percent.
+        step: the step column (one point per step).
+        ax: the Axes to draw on (default: a new figure).
+        hue_order: the order of the hue values (default: as they appear).
+        style_order: the order of the style values (default: as they appear).
         labels: display names of the hue/style values (default: the values).
         palette: colour of each hue value (default: seaborn "colorblind").
         reference: an accuracy (fraction) drawn as a dashed horizontal line,
-            e.g. the dense network's mean; ``tolerance`` (fraction, needs
-            ``reference``) shades the band ``[reference - tolerance, reference]``.
+            e.g. the dense network's mean.
+        reference_label: the legend text of ``reference``.
+        tolerance: a fraction (needs ``reference``): shades the band
+            ``[reference - tolerance, reference]``.
         confidence: level of the t-interval bands (``glth_core.stats.summarize``);
             a group with one seed has no band.
+        band_alpha: opacity of the bands.
 
     Returns:
         the Axes. Each mean line is a ``Line2D`` labelled with its legend text;
         its band is a collection with ``get_gid()`` equal to that label.
+
+    Raises:
+        TypeError: ``table`` is not a DataFrame.
+        ValueError: a missing column, ``tolerance`` without ``reference``, or an order
+            that lists values the column does not have.
     """
     stats._check_columns(table, [hue, step, x, y, *([style] if style else [])])
     if tolerance is not None and reference is None:
@@ -123,14 +139,25 @@ def forest(effects: pd.DataFrame, label: str = "claim", *, ax=None, scale: float
            xlabel: str = "difference (pp), 95% CI", log: bool = False):
     """One row per effect: its estimate and interval, a vertical line at ``null``, coloured by verdict.
 
-    ``effects``: columns ``label``, ``estimate``, ``ci_low``, ``ci_high`` and
-    ``verdict`` (:func:`glth_core.stats.with_verdicts`), drawn top to bottom in
-    row order; values are multiplied by ``scale`` (100: fractions as
-    percentage points). One axis holds one unit: draw differences and ratios
-    (``null=1, scale=1, log=True``) on separate Axes.
+    One axis holds one unit: draw differences and ratios (``null=1, scale=1,
+    log=True``) on separate Axes.
 
-    Returns the Axes; row ``i`` (from the top) is the errorbar container
-    ``ax.containers[i]``, at y = ``-i``.
+    Args:
+        effects: columns ``label``, ``estimate``, ``ci_low``, ``ci_high`` and ``verdict``
+            (:func:`glth_core.stats.with_verdicts`), drawn top to bottom in row order.
+        label: the column that names each row.
+        ax: the Axes to draw on (default: a new figure).
+        scale: values are multiplied by ``scale`` (100: fractions as percentage points).
+        null: where the vertical line of "no effect" is.
+        xlabel: the x-axis label.
+        log: a log x axis (for ratios).
+
+    Returns:
+        The Axes; row ``i`` (from the top) is the errorbar container ``ax.containers[i]``,
+        at y = ``-i``.
+
+    Raises:
+        ValueError: a verdict other than those of :data:`VERDICT_COLORS`.
     """
     stats._check_columns(effects, [label, "estimate", "ci_low", "ci_high", "verdict"], "effects")
     unknown = sorted(set(effects["verdict"]) - set(VERDICT_COLORS))

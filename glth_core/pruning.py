@@ -124,13 +124,19 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
         scope: ``"global"`` (layers compete) or ``"layer"`` (each layer prunes its own share).
             The engine's ``--scope`` defaults to ``"layer"`` instead, the per-layer rates of
             Frankle & Carbin (2019) that its ticket runs reproduce.
-        granularity: ``"element"``, ``"row"`` (output axis 0) or ``"column"`` (axis 1).
+        granularity: ``"element"``, ``"row"`` (output axis 0) or ``"column"`` (axis 1); a unit
+            is ranked by its L2 norm.
         fractions: ``{layer_name: f}`` per-layer overrides, pruned per layer by their
             own ``f`` (``0`` leaves the layer as it is); the other layers follow
             ``fraction`` and ``scope``.
 
     Returns:
-        ``densities(model)`` after pruning.
+        ``densities(model)`` after pruning: ``{layer_name: kept fraction}``.
+
+    Raises:
+        TypeError: ``fraction`` is not a number, or ``fractions`` is not a dict.
+        ValueError: ``fraction`` outside ``[0, 1)``, an unknown ``scope``, ``granularity``
+            or layer name, a model without generalized layers, or NaN/infinite coefficients.
     """
     layers = require_generalized(model, "prune")
     fraction = _check_fraction(fraction, "fraction")
@@ -175,26 +181,67 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
 
 
 def densities(model: nn.Module) -> dict[str, float]:
-    """Unmasked fraction of the coefficients of each generalized layer."""
+    """Unmasked fraction of the coefficients of each generalized layer.
+
+    Args:
+        model: a model made by :func:`~glth_core.parametrization.generalize`.
+
+    Returns:
+        ``{layer_name: kept fraction in [0, 1]}``, in registration order.
+
+    Raises:
+        ValueError: ``model`` has no generalized layer.
+    """
     layers = require_generalized(model, "densities")
     return {name: float(_mask_of(m).sum().item()) / _mask_of(m).numel() for name, m in layers.items()}
 
 
 def density(model: nn.Module) -> float:
-    """Unmasked fraction over all generalized coefficients of ``model``."""
+    """Unmasked fraction over all generalized coefficients of ``model``.
+
+    Args:
+        model: a model made by :func:`~glth_core.parametrization.generalize`.
+
+    Returns:
+        Kept coefficients over all coefficients of the generalized layers, in ``[0, 1]``.
+
+    Raises:
+        ValueError: ``model`` has no generalized layer.
+    """
     layers = require_generalized(model, "density")
     kept = sum(float(_mask_of(m).sum().item()) for m in layers.values())
     return kept / sum(_mask_of(m).numel() for m in layers.values())
 
 
 def masks(model: nn.Module) -> dict[str, Tensor]:
-    """A clone of every generalized layer's 0/1 mask, by layer name."""
+    """A clone of every generalized layer's 0/1 mask, by layer name.
+
+    Args:
+        model: a model made by :func:`~glth_core.parametrization.generalize`.
+
+    Returns:
+        ``{layer_name: mask}``; each mask has the shape of the layer's coefficients
+        (= its weight, e.g. ``(n_out, n_in)``) and the dtype of the model.
+
+    Raises:
+        ValueError: ``model`` has no generalized layer.
+    """
     layers = require_generalized(model, "masks")
     return {name: _mask_of(m).detach().clone() for name, m in layers.items()}
 
 
 def set_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:
-    """Set the masks of the named layers (others unchanged); masked coefficients become exactly 0."""
+    """Set the masks of the named layers (others unchanged); masked coefficients become exactly 0.
+
+    Args:
+        model: a model made by :func:`~glth_core.parametrization.generalize`.
+        masks: ``{layer_name: 0/1 tensor}``, each of the shape of the layer's coefficients
+            (as :func:`masks` returns them).
+
+    Raises:
+        TypeError: ``masks`` is not a dict.
+        ValueError: an unknown layer name, a mask of another shape, or values other than 0 and 1.
+    """
     layers = require_generalized(model, "set_masks")
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks must be a dict {{layer_name: 0/1 tensor}}, got {type(masks).__name__}")
@@ -217,13 +264,20 @@ def random_masks(model: nn.Module, densities_or_masks, seed: int = 0) -> dict[st
     """Random masks with the same number of ones per layer as given (not applied).
 
     Args:
+        model: a model made by :func:`~glth_core.parametrization.generalize`.
         densities_or_masks: a float density for every layer, or a dict
             ``{layer_name: density or 0/1 mask}``; a density ``d`` keeps
             ``round(d * numel)`` coefficients, a mask keeps as many as it has ones.
         seed: each layer draws from ``derive_seed(seed, "random_masks", name)``.
 
     Returns:
-        ``{layer_name: mask}`` for the layers given (all layers for a float).
+        ``{layer_name: mask}`` for the layers given (all layers for a float), each of the
+        shape of the layer's coefficients; apply them with :func:`set_masks`.
+
+    Raises:
+        TypeError: ``densities_or_masks`` is neither a float nor a dict.
+        ValueError: an unknown layer name, a density outside ``[0, 1]``, or a mask with
+            another number of entries than the layer.
     """
     layers = require_generalized(model, "random_masks")
     seed = check_seed(seed)
@@ -257,7 +311,17 @@ def random_masks(model: nn.Module, densities_or_masks, seed: int = 0) -> dict[st
 
 
 def snapshot(model: nn.Module) -> dict[str, Tensor]:
-    """A deep copy of ``model.state_dict()`` (every parameter and buffer)."""
+    """A deep copy of ``model.state_dict()`` (every parameter and buffer).
+
+    Args:
+        model: any ``nn.Module`` (generalized: the coefficients, masks and bases are included).
+
+    Returns:
+        ``{state_dict key: tensor}``, detached clones; pass it to :func:`rewind`.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -268,6 +332,14 @@ def rewind(model: nn.Module, snapshot: Mapping[str, Tensor]) -> None:
 
     Every parameter (coefficients, biases, BatchNorm, ...) and buffer takes its
     snapshot value; masked coefficients are then set to exactly 0.
+
+    Args:
+        model: the model the snapshot was taken of (same architecture and generalization).
+        snapshot: the dict returned by :func:`snapshot`.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` or ``snapshot`` not a dict.
+        ValueError: ``snapshot`` does not fit ``model`` (missing or unexpected keys, other shapes).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -104,9 +104,18 @@ def _groups(table: pd.DataFrame, by: list[str]):
 
 
 def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Two-sided Student-t interval for the mean of ``values`` (1-D, NaNs refused).
+    """Two-sided Student-t interval for the mean of ``values``.
 
-    ``(nan, nan)`` for fewer than two values; ``(mean, mean)`` when all are equal.
+    Args:
+        values: 1-D numbers (one per seed), no NaN.
+        confidence: in ``(0, 1)``.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` for fewer than two values; ``(mean, mean)`` when all
+        are equal.
+
+    Raises:
+        ValueError: NaN in ``values`` or ``confidence`` outside ``(0, 1)``.
     """
     confidence = _check_confidence(confidence)
     x = np.asarray(values, dtype=float).ravel()
@@ -126,12 +135,23 @@ def summarize(table: pd.DataFrame, by: Sequence[str], value: str = "test_accurac
     """Mean, sd, n and t interval of ``value`` over the rows of each group of ``by``.
 
     Each row of a group is one seed (for a sweep table, group by every column
-    that tells configurations apart, plus ``"round"``). ``means``: other
-    columns to average per group (e.g. ``"density"``, ``"params"``).
+    that tells configurations apart, plus ``"round"``).
 
-    Returns one row per group: the ``by`` columns, ``n``, ``mean``, ``sd``,
-    ``ci_low``, ``ci_high`` (same units as ``value``; sd and interval NaN for
-    ``n = 1``), then the ``means`` columns.
+    Args:
+        table: a tidy table (one row per run and round).
+        by: the grouping columns.
+        value: the column summarised.
+        confidence: of the t interval, in ``(0, 1)``.
+        means: other columns to average per group (e.g. ``"density"``, ``"params"``).
+
+    Returns:
+        One row per group: the ``by`` columns, ``n``, ``mean``, ``sd``, ``ci_low``,
+        ``ci_high`` (same units as ``value``; sd and interval NaN for ``n = 1``), then the
+        ``means`` columns.
+
+    Raises:
+        TypeError: ``table`` is not a DataFrame.
+        ValueError: a missing column or ``confidence`` outside ``(0, 1)``.
     """
     by, means = _as_list(by, "by"), _as_list(means, "means")
     _check_columns(table, [*by, value, *means])
@@ -152,6 +172,18 @@ def with_dense_round(table: pd.DataFrame, arm: str = "control", source: str = "t
     The engine's controls start at round 1: round 0 is the dense network, shared
     with the ticket run. The copies carry ``arm`` set to the control, so curves
     and paired differences start from the same dense point.
+
+    Args:
+        table: a tidy table.
+        arm: the column of the arms (``"control"``).
+        source: the arm whose step-0 rows are shared.
+        step: the step column.
+
+    Returns:
+        A new DataFrame, ``table``'s rows first.
+
+    Raises:
+        ValueError: a missing column, or ``source`` has no step-0 rows.
     """
     _check_columns(table, [arm, step])
     dense = table[(table[arm] == source) & (table[step] == 0)]
@@ -169,12 +201,24 @@ def paired_values(table: pd.DataFrame, arm: str, treatment, reference, value: st
                   pair_on: Sequence[str] = ("seed", "round")) -> pd.DataFrame:
     """The matched pairs: one row per value of ``pair_on`` that both arms have.
 
-    ``arm``: the column that tells the two arms apart (``"control"``,
-    ``"basis"``, ...); ``treatment`` and ``reference``: its two values. Returns
-    the ``pair_on`` columns, ``treatment``, ``reference`` and ``difference``
-    (``treatment - reference``). Rows with only one arm are dropped. Several
-    rows of one arm at the same ``pair_on`` values is a ValueError (add the
-    column that tells them apart to ``pair_on`` or filter the table first).
+    Rows with only one arm are dropped.
+
+    Args:
+        table: a tidy table.
+        arm: the column that tells the two arms apart (``"control"``, ``"basis"``, ...).
+        treatment: one value of ``arm``.
+        reference: the other value of ``arm``.
+        value: the compared column.
+        pair_on: the columns that match a treatment row with a reference row.
+
+    Returns:
+        The ``pair_on`` columns, ``treatment``, ``reference`` and ``difference``
+        (``treatment - reference``).
+
+    Raises:
+        ValueError: equal arms, an arm without rows, a missing column, or several rows of
+            one arm at the same ``pair_on`` values (add the column that tells them apart to
+            ``pair_on`` or filter the table first).
     """
     pair_on = _as_list(pair_on, "pair_on")
     _check_columns(table, [arm, value, *pair_on])
@@ -224,12 +268,25 @@ def paired_difference(table: pd.DataFrame, arm: str, treatment, reference, value
     ``paired_difference(table, "control", "ticket", "reinit", by=["basis", "round"])``;
     DCT minus canonical per round, ``paired_difference(tickets, "basis", "dct", "canonical")``.
 
-    Returns one row per group: the ``by`` columns, ``n`` (pairs), ``estimate``
-    (mean difference), ``sd`` (of the differences), ``ci_low``/``ci_high`` (the
-    ``confidence`` t interval of the mean difference), ``p_value`` (two-sided
-    paired t-test, ``scipy.stats.ttest_rel``), ``treatment_mean``,
-    ``reference_mean``. Units: those of ``value``. Groups where no seed has
-    both arms are left out.
+    Args:
+        table: a tidy table.
+        arm: as for :func:`paired_values`.
+        treatment: as for :func:`paired_values`.
+        reference: as for :func:`paired_values`.
+        value: the compared column.
+        by: the grouping columns.
+        pair_on: as for :func:`paired_values`.
+        confidence: of the t interval, in ``(0, 1)``.
+
+    Returns:
+        One row per group: the ``by`` columns, ``n`` (pairs), ``estimate`` (mean
+        difference), ``sd`` (of the differences), ``ci_low``/``ci_high`` (the
+        ``confidence`` t interval of the mean difference), ``p_value`` (two-sided paired
+        t-test, ``scipy.stats.ttest_rel``), ``treatment_mean``, ``reference_mean``. Units:
+        those of ``value``. Groups where no seed has both arms are left out.
+
+    Raises:
+        ValueError: as for :func:`paired_values`.
     """
     by, pair_on = _as_list(by, "by"), _as_list(pair_on, "pair_on")
     confidence = _check_confidence(confidence)
@@ -246,10 +303,17 @@ def paired_difference(table: pd.DataFrame, arm: str, treatment, reference, value
 def sparsest_within(accuracy: pd.Series, threshold: float) -> tuple[object, bool]:
     """The last step ``r`` such that steps ``0..r`` all have accuracy ``>= threshold``.
 
-    ``accuracy``: indexed by step (round), in any order. Returns ``(r, left)``:
-    ``left`` is False when no step falls below (the band was never left, so
-    ``r``, the last step, is only a bound); ``r`` is None when the first step
-    is already below.
+    Args:
+        accuracy: indexed by step (round), in any order.
+        threshold: the lowest accuracy inside the band.
+
+    Returns:
+        ``(r, left)``: ``left`` is False when no step falls below (the band was never left,
+        so ``r``, the last step, is only a bound); ``r`` is None when the first step is
+        already below.
+
+    Raises:
+        TypeError: ``accuracy`` is not a non-empty Series.
     """
     if not isinstance(accuracy, pd.Series) or accuracy.empty:
         raise TypeError("accuracy must be a non-empty pandas Series indexed by round")
@@ -266,14 +330,22 @@ def sparsest_within(accuracy: pd.Series, threshold: float) -> tuple[object, bool
 def crossing(x, accuracy, threshold: float) -> tuple[float, bool]:
     """Where ``accuracy`` first drops below ``threshold`` as ``x`` shrinks, interpolated in ``log x``.
 
-    ``x``: positive sizes (density or parameter count), one per step, in step
-    order (decreasing); ``accuracy``: same length. Between the last step ``i``
-    inside the band and the next step ``j`` below it,
+    Between the last step ``i`` inside the band and the next step ``j`` below it,
     ``log x* = log x_i + (threshold - a_i) (log x_j - log x_i) / (a_j - a_i)``.
 
-    Returns ``(x*, censored)``: ``censored`` is True when no step falls below
-    (``x*`` is then the last ``x``, and the true crossing is at most that);
-    ``x*`` is NaN when the first step is already below.
+    Args:
+        x: shape ``(steps,)``, positive sizes (density or parameter count), in step order
+            (decreasing).
+        accuracy: shape ``(steps,)``, the accuracy at each step.
+        threshold: the lowest accuracy inside the band.
+
+    Returns:
+        ``(x*, censored)``: ``censored`` is True when no step falls below (``x*`` is then
+        the last ``x``, and the true crossing is at most that); ``x*`` is NaN when the first
+        step is already below.
+
+    Raises:
+        ValueError: shapes that differ or are empty, a non-positive ``x``, or NaN accuracy.
     """
     x, a = np.asarray(x, dtype=float), np.asarray(accuracy, dtype=float)
     if x.ndim != 1 or x.shape != a.shape or x.size == 0:
@@ -298,20 +370,30 @@ def compression(table: pd.DataFrame, tolerance: float, *, reference="own", by: S
                 unit: str = "seed") -> pd.DataFrame:
     """Per seed and configuration: compression at which accuracy leaves the band below a reference.
 
-    ``table``: one row per (``by``, ``unit``, ``step``), steps starting at 0
-    (the dense network); filter it to one control first. ``tolerance``: in the
-    units of ``value`` (fractions: 0.01 is one percentage point). ``reference``:
+    Args:
+        table: one row per (``by``, ``unit``, ``step``), steps starting at 0 (the dense
+            network); filter it to one control first.
+        tolerance: ``>= 0``, in the units of ``value`` (fractions: 0.01 is one percentage point).
+        reference: ``"own"``: each run's own step-0 accuracy; a mapping ``{column: value}``,
+            e.g. ``{"basis": "canonical"}``: the step-0 accuracy of the rows it selects with
+            the same ``unit`` (one row per seed); a number: the same reference accuracy for
+            every run.
+        by: the columns of a configuration.
+        value: the accuracy column.
+        x: the size column (density or parameter count).
+        step: the step column.
+        unit: the column of the repetitions (seeds).
 
-    * ``"own"``: each run's own step-0 accuracy;
-    * a mapping ``{column: value}``, e.g. ``{"basis": "canonical"}``: the step-0
-      accuracy of the rows it selects with the same ``unit`` (one row per seed);
-    * a number: the same reference accuracy for every run.
+    Returns:
+        One row per (``by``, ``unit``): ``reference``, ``threshold``
+        (``reference - tolerance``), ``crossing`` (``x*`` of :func:`crossing`),
+        ``compression`` (``x_0 / x*``), ``censored`` (True: never left the band,
+        ``compression`` is a lower bound) and ``steps``. ``compression`` is NaN when the
+        dense network itself is below the threshold.
 
-    Returns one row per (``by``, ``unit``): ``reference``, ``threshold``
-    (``reference - tolerance``), ``crossing`` (``x*`` of :func:`crossing`),
-    ``compression`` (``x_0 / x*``), ``censored`` (True: never left the band,
-    ``compression`` is a lower bound) and ``steps``. ``compression`` is NaN when
-    the dense network itself is below the threshold.
+    Raises:
+        ValueError: a negative ``tolerance``, a bad ``reference``, a missing column, several
+            rows per step, or a run without step 0 (see :func:`with_dense_round`).
     """
     by = _as_list(by, "by")
     _check_columns(table, [*by, unit, step, value, x])
@@ -367,18 +449,25 @@ def summarize_compression(per_seed: pd.DataFrame, by: Sequence[str] = ("basis",)
                           method: str = "percentile") -> pd.DataFrame:
     """Geometric mean compression over seeds with a bootstrap interval, per group of ``by``.
 
-    ``per_seed``: the table of :func:`compression`. The interval is
-    ``exp`` of ``scipy.stats.bootstrap`` of the mean of ``log(compression)``
-    (``method``, ``n_resamples``, random generator ``numpy.random.default_rng(seed)``).
-    Censored seeds enter at their lower bound, so with any censored seed the
-    estimate and interval are lower bounds (``bound = "lower"``). With few
-    seeds the percentile interval is narrow (it ignores the uncertainty of the
-    sd); it is kept because it stays monotone in each value, which makes the
+    The interval is ``exp`` of ``scipy.stats.bootstrap`` of the mean of
+    ``log(compression)``. Censored seeds enter at their lower bound, so with any
+    censored seed the estimate and interval are lower bounds (``bound = "lower"``).
+    With few seeds the percentile interval is narrow (it ignores the uncertainty of
+    the sd); it is kept because it stays monotone in each value, which makes the
     bound statement true.
 
-    Returns one row per group: ``by``, ``n``, ``censored`` (count),
-    ``compression`` (geometric mean), ``ci_low``, ``ci_high``, ``bound``. Runs
-    whose dense network is below the threshold (NaN) are left out of ``n``.
+    Args:
+        per_seed: the table of :func:`compression`.
+        by: the grouping columns.
+        confidence: of the interval, in ``(0, 1)``.
+        n_resamples: bootstrap resamples.
+        seed: seed of ``numpy.random.default_rng`` for the bootstrap.
+        method: ``scipy.stats.bootstrap``'s method.
+
+    Returns:
+        One row per group: ``by``, ``n``, ``censored`` (count), ``compression`` (geometric
+        mean), ``ci_low``, ``ci_high``, ``bound``. Runs whose dense network is below the
+        threshold (NaN) are left out of ``n``.
     """
     by = _as_list(by, "by")
     _check_columns(per_seed, [*by, "compression", "censored"], "per_seed")
@@ -401,15 +490,27 @@ def compression_ratio(per_seed: pd.DataFrame, arm: str, treatment, reference, *,
                       method: str = "percentile") -> pd.DataFrame:
     """Paired ``treatment / reference`` compression (e.g. DCT over canonical), per group of ``by``.
 
-    Pairs the rows of :func:`compression` on ``unit`` (the seed). The estimate
-    is the geometric mean ratio, the interval ``exp`` of the bootstrap interval
-    (as in :func:`summarize_compression`) of the mean log ratio; its null value
-    is 1. ``bound``: ``"lower"`` if only treatment runs are censored (their
-    true compression is higher), ``"upper"`` if only reference runs are,
-    ``"unknown"`` if both, else ``"exact"``.
+    Pairs the rows of :func:`compression` on ``unit`` (the seed). The estimate is the
+    geometric mean ratio, the interval ``exp`` of the bootstrap interval (as in
+    :func:`summarize_compression`) of the mean log ratio; its null value is 1.
 
-    Returns one row per group: ``by``, ``n``, ``censored_treatment``,
-    ``censored_reference``, ``estimate``, ``ci_low``, ``ci_high``, ``bound``.
+    Args:
+        per_seed: the table of :func:`compression`.
+        arm: the column of the arms (e.g. ``"basis"``).
+        treatment: one value of ``arm``.
+        reference: the other value of ``arm``.
+        by: the grouping columns.
+        unit: the pairing column.
+        confidence: as for :func:`summarize_compression`.
+        n_resamples: as for :func:`summarize_compression`.
+        seed: as for :func:`summarize_compression`.
+        method: as for :func:`summarize_compression`.
+
+    Returns:
+        One row per group: ``by``, ``n``, ``censored_treatment``, ``censored_reference``,
+        ``estimate``, ``ci_low``, ``ci_high``, ``bound``: ``"lower"`` if only treatment runs
+        are censored (their true compression is higher), ``"upper"`` if only reference runs
+        are, ``"unknown"`` if both, else ``"exact"``.
     """
     by = _as_list(by, "by")
     _check_columns(per_seed, [*by, arm, unit, "compression", "censored"], "per_seed")
@@ -436,7 +537,16 @@ def compression_ratio(per_seed: pd.DataFrame, arm: str, treatment, reference, *,
 
 
 def format_compression(value: float, censored: bool = False, digits: int = 0) -> str:
-    """``"126x"``, or ``">= 126x"`` for a censored (lower-bound) value; ``"n/a"`` for NaN."""
+    """``"126x"``, or ``">= 126x"`` for a censored (lower-bound) value; ``"n/a"`` for NaN.
+
+    Args:
+        value: a compression factor.
+        censored: the value is a lower bound.
+        digits: decimals printed.
+
+    Returns:
+        The text.
+    """
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{'≥ ' if censored else ''}{value:.{digits}f}x"
@@ -448,10 +558,18 @@ def format_compression(value: float, censored: bool = False, digits: int = 0) ->
 def verdict(interval, claimed_side: str, *, null: float = 0.0, bound: str = "exact") -> str:
     """``"holds"``, ``"contradicted"`` or ``"inconclusive"`` (module docstring).
 
-    ``interval``: ``(low, high)`` of the effect (a NaN end: inconclusive);
-    ``claimed_side``: ``"greater"`` (the claim says effect > ``null``) or
-    ``"less"``; ``bound``: see :data:`BOUNDS` (a one-sided bound can only
-    support the side it bounds).
+    Args:
+        interval: ``(low, high)`` of the effect (a NaN end: inconclusive).
+        claimed_side: ``"greater"`` (the claim says effect > ``null``) or ``"less"``.
+        null: the value of no effect (0 for a difference, 1 for a ratio).
+        bound: see :data:`BOUNDS` (a one-sided bound can only support the side it bounds).
+
+    Returns:
+        The verdict, one of :data:`VERDICTS`.
+
+    Raises:
+        TypeError: ``interval`` is not a pair of numbers.
+        ValueError: an unknown side or bound, or ``low > high``.
     """
     if claimed_side not in SIDES:
         raise ValueError(f"claimed_side must be one of {SIDES}, got {claimed_side!r}")
@@ -477,15 +595,29 @@ def verdict(interval, claimed_side: str, *, null: float = 0.0, bound: str = "exa
 def verdict_sentence(effect: Mapping, claimed_side: str, *, unit: str = "pp", scale: float = 100.0,
                      null: float = 0.0, confidence: float = CONFIDENCE, label: str | None = None,
                      digits: int = 2) -> str:
-    """The verdict with n, the effect and its interval, e.g.
-    ``"holds (n = 5, difference +1.23 pp, 95% CI [+0.40, +2.06])"``.
+    """The verdict with n, the effect and its interval.
 
-    ``effect``: a row of :func:`paired_difference` or :func:`compression_ratio`
-    (keys ``n``, ``estimate``, ``ci_low``, ``ci_high``, optional ``bound``).
-    ``scale``: printed values are ``scale * value`` (100: fractions as
-    percentage points). A ratio (``null=1``, ``unit="x"``, ``scale=1``) prints
-    as ``"ratio 1.80x, 95% CI [1.20x, 2.70x]"``; a one-sided bound adds
+    For example ``"holds (n = 5, difference +1.23 pp, 95% CI [+0.40, +2.06])"``; a
+    ratio (``null=1``, ``unit="x"``, ``scale=1``) prints as
+    ``"ratio 1.80x, 95% CI [1.20x, 2.70x]"``; a one-sided bound adds
     "(lower bound: censored runs)".
+
+    Args:
+        effect: a row of :func:`paired_difference` or :func:`compression_ratio` (keys
+            ``n``, ``estimate``, ``ci_low``, ``ci_high``, optional ``bound``).
+        claimed_side: as for :func:`verdict`.
+        unit: printed after each value.
+        scale: printed values are ``scale * value`` (100: fractions as percentage points).
+        null: as for :func:`verdict`.
+        confidence: the interval's confidence, as printed.
+        label: the name of the effect (default ``"difference"`` or ``"ratio"``).
+        digits: decimals printed.
+
+    Returns:
+        The sentence.
+
+    Raises:
+        ValueError: ``effect`` lacks a key.
     """
     missing = [k for k in ("n", "estimate", "ci_low", "ci_high") if k not in effect]
     if missing:
@@ -509,8 +641,16 @@ def verdict_sentence(effect: Mapping, claimed_side: str, *, unit: str = "pp", sc
 
 
 def with_verdicts(effects: pd.DataFrame, claimed_side: str, **sentence_options) -> pd.DataFrame:
-    """A copy of ``effects`` (rows of :func:`paired_difference` or :func:`compression_ratio`) with the
-    columns ``verdict`` and ``sentence`` (:func:`verdict_sentence` with ``sentence_options``)."""
+    """``effects`` with the columns ``verdict`` and ``sentence``.
+
+    Args:
+        effects: rows of :func:`paired_difference` or :func:`compression_ratio`.
+        claimed_side: as for :func:`verdict`.
+        **sentence_options: passed to :func:`verdict_sentence`.
+
+    Returns:
+        A copy of ``effects`` with the two columns added.
+    """
     _check_columns(effects, ["n", "estimate", "ci_low", "ci_high"], "effects")
     null = sentence_options.get("null", 0.0)
     out = effects.copy()

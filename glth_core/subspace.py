@@ -108,9 +108,21 @@ def _build(hp: SubspaceHparams, splits) -> tuple[nn.Module, int]:
 def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, progress=None) -> pd.DataFrame:
     """Train one model in a random subspace of dimension ``hparams.dimension``; one row.
 
-    Cached like :func:`glth_core.lottery.run_imp` (run ``subspace_<hash>``). Columns:
-    :data:`SUBSPACE_COLUMNS` (``trainable``: trained scalars; ``density``: d over all
-    generalized coefficients; ``params``: ``count_parameters`` of the model).
+    Cached like :func:`glth_core.lottery.run_imp` (run ``subspace_<hash>``).
+
+    Args:
+        hparams: the experiment, a :class:`~glth_core.hparams.SubspaceHparams`.
+        results_dir: as for :func:`~glth_core.lottery.run_imp`.
+        device: as for :func:`~glth_core.lottery.run_imp`.
+        progress: as for :func:`~glth_core.lottery.run_imp`.
+
+    Returns:
+        A one-row DataFrame with the columns :data:`SUBSPACE_COLUMNS` (``trainable``:
+        trained scalars; ``density``: d over all generalized coefficients; ``params``:
+        ``count_parameters`` of the model).
+
+    Raises:
+        TypeError: ``hparams`` is not a ``SubspaceHparams``.
     """
     if not isinstance(hparams, SubspaceHparams):
         raise TypeError(f"hparams must be a SubspaceHparams, got {type(hparams).__name__}")
@@ -149,7 +161,21 @@ def run_subspace(hparams: SubspaceHparams, results_dir=None, *, device=None, pro
 
 def subspace_sweep(hparams: SubspaceHparams, dimensions, results_dir=None, *, device=None,
                    progress=None) -> pd.DataFrame:
-    """:func:`run_subspace` for each ``d`` in ``dimensions``; rows concatenated in that order."""
+    """:func:`run_subspace` for each ``d`` in ``dimensions``; rows concatenated in that order.
+
+    Args:
+        hparams: the experiment; its ``dimension`` is replaced by each ``d``.
+        dimensions: the subspace dimensions ``d``, e.g. ``[10, 100, 1000]``.
+        results_dir: as for :func:`run_subspace`.
+        device: as for :func:`run_subspace`.
+        progress: as for :func:`run_subspace`.
+
+    Returns:
+        One row per ``d`` (columns :data:`SUBSPACE_COLUMNS`).
+
+    Raises:
+        ValueError: ``dimensions`` is empty.
+    """
     dimensions = [int(d) for d in dimensions]
     if not dimensions:
         raise ValueError("dimensions must list at least one d, e.g. [10, 100, 1000]")
@@ -160,8 +186,21 @@ def subspace_sweep(hparams: SubspaceHparams, dimensions, results_dir=None, *, de
 
 def intrinsic_dimension(df: pd.DataFrame, dense_accuracy: float, threshold: float = 0.9,
                         column: str = "test_accuracy") -> int | None:
-    """Smallest ``dimension`` in ``df`` whose mean ``column`` (over seeds) is
-    ``>= threshold * dense_accuracy`` (up to 1e-12); None if no ``d`` reaches it."""
+    """The smallest subspace dimension that reaches a share of the dense accuracy.
+
+    Args:
+        df: a :func:`subspace_sweep` table (columns ``dimension`` and ``column``), any seeds.
+        dense_accuracy: the accuracy of the dense network, in the units of ``column``.
+        threshold: in ``(0, 1]``, the share of ``dense_accuracy`` to reach.
+        column: the accuracy column.
+
+    Returns:
+        The smallest ``dimension`` whose mean ``column`` over seeds is
+        ``>= threshold * dense_accuracy`` (up to 1e-12), or None if no ``d`` reaches it.
+
+    Raises:
+        ValueError: ``threshold`` outside ``(0, 1]`` or a missing column.
+    """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     for name in ("dimension", column):

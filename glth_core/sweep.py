@@ -74,10 +74,20 @@ def grid(base, **axes: Sequence[Any]) -> list:
     """All combinations of the given flag values on top of ``base``.
 
     ``grid(ImpHparams(), basis=["canonical", "dct"], seed=[0, 1])`` gives four
-    runs, in the order of :func:`itertools.product` (last axis fastest). Flag
-    names are those of :func:`glth_core.hparams.update` (``model``,
-    ``dataset``, ``basis``, ``epochs``, ``control``, ...). A scalar value is
-    treated as a one-element axis.
+    runs, in the order of ``itertools.product`` (last axis fastest).
+
+    Args:
+        base: the hyperparameters that the axes change (``ImpHparams`` or ``SubspaceHparams``).
+        **axes: flag name -> values; the names are those of
+            :func:`glth_core.hparams.update` (``model``, ``dataset``, ``basis``, ``epochs``,
+            ``control``, ...). A scalar value is treated as a one-element axis.
+
+    Returns:
+        A list of hyperparameters, one per combination.
+
+    Raises:
+        ValueError: an empty axis.
+        TypeError: an unknown flag.
     """
     names = list(axes)
     values = [v if isinstance(v, (list, tuple, range)) else [v] for v in axes.values()]
@@ -262,16 +272,26 @@ def sweep(runs: Sequence, *, scheduler: str | None = None, n_workers: int | None
           client=None) -> pd.DataFrame:
     """Run every run of ``runs`` (skipping finished ones) and merge their tables.
 
-    ``scheduler``: ``None``/``"auto"`` (:func:`auto_scheduler`), ``"local"`` (a
-    local cluster), ``"serial"``, or a Dask scheduler address; ``client``: an existing ``distributed.Client``
-    (overrides ``scheduler``). ``n_workers``: local cluster size (default
-    :func:`default_workers`). ``retries``: Dask retries of a task that raised
-    (a lost worker is handled by Dask itself). ``errors``: ``"report"`` prints
-    each failed run with its hyperparameters and keeps the others;
-    ``"raise"`` raises a RuntimeError listing them after the sweep finished.
+    Args:
+        runs: hyperparameters (``ImpHparams`` or ``SubspaceHparams``), e.g. from :func:`grid`.
+        scheduler: ``None``/``"auto"`` (:func:`auto_scheduler`), ``"local"`` (a local
+            cluster), ``"serial"``, or a Dask scheduler address.
+        n_workers: local cluster size (default :func:`default_workers`).
+        results_dir: as for :func:`glth_core.lottery.run_imp`.
+        device: as for :func:`glth_core.lottery.run_imp`.
+        progress: a progress bar over the runs (``None``: when stderr is a terminal).
+        retries: Dask retries of a task that raised (a lost worker is handled by Dask itself).
+        errors: ``"report"`` prints each failed run with its hyperparameters and keeps the
+            others; ``"raise"`` raises a RuntimeError listing them after the sweep finished.
+        client: an existing ``distributed.Client`` (overrides ``scheduler``).
 
-    Returns the merged tidy table (one row per run and round); the failures
-    are in ``table.attrs["failures"]`` (a list of :class:`SweepFailure`).
+    Returns:
+        The merged tidy table (one row per run and round); the failures are in
+        ``table.attrs["failures"]`` (a list of :class:`SweepFailure`).
+
+    Raises:
+        ValueError: a bad ``errors``, ``n_workers`` or ``scheduler``.
+        RuntimeError: with ``errors="raise"``, some runs failed.
     """
     if errors not in ("report", "raise"):
         raise ValueError(f"errors must be 'report' or 'raise', got {errors!r}")

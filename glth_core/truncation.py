@@ -45,11 +45,20 @@ def _layer(model: nn.Module, name: str) -> nn.Module:
 def truncate_svd(model: nn.Module, ranks: Mapping[str, int]) -> nn.Module:
     """A copy of ``model`` in which each layer named in ``ranks`` keeps its ``r`` largest singular directions.
 
-    ``model``: a plain trained model, or a generalized one (then its exported
-    effective weights are used). ``ranks``: ``{layer_name: r}`` with
-    ``0 <= r <= min(out, in)`` for the layer's weight matrix; other layers are
-    copied unchanged. Returns a generalized model (basis ``"svd"`` on the named
-    layers, row masks set); ``model`` is not modified.
+    Args:
+        model: a plain trained model, or a generalized one (then its exported
+            effective weights are used); not modified.
+        ranks: ``{layer_name: r}`` with ``0 <= r <= min(out, in)`` for the layer's weight
+            matrix (a conv kernel ``(out, in, kh, kw)`` is viewed as ``(out, in * kh * kw)``);
+            other layers are copied unchanged.
+
+    Returns:
+        A generalized model: basis ``"svd"`` on the named layers, with row masks that keep
+        ``r`` rows, so :func:`~glth_core.export.count_parameters` counts ``r * (out + in)``.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` or ``ranks`` not a non-empty dict.
+        ValueError: an unknown layer or a rank outside ``[0, min(out, in)]``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -79,9 +88,18 @@ def truncate_svd(model: nn.Module, ranks: Mapping[str, int]) -> nn.Module:
 def ranks_from_densities(model: nn.Module, densities: Mapping[str, float]) -> dict[str, int]:
     """``{layer: round(density * out)}``: the ranks that keep each layer's share of rows.
 
-    ``densities``: kept fraction of rows per layer, e.g. an engine row's
-    ``layer_densities`` (decoded from JSON) of a unit-pruning run. Layers
-    whose rank would be the full ``min(out, in)`` are left out (nothing to truncate).
+    Args:
+        model: the model the densities are of.
+        densities: kept fraction of rows per layer, e.g. an engine row's
+            ``layer_densities`` (decoded from JSON) of a unit-pruning run.
+
+    Returns:
+        ``{layer_name: rank}`` for :func:`truncate_svd`. Layers whose rank would be the full
+        ``min(out, in)`` are left out (nothing to truncate).
+
+    Raises:
+        TypeError: ``densities`` is not a dict.
+        ValueError: an unknown layer or a density outside ``[0, 1]``.
     """
     if not isinstance(densities, Mapping):
         raise TypeError(f"densities must be a dict {{layer_name: kept fraction}}, got {type(densities).__name__}")

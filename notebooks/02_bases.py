@@ -540,7 +540,6 @@ focus_ratio = ratios.set_index("basis").loc[focus]
 focus_rounds = vs_canonical[vs_canonical.basis == focus]
 glue("c2_tolerance", float(tolerance), display=False)
 glue("c2_focus", BASIS_LABELS[focus], display=False)
-glue("c2_verdict", f"{BASIS_LABELS[focus]} over canonical compression: {focus_ratio.sentence}", display=False)
 glue("c2_focus_ratio", focus_ratio.sentence, display=False)
 glue("c2_focus_rounds", f"{count_verdicts(focus_rounds)} over {len(focus_rounds)} pruned rounds", display=False)
 glue("c2_other_ratios", "; ".join(f"{BASIS_LABELS[b]}: {r.sentence}" for b, r in ratios.set_index("basis").iterrows()

@@ -764,10 +764,8 @@ recorded += [{"claim": "3", "chapter": CHAPTER,
               "null": 1.0, "verdict": r["verdict"], "sentence": r["sentence"]} for _, r in ratios.iterrows()]
 record_verdicts(CHAPTER, pd.DataFrame(recorded), profile=profile, smoke=smoke, results_dir=results_dir)
 
-glue("c5_model_label", ", ".join(MODEL_LABELS[m] for m in params["models"]), display=False)
 glue("c5_seeds", int(params["seeds"]), display=False)
 glue("c5_rounds", int(params["rounds"]), display=False)
-glue("c5_iterations", f"{params['epochs']} epochs", display=False)
 glue("c5_sparsest_pct", float(100 * density_at.loc[(first_model, last_round)]), display=False)
 glue("c5_dataset_caveat", (
     "Fashion-MNIST instead of CIFAR-10: smaller, grey-scale images of a different kind; on grey-scale images "
@@ -780,10 +778,6 @@ glue("c5_rewind_caveat", (
     "This run rewinds to the initialisation (k = 0), which suits shallow networks; Frankle et al. (2020) find "
     "tickets in deeper conv nets only with late rewinding (the paper profile rewinds to iteration 500)."),
     display=False)
-rises = {(m, v): float(claim2[(claim2["model"] == m) & (claim2["variant"] == v) & (claim2["round"] == 1)]
-                       ["estimate"].iloc[0]) for m in params["models"] for v in variants}
-glue("c5_rise_words", "; ".join(f"{m}, {v}: first pruned round {100 * d:+.2f} points against the dense network"
-                                for (m, v), d in rises.items()), display=False)
 conv_share = {}
 for m in params["models"]:
     net = build_model(m, splits.input_shape, splits.num_classes)
@@ -828,10 +822,6 @@ else:
         f"inconclusive, {int(counts3.get('contradicted', 0))} contradicted: " + "; ".join(
             f"{MODEL_LABELS[r['model']]}, {r['variant']}: {r['sentence']}" for _, r in ratios.iterrows()) + ").")
 glue("c5_claim3_summary", claim3_summary, display=False)
-glue("c5_reinit_sentence", "This chapter runs no random re-initialisation control; the controls are in chapters 01 "
-     "and 02.", display=False)
-glue("c5_compare_sentence", ratios["sentence"].iloc[0] if len(ratios) else "not computed (one basis only)",
-     display=False)
 print(pd.DataFrame(recorded)[["claim", "comparison", "verdict"]].to_string(index=False))
 
 # %% [markdown]

@@ -25,6 +25,9 @@ load = load_tool
 
 
 book = load("book")
+toc = load("book_toc")
+execution = load("book_execute")
+mathjax = load("book_mathjax")
 check = load("check_book")
 
 
@@ -51,38 +54,38 @@ TOC = {
 
 
 def test_toc_entries_are_in_reading_order():
-    assert book.toc_entries(TOC) == ["book/intro", "book/method", "notebooks/01_a", "notebooks/02_b",
+    assert toc.toc_entries(TOC) == ["book/intro", "book/method", "notebooks/01_a", "notebooks/02_b",
                                      "notebooks/99_missing"]
 
 
 def test_strip_missing_drops_missing_files_and_empty_parts():
     present = {"book/intro", "book/method", "notebooks/02_b"}
-    staged = book.strip_missing(TOC, present.__contains__)
+    staged = toc.strip_missing(TOC, present.__contains__)
     assert [p["caption"] for p in staged["parts"]] == ["Background", "Experiments"]
     assert staged["parts"][1]["chapters"] == [{"file": "notebooks/02_b"}]
     assert TOC["parts"][1]["chapters"][0] == {"file": "notebooks/01_a"}, "input toc must not be modified"
 
 
 def test_strip_missing_refuses_a_missing_root():
-    with pytest.raises(book.BookError, match="root page"):
-        book.strip_missing(TOC, lambda name: False)
+    with pytest.raises(toc.BookError, match="root page"):
+        toc.strip_missing(TOC, lambda name: False)
 
 
 def test_repository_toc_starts_with_intro_and_ends_with_references():
-    names = book.toc_entries(yaml.safe_load((REPO / "_toc.yml").read_text()))
+    names = toc.toc_entries(yaml.safe_load((REPO / "_toc.yml").read_text()))
     assert names[0] == "book/intro" and names[1] == "book/method" and names[-1] == "book/references"
     assert all((REPO / f"{n}.md").is_file() for n in names if n.startswith("book/"))
 
 
 def test_parse_params_types_values_like_yaml():
-    assert book.parse_params(["seeds=5", "smoke=True", "dataset=mnist", "lr=1.2e-3", "bases=[dct, canonical]"]) == {
+    assert execution.parse_params(["seeds=5", "smoke=True", "dataset=mnist", "lr=1.2e-3", "bases=[dct, canonical]"]) == {
         "seeds": 5, "smoke": True, "dataset": "mnist", "lr": 1.2e-3, "bases": ["dct", "canonical"]}
 
 
 @pytest.mark.parametrize("bad", ["seeds", "=5", "2x=1", "a-b=1"])
 def test_parse_params_rejects_malformed_items(bad):
-    with pytest.raises(book.BookError, match="KEY=VALUE"):
-        book.parse_params([bad])
+    with pytest.raises(execution.BookError, match="KEY=VALUE"):
+        execution.parse_params([bad])
 
 
 def test_config_points_mathjax_at_the_fetched_file():
@@ -91,8 +94,8 @@ def test_config_points_mathjax_at_the_fetched_file():
     assert config["execute"]["execute_notebooks"] == "off"
     assert config["only_build_toc_files"] is True
     static_root = REPO / sphinx["html_static_path"][0]
-    assert static_root == book.MATHJAX_STATIC_ROOT
-    assert sphinx["mathjax_path"] == f"mathjax/{book.MATHJAX_ENTRY}"
+    assert static_root == mathjax.MATHJAX_STATIC_ROOT
+    assert sphinx["mathjax_path"] == f"mathjax/{mathjax.MATHJAX_ENTRY}"
     assert not (REPO / "_static").exists(), "a top-level _static/ makes Jupyter Book load every MathJax file"
 
 
@@ -221,3 +224,15 @@ def test_browser_check_fails_on_raw_math_and_passes_plain_page(tmp_path):
     good = tmp_path / "good.html"
     good.write_text('<html><body><h1>Good</h1><p>Accuracy 97%.</p><img src="img.png"></body></html>')
     assert check.check_page(browser, good, tmp_path, tmp_path / "shots") == []
+
+
+def test_every_tool_module_is_under_400_lines():
+    lengths = {p.name: len(p.read_text().splitlines()) for p in (REPO / "tools").glob("*.py")}
+    assert len(lengths) >= 10 and "book.py" in lengths
+    assert {name: n for name, n in lengths.items() if n > 400} == {}
+
+
+def test_book_cli_lists_the_chapters(capsys):
+    assert book.main(["chapters"]) == 0
+    listed = capsys.readouterr().out
+    assert "notebooks/01_canonical" in listed and "book/api" in listed

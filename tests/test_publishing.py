@@ -291,21 +291,22 @@ def test_cite_page_gives_the_paper_as_in_the_bibliography_and_the_software_as_in
 # ------------------------------------------------------------------ PDF
 
 
-book = load("book")
+pdf_tools = load("book_pdf")
+execution = load("book_execute")
 
 
 def test_page_title_reads_the_first_heading(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("(label)=\n# Cite this\n\n## Sub\n")
-    assert book.page_title(page) == "Cite this"
+    assert pdf_tools.page_title(page) == "Cite this"
     notebook = tmp_path / "n.ipynb"
     notebook.write_text(json.dumps({"cells": [
         {"cell_type": "code", "source": ["# not a title\n"]},
         {"cell_type": "markdown", "source": ["# Lottery tickets in other bases\n", "\n", "Text"]}]}))
-    assert book.page_title(notebook) == "Lottery tickets in other bases"
+    assert pdf_tools.page_title(notebook) == "Lottery tickets in other bases"
     (tmp_path / "none.md").write_text("no title\n")
-    with pytest.raises(book.BookError, match="no '# Title'"):
-        book.page_title(tmp_path / "none.md")
+    with pytest.raises(pdf_tools.BookError, match="no '# Title'"):
+        pdf_tools.page_title(tmp_path / "none.md")
 
 
 def test_stale_chapters_compares_the_executed_copy_with_its_source(tmp_path, monkeypatch):
@@ -314,7 +315,7 @@ def test_stale_chapters_compares_the_executed_copy_with_its_source(tmp_path, mon
     repo, stage = tmp_path / "repo", tmp_path / "stage"
     for folder in (repo / "notebooks", stage / "notebooks"):
         folder.mkdir(parents=True)
-    monkeypatch.setattr(book, "REPO", repo)
+    monkeypatch.setattr(execution, "REPO", repo)
     for name, source_time, executed_time in (("a", 100, 200), ("b", 300, 200), ("c", 100, None)):
         source = repo / "notebooks" / f"{name}.py"
         source.write_text("x")
@@ -323,7 +324,8 @@ def test_stale_chapters_compares_the_executed_copy_with_its_source(tmp_path, mon
             executed = stage / "notebooks" / f"{name}.ipynb"
             executed.write_text("{}")
             os.utime(executed, (executed_time, executed_time))
-    assert book.stale_chapters(["notebooks/a", "notebooks/b", "notebooks/c"], stage) == ["notebooks/b", "notebooks/c"]
+    stale = execution.stale_chapters(["notebooks/a", "notebooks/b", "notebooks/c"], stage)
+    assert stale == ["notebooks/b", "notebooks/c"]
 
 
 @pytest.mark.skipif(not all(__import__("shutil").which(t) for t in ("pdfinfo", "pdftotext")),
@@ -342,11 +344,11 @@ def test_pdf_check_counts_pages_and_finds_titles(tmp_path):
             figure.text(0.1, 0.5, text)
             pages.savefig(figure)
             plt.close(figure)
-    assert book.pdf_problems(pdf, ["The canonical lottery ticket", "Cite this"]) == []
-    assert book.pdf_problems(pdf, ["the CANONICAL lottery   ticket"]) == []  # case and spacing
-    missing = book.pdf_problems(pdf, ["The canonical lottery ticket", "Random subspaces against tickets"])
+    assert pdf_tools.pdf_problems(pdf, ["The canonical lottery ticket", "Cite this"]) == []
+    assert pdf_tools.pdf_problems(pdf, ["the CANONICAL lottery   ticket"]) == []  # case and spacing
+    missing = pdf_tools.pdf_problems(pdf, ["The canonical lottery ticket", "Random subspaces against tickets"])
     assert missing == ["the title 'Random subspaces against tickets' is not in the PDF's text"]
-    too_few = book.pdf_problems(pdf, ["Cite this"] * 4)
+    too_few = pdf_tools.pdf_problems(pdf, ["Cite this"] * 4)
     assert len(too_few) == 1 and "4 pages for 4 chapters" in too_few[0]
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
-    assert "pdfinfo cannot read" in book.pdf_problems(tmp_path / "broken.pdf", ["x"])[0]
+    assert "pdfinfo cannot read" in pdf_tools.pdf_problems(tmp_path / "broken.pdf", ["x"])[0]

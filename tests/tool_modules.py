@@ -1,8 +1,12 @@
 """Import the scripts of ``tools/`` (not a package) as modules, for the tests."""
 import importlib.util
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The scripts import one another by module name, as they do when run from tools/.
+if str(REPO / "tools") not in sys.path:
+    sys.path.insert(0, str(REPO / "tools"))
 
 
 def load_tool(name: str):

@@ -7,7 +7,8 @@ Usage::
                                          [--screenshots _build/screenshots] [--all-pages]
 
 By default the checked pages are ``index.html``, ``book/method.html`` (the
-mathematics) and every notebook chapter (``notebooks/*.html``). Each page is loaded with JavaScript running (MathJax
+mathematics), ``book/api.html`` (the API reference) and every notebook chapter
+(``notebooks/*.html``). Each page is loaded with JavaScript running (MathJax
 typesets) and its rendered DOM dumped with ``chromium --dump-dom``; a
 1280x2000 screenshot is saved for a human to look at. A page fails if
 
@@ -213,8 +214,9 @@ def default_pages(html_root: Path) -> list[Path]:
     root_page = redirect_target(pages[0])
     if root_page is not None:
         pages.append(root_page)
-    if (html_root / "book" / "method.html").is_file():
-        pages.append(html_root / "book" / "method.html")
+    for page in ("method.html", "api.html"):  # the mathematics; the API reference (autodoc)
+        if (html_root / "book" / page).is_file():
+            pages.append(html_root / "book" / page)
     return pages + chapter_pages(html_root)
 
 
