@@ -44,7 +44,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .parametrization import generalized_weight, coefficients, generalized_layers, require_generalized
+from .bases import Basis
+from .params import generalized_parameters, reads_child_weights, require_generalized_parameters
+from .parametrization import generalized_weight, coefficients
 
 __all__ = ["export", "count_parameters", "low_rank_rows", "multiply_adds"]
 
@@ -54,8 +56,8 @@ def low_rank_rows(module: nn.Module) -> Tensor | None:
     gw = generalized_weight(module)
     if gw is None or not isinstance(module, nn.Linear) or gw.offset is not None:
         return None
-    if gw.basis.transforms[0].is_identity:
-        return None
+    if not isinstance(gw.basis, Basis) or gw.basis.transforms[0].is_identity:
+        return None  # a split tensor (BlockBasis) or a canonical output axis
     rows = gw.mask.reshape(gw.mask.shape[0], -1).ne(0)
     keep = rows.all(dim=1)
     if not bool((rows.any(dim=1) == keep).all()):
@@ -94,16 +96,22 @@ def export(model: nn.Module) -> nn.Module:
     mask in a rotated basis become two low-rank Linear layers (module docstring).
     ``model`` itself is not modified.
     """
-    require_generalized(model, "export")
+    require_generalized_parameters(model, "export")
     plain = copy.deepcopy(model)
-    for name, module in list(generalized_layers(plain).items()):
-        keep = low_rank_rows(module)
+    direct = reads_child_weights(plain)
+    by_module: dict[str, list[str]] = {}
+    for target in generalized_parameters(plain).values():
+        by_module.setdefault(target.module_name, []).append(target.tensor)
+    for name, tensors in by_module.items():
+        module = plain.get_submodule(name)
+        keep = low_rank_rows(module) if tensors == ["weight"] and id(module) not in direct else None
         if keep is None:
             # deepcopy shares the injected Parametrized* class with the original module, and
             # remove_parametrizations deletes the property from that class: give the copy its own.
             cls = type(module)
             module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            for tensor in tensors:
+                parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
             continue
         replacement = _factorised(module, keep)
         if name == "":
@@ -118,14 +126,16 @@ def count_parameters(model: nn.Module) -> int:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     special: dict[int, int] = {}
-    for module in generalized_layers(model).values():
-        c = coefficients(module)
-        keep = low_rank_rows(module)
+    direct = reads_child_weights(model)
+    for target in generalized_parameters(model).values():
+        c = target.coefficients
+        keep = low_rank_rows(target.module) if target.tensor == "weight" and id(target.module) not in direct \
+            else None
         if keep is not None:
             out_features, in_features = c.shape
             special[id(c)] = int(keep.sum().item()) * (in_features + out_features)
         else:
-            special[id(c)] = int(generalized_weight(module).mask.ne(0).sum().item())
+            special[id(c)] = int(target.mask.ne(0).sum().item())
     return sum(special.get(id(p), p.numel()) for p in model.parameters())
 
 
