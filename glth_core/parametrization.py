@@ -454,8 +454,8 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         ValueError: unknown names, tensors already parametrized, tied weights, a view
             that does not fit, lazy modules without ``example_inputs``.
     """
-    from .params import (CachedGeneralizedWeight, basis_spec, build_basis, default_parameters, materialize,
-                         parameter_key, reads_child_weights, resolve_parameters)
+    from .params import (basis_spec, build_basis, default_parameters, materialize, parameter_key,
+                         reads_child_weights, resolve_parameters)
     from .views import View, default_view
 
     if not isinstance(model, nn.Module):
@@ -537,16 +537,35 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         spec = basis_spec(basis_name, tuple(w.shape), key, first=i == 0, seed=seed, image_shape=image_shape,
                           channel_dct=channel_dct, axes=options.get("axes"), view=view,
                           transposed=isinstance(module, nn.modules.conv._ConvTransposeNd))
-        b = build_basis(spec, w, path)
-        fast = (tensor == "weight" and view is None and id(module) not in direct
-                and type(module).forward in _FAST_FORWARDS)
-        kind = GeneralizedWeight if fast else CachedGeneralizedWeight
-        param = kind(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
-        param.spec = spec
-        parametrize.register_parametrization(module, tensor, param)
-        if fast:
-            _install_fast_forward(module)
+        register_generalized(module, tensor, build_basis(spec, w, path), spec,
+                             offset=w if offset == "init" else None, direct=direct)
     return model
+
+
+def register_generalized(module: nn.Module, tensor: str, basis, spec: dict, *, offset: Tensor | None = None,
+                         direct: set[int] = frozenset()) -> GeneralizedWeight:
+    """Register the parametrization of ``module.<tensor>`` in ``basis`` (what :func:`generalize` does per tensor).
+
+    ``spec``: the basis as plain data (:func:`glth_core.params.basis_spec`), kept as the
+    parametrization's ``spec``; ``offset``: the frozen ``W_0`` or None; ``direct``: ids of modules
+    whose weight a parent reads directly (:func:`glth_core.params.reads_child_weights`). A Linear/Conv
+    ``weight`` read through its own forward gets the fast forward; every other tensor a
+    :class:`~glth_core.params.CachedGeneralizedWeight`.
+    """
+    from .params import CachedGeneralizedWeight, copy_without_graph
+    from .views import BlockBasis
+
+    w = getattr(module, tensor).detach()
+    fast = (tensor == "weight" and not isinstance(basis, BlockBasis) and id(module) not in direct
+            and type(module).forward in _FAST_FORWARDS)
+    kind = GeneralizedWeight if fast else CachedGeneralizedWeight
+    param = kind(basis, offset=offset, dtype=w.dtype, device=w.device)
+    param.spec = spec
+    parametrize.register_parametrization(module, tensor, param)
+    if fast:
+        _install_fast_forward(module)
+    copy_without_graph(module)
+    return param
 
 
 #: Forwards that :func:`_install_fast_forward` replaces (module types with a fast generalized forward).

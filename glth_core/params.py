@@ -51,7 +51,7 @@ from .parametrization import GeneralizedWeight
 
 __all__ = ["Target", "parameter_key", "default_parameters", "resolve_parameters", "generalized_parameters",
            "require_generalized_parameters", "materialize", "CachedGeneralizedWeight", "WEIGHT_TYPES",
-           "reads_child_weights"]
+           "reads_child_weights", "copy_without_graph", "basis_spec", "build_basis"]
 
 #: Module types whose ``weight`` is generalized by default (besides attention and recurrent layers).
 WEIGHT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -249,6 +249,34 @@ def materialize(model: nn.Module, example_inputs=None) -> None:
     if still:
         raise ValueError(f"module(s) {still} are still lazy after a forward pass on example_inputs (the pass did "
                          "not reach them); pass inputs that run through every module")
+
+
+def copy_without_graph(module: nn.Module) -> None:
+    """Let a generalized ``nn.RNNBase`` be deep-copied (``copy.deepcopy``, :func:`glth_core.export`) in any grad mode.
+
+    An RNN keeps its flat weights in a list, refreshed on each forward by reading every weight;
+    after a forward with gradients a generalized weight there is a non-leaf tensor, which
+    ``deepcopy`` refuses. The module's own parametrized class (made per module by ``parametrize``)
+    gets a ``__deepcopy__`` and ``__getstate__`` that first refresh that list under
+    ``torch.no_grad()`` (cached leaf tensors, the same values); ``RNNBase.__getstate__`` is the
+    public hook that refreshes it.
+    """
+    cls = type(module)
+    base = parametrize.type_before_parametrizations(module)
+    if not isinstance(module, nn.RNNBase) or cls is base or cls.__dict__.get("_copies_without_graph"):
+        return
+    plain_getstate, plain_deepcopy = base.__getstate__, cls.__deepcopy__
+
+    def __getstate__(self):
+        with torch.no_grad():
+            return plain_getstate(self)
+
+    def __deepcopy__(self, memo):
+        with torch.no_grad():
+            plain_getstate(self)
+            return plain_deepcopy(self, memo)
+
+    cls.__getstate__, cls.__deepcopy__, cls._copies_without_graph = __getstate__, __deepcopy__, True
 
 
 class CachedGeneralizedWeight(GeneralizedWeight):
