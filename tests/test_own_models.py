@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import glth_core as glth
+from glth_core.export import remove_dead_units
 from glth_core.params import default_parameters, generalized_parameters
 from glth_core.views import BlockBasis, View
 
@@ -231,3 +232,48 @@ def test_tied_embedding_and_head_are_refused():
     head.weight = emb.weight
     with pytest.raises(ValueError, match="tied weights"):
         glth.generalize(nn.Sequential(emb, head), "dct")
+
+
+def test_remove_dead_units_shrinks_unit_pruned_pairs_exactly():
+    """Unit pruning (canonical rows) then remove_dead_units: same outputs, fewer units, inside torch's fused
+    TransformerEncoderLayer fast path and in an MLP whose dead units have a nonzero bias (folded)."""
+    model, x = build("transformer")
+    model.eval()
+    glth.generalize(model, "canonical", layers=["layers.0.linear1", "layers.1.linear1"])
+    glth.prune(model, 0.5, granularity="row", scope="layer")
+    with torch.no_grad():
+        expected = model(x)
+        plain = glth.export(model)
+        for layer in plain.layers:
+            layer.linear1, layer.linear2 = remove_dead_units(layer.linear1, layer.linear2)
+        assert plain.layers[0].linear1.out_features == 16 and plain.layers[0].linear2.in_features == 16
+        assert relative_error(plain(x), expected) <= 1e-5
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(6, 10), nn.Tanh(), nn.Linear(10, 3, bias=False))
+    glth.generalize(mlp, "canonical", layers=["0"])
+    glth.prune(mlp, 0.6, granularity="row")
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        expected = mlp(x)
+        plain = glth.export(mlp)
+        first, second = remove_dead_units(plain[0], plain[2], torch.tanh)
+        assert (first.out_features, second.in_features) == (4, 4) and second.bias is not None
+        assert relative_error(second(torch.tanh(first(x))), expected) <= 1e-5
+    with pytest.raises(ValueError, match="plain nn.Linear.*export the generalized model first"):
+        remove_dead_units(mlp[0], mlp[2])
+
+
+def test_latency_table_is_tidy_with_ratios_to_the_baseline():
+    from glth_core.inference import latency_table
+
+    models = {"dense": nn.Linear(8, 8), "small": nn.Linear(8, 2)}
+    table = latency_table(models, lambda b: torch.randn(b, 8), batch_sizes=(1, 4), repeats=3, baseline="dense")
+    assert list(table.columns) == ["model", "batch", "seconds", "throughput", "speedup"]
+    assert len(table) == 4 and (table["seconds"] > 0).all()
+    for batch, rows in table.groupby("batch"):
+        base = rows.set_index("model")["seconds"]["dense"]
+        assert rows.set_index("model")["speedup"]["dense"] == 1.0
+        assert rows["speedup"].tolist() == pytest.approx((base / rows["seconds"]).tolist())
+        assert rows["throughput"].tolist() == pytest.approx((batch / rows["seconds"]).tolist())
+    with pytest.raises(ValueError, match="baseline 'sparse' is not one of the models"):
+        latency_table(models, lambda b: torch.randn(b, 8), baseline="sparse")
