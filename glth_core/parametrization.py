@@ -64,9 +64,15 @@ in-place version counters), so inference costs what a plain layer costs.
 ``torch.no_grad()`` and write to the tensor itself.) ``parametrize.cached()``
 is honoured as usual.
 
+Beyond Linear and Conv layers, :func:`generalize` takes any weight tensor by its
+parameter path (:mod:`glth_core.params`) and splits stacked ones into blocks with
+their own basis and mask (:mod:`glth_core.views`: attention's query, key and
+value; recurrent gates).
+
 Saving: ``torch.save(model)`` does not work for parametrized modules (PyTorch
 refuses to pickle them). Save ``model.state_dict()`` and load it into a model
-generalized with the same call; or :func:`glth_core.export.export` a plain model.
+generalized with the same call; or :func:`glth_core.export.export` a plain model;
+or keep the compact ticket file of :mod:`glth_core.tickets`.
 The state dict holds the coefficients, masks, offsets and the dense basis
 matrices (``"random"``, ``"svd"``, short axes); the tables of fast transforms
 (FFT DCT, Kronecker Hadamard) are rebuilt from the seed and not stored. State
@@ -95,7 +101,8 @@ __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficient
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
 STRATEGIES = ("auto", "weight", "activation")
 
-#: Module types generalized by default (their ``weight``).
+#: Module types of :func:`prunable_layers` (their ``weight``); :func:`generalize` takes more by default
+#: (embeddings, transposed convolutions, attention, recurrent layers: :func:`glth_core.params.default_parameters`).
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 _BASIS_OPTIONS = ("axes",)
