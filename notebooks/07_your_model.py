@@ -384,7 +384,8 @@ for name, (_, sizes) in results.items():
 # ### Speed of the exported models
 #
 # Each exported model runs a forward pass on the same inputs, model after
-# model, repeated; the table gives the median latency of the dense model and,
+# model, repeated; the table gives the shortest latency of the dense model
+# (the least disturbed by other work on the machine) and,
 # for each ticket, its speed-up over the dense model at each batch size
 # (higher is faster; at a fixed batch size it is also the throughput ratio),
 # all measured in this one run on this CPU. Timings vary from run to run, so
