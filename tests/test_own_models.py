@@ -277,3 +277,29 @@ def test_latency_table_is_tidy_with_ratios_to_the_baseline():
         assert rows["throughput"].tolist() == pytest.approx((batch / rows["seconds"]).tolist())
     with pytest.raises(ValueError, match="baseline 'sparse' is not one of the models"):
         latency_table(models, lambda b: torch.randn(b, 8), baseline="sparse")
+
+
+@pytest.mark.parametrize("kind", ["mha_batch_first", "transformer", "gru_bi2", "embedding", "conv_transpose2d"])
+def test_inference_reuses_synthesised_weights_until_coefficients_change(kind):
+    """The fast path of attribute-read weights: under no_grad each weight is synthesised once and reused
+    (the same tensor), and a change of the coefficients is seen by the next forward."""
+    from glth_core.params import CachedGeneralizedWeight
+
+    model, x = build(kind)
+    model.eval()
+    glth.generalize(model, "dct")
+    cached = [t for t in generalized_parameters(model).values()
+              if isinstance(t.parametrization, CachedGeneralizedWeight)]
+    assert cached, "no tensor of this model is read by attribute"
+    with torch.no_grad():
+        before = model(x)
+        first = [getattr(t.module, t.tensor) for t in cached]
+        assert all(getattr(t.module, t.tensor) is w for t, w in zip(cached, first))
+        for target in cached:
+            target.coefficients.mul_(1.5)
+        after = model(x)
+        assert all(getattr(t.module, t.tensor) is not w for t, w in zip(cached, first))
+    assert relative_error(after, before) > 1e-3
+    with torch.enable_grad():  # with gradients the weight is a fresh, differentiable tensor
+        weight = getattr(cached[0].module, cached[0].tensor)
+        assert weight.requires_grad and weight is not getattr(cached[0].module, cached[0].tensor)
