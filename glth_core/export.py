@@ -100,6 +100,20 @@ def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
     return nn.Sequential(first, second)
 
 
+def _make_dense_layout(module: nn.Module, name: str) -> None:
+    """Give ``module.<name>`` a dense memory layout if synthesis left it strided.
+
+    A basis applied along a middle axis (the spatial DCT of a conv kernel) returns a permuted view;
+    kernels run slower on such weights, so the exported parameter is made contiguous (a
+    ``channels_last`` kernel stays ``channels_last``).
+    """
+    t = getattr(module, name)
+    if t.is_contiguous() or (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)) \
+            or (t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d)):
+        return
+    setattr(module, name, nn.Parameter(t.detach().contiguous(), requires_grad=t.requires_grad))
+
+
 def export(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with plain weights and no generalized parametrization.
 
@@ -123,6 +137,7 @@ def export(model: nn.Module) -> nn.Module:
             module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
             for tensor in tensors:
                 parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
+                _make_dense_layout(module, tensor)
             continue
         replacement = _factorised(module, keep)
         if name == "":

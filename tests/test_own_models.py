@@ -303,3 +303,18 @@ def test_inference_reuses_synthesised_weights_until_coefficients_change(kind):
     with torch.enable_grad():  # with gradients the weight is a fresh, differentiable tensor
         weight = getattr(cached[0].module, cached[0].tensor)
         assert weight.requires_grad and weight is not getattr(cached[0].module, cached[0].tensor)
+
+
+def test_exported_weights_have_dense_layouts():
+    """A spatial DCT synthesises conv kernels as permuted views; export must hand out contiguous weights
+    (strided ones make every convolution of the plain model slower), channels_last ones stay so."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.ConvTranspose2d(8, 4, 3), nn.Flatten(), nn.LazyLinear(5))
+    x = torch.randn(2, 3, 9, 9)
+    glth.generalize(model, "dct", example_inputs=x)
+    assert not model[0].weight.is_contiguous()  # what synthesis gives: the case being tested
+    plain = glth.export(model)
+    assert all(p.is_contiguous() for p in plain.parameters())
+    last = glth.generalize(nn.Sequential(nn.Conv2d(3, 8, 3)).to(memory_format=torch.channels_last), "dct")
+    exported = glth.export(last)[0].weight
+    assert exported.is_contiguous() or exported.is_contiguous(memory_format=torch.channels_last)
