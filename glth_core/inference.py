@@ -1,7 +1,8 @@
 r"""Inference cost of exported models, measured side by side in one run.
 
 :func:`latency_table` times a forward pass of several models on the same
-inputs, interleaved (model after model, repeat after repeat) so that a slower
+inputs, interleaved (model after model, each repeat starting with the next
+model, so none is always timed first) so that a slower
 phase of a busy machine hits them alike, and reports the fastest of
 ``repeats`` timings per model and batch size with its ratio to a baseline:
 
@@ -67,8 +68,10 @@ def latency_table(models: Mapping[str, nn.Module], make_input: Callable[[int], T
                 for _ in range(warmup):
                     model(x)
             timings: dict[str, list[float]] = {name: [] for name in models}
-            for _ in range(repeats):
-                for name, model in models.items():
+            names = list(models)
+            for r in range(repeats):  # each repeat starts with the next model: no model is always first
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    model = models[name]
                     start = time.perf_counter()
                     model(x)
                     timings[name].append(time.perf_counter() - start)
