@@ -370,8 +370,9 @@ def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], pairs:
         own = f"{name}.{attribute}" if name else attribute
         others = [n for n in names.get(id(getattr(modules[name], attribute)), []) if n != own]
         if others:
+            key = name if attribute == "weight" else own
             raise ValueError(
-                f"layer {own!r} shares its weight tensor with {others} (tied weights); generalizing it would "
+                f"layer {key!r} shares its weight tensor with {others} (tied weights); generalizing it would "
                 f"write basis coefficients into the shared tensor and change the outputs of the others. Untie "
                 f"them first, e.g. model.get_submodule({others[0].rpartition('.')[0]!r}).{others[0].rpartition('.')[2]} "
                 f"= nn.Parameter(model.get_submodule({name!r}).{attribute}.detach().clone()), or leave every user "

@@ -54,7 +54,8 @@ import torch
 from torch import Tensor, nn
 
 from ._version import __version__
-from .params import build_basis, generalized_parameters, reads_child_weights, require_generalized_parameters
+from .params import (build_basis, generalized_parameters, materialize, reads_child_weights,
+                     require_generalized_parameters)
 from .parametrization import register_generalized
 
 __all__ = ["save_ticket", "load_ticket", "read_header", "state_dict_bytes", "MAGIC", "VERSION", "TicketError"]
@@ -246,6 +247,7 @@ def load_ticket(model: nn.Module, path) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     header, payload = _read(path)
+    materialize(model)  # lazy modules: a ValueError saying to run one forward pass first
     modules = dict(model.named_modules())
     existing = generalized_parameters(model)
     keys = [e["key"] for e in header["targets"]]

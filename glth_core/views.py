@@ -96,7 +96,7 @@ def default_view(module: nn.Module, tensor_name: str) -> View | None:
         e = module.embed_dim
         return View(0, (e, e, e), ("q", "k", "v"))
     if isinstance(module, nn.RNNBase) and tensor_name.startswith(("weight_ih_l", "weight_hh_l")):
-        gates = GATES.get(module.mode, GATES["RNN"]) if module.mode in ("LSTM", "GRU") else GATES["RNN"]
+        gates = GATES.get(module.mode, GATES["RNN"])  # modes: LSTM, GRU, RNN_TANH, RNN_RELU
         if len(gates) == 1:
             return None
         h = module.hidden_size

@@ -142,3 +142,17 @@ def test_refuses_another_version_and_a_foreign_file(tmp_path):
         glth.load_ticket(build(), path)
     with pytest.raises(ValueError, match="no generalized layers"):
         glth.save_ticket(build(), tmp_path / "plain.glth")
+
+
+def test_lazy_model_is_refused_until_materialised(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LazyLinear(4))
+    x = torch.randn(2, 6)
+    glth.generalize(model, "dct", example_inputs=x)
+    path = glth.save_ticket(model, tmp_path / "lazy.glth")
+    with pytest.raises(ValueError, match="run model\\(x\\) once"):
+        glth.load_ticket(nn.Sequential(nn.LazyLinear(4)), path)
+    fresh = nn.Sequential(nn.LazyLinear(4))
+    fresh(x)
+    glth.load_ticket(fresh, path)
+    assert torch.equal(fresh(x), model(x))
