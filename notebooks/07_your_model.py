@@ -253,9 +253,11 @@ print(pd.DataFrame([w["row"] for w in walks.values()]).to_string(index=False))
 
 # %%
 if "transformer" in walks:
-    shown = {k: v for k, v in glth.densities(walks["transformer"]["model"]).items() if k.startswith(("embed", "position", "encoder.layers.0", "head"))}
+    transformer = walks["transformer"]["model"]
+    shown = {k: v for k, v in glth.densities(transformer).items()
+             if k.startswith(("embed", "position", "encoder.layers.0", "head"))}  # layer 1 is like layer 0
     for key, value in shown.items():
-        basis = glth.generalized_parameters(walks["transformer"]["model"])[key].parametrization.basis
+        basis = glth.generalized_parameters(transformer)[key].parametrization.basis
         split = f", blocks {basis.view.labels}" if hasattr(basis, "view") else ""
         print(f"{key:42s} density {value:.2f}  shape {basis.shape}{split}")
 

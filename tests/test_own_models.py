@@ -64,18 +64,21 @@ def build(kind, seed=0):
     if kind.startswith(("lstm", "gru", "rnn")):
         cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind[:kind.index("_")]]
         layers, bidirectional = int(kind[-1]), "bi" in kind
-        return Recurrent(cls(6, 8, num_layers=layers, bidirectional=bidirectional)), torch.randn(5, 2, 6, generator=g)
+        rnn = cls(6, 8, num_layers=layers, bidirectional=bidirectional)
+        return Recurrent(rnn), torch.randn(5, 2, 6, generator=g)
     if kind == "embedding":
-        return nn.Sequential(nn.Embedding(20, 12), nn.Flatten(), nn.Linear(36, 5)), torch.randint(0, 20, (4, 3), generator=g)
+        model = nn.Sequential(nn.Embedding(20, 12), nn.Flatten(), nn.Linear(36, 5))
+        return model, torch.randint(0, 20, (4, 3), generator=g)
     if kind.startswith("conv_transpose"):
         d = int(kind[-2])
         cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[d]
-        return nn.Sequential(cls(3, 4, 3, stride=2), nn.ReLU(), cls(4, 2, 3)), torch.randn(2, 3, *([5] * d), generator=g)
+        model = nn.Sequential(cls(3, 4, 3, stride=2), nn.ReLU(), cls(4, 2, 3))
+        return model, torch.randn(2, 3, *([5] * d), generator=g)
     raise AssertionError(kind)
 
 
-KINDS = ["mha_batch_first", "mha_seq_first", "mha_kdim", "transformer", "lstm_uni1", "lstm_bi2", "lstm_proj", "gru_uni1",
-         "gru_bi2", "rnn_bi2", "embedding", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+KINDS = ["mha_batch_first", "mha_seq_first", "mha_kdim", "transformer", "lstm_uni1", "lstm_bi2", "lstm_proj",
+         "gru_uni1", "gru_bi2", "rnn_bi2", "embedding", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
 
 @pytest.mark.parametrize("basis", BASES)
