@@ -156,3 +156,20 @@ def test_lazy_model_is_refused_until_materialised(tmp_path):
     fresh(x)
     glth.load_ticket(fresh, path)
     assert torch.equal(fresh(x), model(x))
+
+
+def test_round_trip_of_a_random_subspace_model_in_float64(tmp_path):
+    """Offset W0 (random-subspace mode) is stored dense; float64 coefficients keep their dtype."""
+    model = glth.generalize(build().double(), "random", seed=2, offset="init")
+    with torch.no_grad():
+        for target in generalized_parameters(model).values():
+            target.coefficients.normal_(0, 0.01)
+    glth.set_masks(model, glth.random_masks(model, 0.3, seed=1))
+    model.eval()
+    path = glth.save_ticket(model, tmp_path / "subspace.glth")
+    fresh = glth.load_ticket(build(seed=9).double().eval(), path)
+    x = tokens(3)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), model(x))
+    assert generalized_parameters(fresh)["head"].coefficients.dtype == torch.float64
+    assert generalized_parameters(fresh)["head"].parametrization.offset is not None
