@@ -8,7 +8,10 @@ from .bases import BASIS_NAMES, Basis, basis
 from .compaction import energy_curve, energy_needed
 from .export import count_parameters, export
 from .parametrization import GeneralizedWeight, coefficients, generalize, generalized_layers
+from .params import generalized_parameters
 from .pruning import density, densities, masks, prune, random_masks, rewind, set_masks, snapshot
+from .tickets import load_ticket, save_ticket
+from .views import View
 
 # the experiment engine (models, training, lottery rounds, random subspaces, sweeps)
 from .hparams import ImpHparams, SubspaceHparams, update
@@ -21,9 +24,9 @@ from .training import TrainingDiverged
 __all__ = [
     "__version__",
     "BASIS_NAMES", "Basis", "basis",
-    "GeneralizedWeight", "generalize", "generalized_layers", "coefficients",
+    "GeneralizedWeight", "generalize", "generalized_layers", "generalized_parameters", "coefficients", "View",
     "prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind",
-    "export", "count_parameters", "energy_curve", "energy_needed",
+    "export", "count_parameters", "save_ticket", "load_ticket", "energy_curve", "energy_needed",
     "ImpHparams", "SubspaceHparams", "update", "run_imp", "run_subspace", "subspace_sweep",
     "intrinsic_dimension", "MODELS", "build_model", "grid", "sweep", "TrainingDiverged",
 ]

@@ -4,6 +4,17 @@ r"""Export a generalized model to plain PyTorch layers, and count what it needs.
 replaced by its effective value ``W = synthesis(M * C) (+ W_0)`` as a plain
 parameter (no parametrization, so it pickles with ``torch.save``).
 
+Only Linear layers that are called as modules are factorised: a layer whose
+weight its parent reads directly (the ``out_proj`` of ``nn.MultiheadAttention``,
+the feed-forward layers of ``nn.TransformerEncoderLayer``, whose inference
+fast path hands the weights to a fused kernel) stays one dense layer.
+
+Unit pruning. A row mask in the canonical basis zeroes whole output units,
+and :func:`export` keeps the zero rows (the layer's consumers still expect its
+width). :func:`remove_dead_units` removes them from a pair ``first ->
+activation -> second`` of plain Linear layers, which makes the pair physically
+smaller.
+
 Low-rank factorisation. When a generalized ``nn.Linear`` (no offset) has a
 non-canonical output basis and its mask keeps ``r`` whole rows ``K`` of ``C``
 (row granularity), then with the 2-D view ``W = A_out^T (M * C) A_in``
@@ -44,9 +55,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .parametrization import generalized_weight, coefficients, generalized_layers, require_generalized
+from .bases import Basis
+from .params import generalized_parameters, reads_child_weights, require_generalized_parameters
+from .parametrization import generalized_weight, coefficients
 
-__all__ = ["export", "count_parameters", "low_rank_rows", "multiply_adds"]
+__all__ = ["export", "count_parameters", "low_rank_rows", "multiply_adds", "remove_dead_units"]
 
 
 def low_rank_rows(module: nn.Module) -> Tensor | None:
@@ -54,8 +67,8 @@ def low_rank_rows(module: nn.Module) -> Tensor | None:
     gw = generalized_weight(module)
     if gw is None or not isinstance(module, nn.Linear) or gw.offset is not None:
         return None
-    if gw.basis.transforms[0].is_identity:
-        return None
+    if not isinstance(gw.basis, Basis) or gw.basis.transforms[0].is_identity:
+        return None  # a split tensor (BlockBasis) or a canonical output axis
     rows = gw.mask.reshape(gw.mask.shape[0], -1).ne(0)
     keep = rows.all(dim=1)
     if not bool((rows.any(dim=1) == keep).all()):
@@ -87,6 +100,20 @@ def _factorised(module: nn.Linear, keep: Tensor) -> nn.Sequential:
     return nn.Sequential(first, second)
 
 
+def _make_dense_layout(module: nn.Module, name: str) -> None:
+    """Give ``module.<name>`` a dense memory layout if synthesis left it strided.
+
+    A basis applied along a middle axis (the spatial DCT of a conv kernel) returns a permuted view;
+    kernels run slower on such weights, so the exported parameter is made contiguous (a
+    ``channels_last`` kernel stays ``channels_last``).
+    """
+    t = getattr(module, name)
+    if t.is_contiguous() or (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)) \
+            or (t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d)):
+        return
+    setattr(module, name, nn.Parameter(t.detach().contiguous(), requires_grad=t.requires_grad))
+
+
 def export(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with plain weights and no generalized parametrization.
 
@@ -101,16 +128,23 @@ def export(model: nn.Module) -> nn.Module:
         A new ``nn.Module`` whose weights are the effective weights
         ``W = synthesis(M * C)`` (``+ W_0`` with an offset), of the original shapes.
     """
-    require_generalized(model, "export")
+    require_generalized_parameters(model, "export")
     plain = copy.deepcopy(model)
-    for name, module in list(generalized_layers(plain).items()):
-        keep = low_rank_rows(module)
+    direct = reads_child_weights(plain)
+    by_module: dict[str, list[str]] = {}
+    for target in generalized_parameters(plain).values():
+        by_module.setdefault(target.module_name, []).append(target.tensor)
+    for name, tensors in by_module.items():
+        module = plain.get_submodule(name)
+        keep = low_rank_rows(module) if tensors == ["weight"] and id(module) not in direct else None
         if keep is None:
             # deepcopy shares the injected Parametrized* class with the original module, and
             # remove_parametrizations deletes the property from that class: give the copy its own.
             cls = type(module)
             module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            for tensor in tensors:
+                parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
+                _make_dense_layout(module, tensor)
             continue
         replacement = _factorised(module, keep)
         if name == "":
@@ -137,14 +171,16 @@ def count_parameters(model: nn.Module) -> int:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     special: dict[int, int] = {}
-    for module in generalized_layers(model).values():
-        c = coefficients(module)
-        keep = low_rank_rows(module)
+    direct = reads_child_weights(model)
+    for target in generalized_parameters(model).values():
+        c = target.coefficients
+        keep = low_rank_rows(target.module) if target.tensor == "weight" and id(target.module) not in direct \
+            else None
         if keep is not None:
             out_features, in_features = c.shape
             special[id(c)] = int(keep.sum().item()) * (in_features + out_features)
         else:
-            special[id(c)] = int(generalized_weight(module).mask.ne(0).sum().item())
+            special[id(c)] = int(target.mask.ne(0).sum().item())
     return sum(special.get(id(p), p.numel()) for p in model.parameters())
 
 
@@ -198,3 +234,56 @@ def multiply_adds(model: nn.Module, input_shape, *, nonzero: bool = False) -> in
         for handle in handles:
             handle.remove()
     return sum(counts)
+
+
+@torch.no_grad()
+def remove_dead_units(first: nn.Linear, second: nn.Linear, activation=torch.relu) -> tuple[nn.Linear, nn.Linear]:
+    r"""Drop the output units of ``first`` whose weight row is zero, from ``first`` and from ``second``.
+
+    For ``y = second(activation(first(x)))`` with an elementwise ``activation``, a unit ``j``
+    with ``W_1[j, :] = 0`` outputs the constant ``a_j = activation(b_{1,j})`` whatever ``x``, so its
+    contribution ``W_2[:, j] a_j`` moves into ``second``'s bias and the unit goes:
+
+    .. math::
+
+        W_1' = W_1[K], \quad b_1' = b_1[K], \quad W_2' = W_2[:, K], \quad
+        b_2' = b_2 + W_2[:, \bar K]\, a_{\bar K}
+
+    (``K`` the live units). Same outputs, ``|K| (in + out)`` weights instead of
+    ``units (in + out)``; use it on an :func:`export`-ed unit-pruned model.
+
+    Args:
+        first, second: plain ``nn.Linear`` layers (not generalized), ``second.in_features ==
+            first.out_features``.
+        activation: the elementwise function between them (default ``torch.relu``).
+
+    Returns:
+        ``(first', second')``, new ``nn.Linear`` layers (same dtype, device and mode).
+
+    Raises:
+        ValueError: layers that are not plain, chained ``nn.Linear`` layers.
+    """
+    for name, layer in (("first", first), ("second", second)):
+        if not isinstance(layer, nn.Linear) or parametrize.is_parametrized(layer):
+            raise ValueError(f"{name} must be a plain nn.Linear (export the generalized model first: "
+                             f"glth_core.export(model)), got {type(layer).__name__}")
+    if second.in_features != first.out_features:
+        raise ValueError(f"second reads {second.in_features} features but first outputs {first.out_features}; "
+                         "pass two consecutive layers")
+    w1, w2 = first.weight, second.weight
+    alive = w1.ne(0).any(dim=1)
+    b1 = first.bias if first.bias is not None else torch.zeros(w1.shape[0], dtype=w1.dtype, device=w1.device)
+    carried = w2[:, ~alive] @ activation(b1[~alive])
+    needs_bias = second.bias is not None or bool(carried.ne(0).any())
+    kept = int(alive.sum())
+    new_first = nn.Linear(first.in_features, kept, bias=first.bias is not None, dtype=w1.dtype, device=w1.device)
+    new_second = nn.Linear(kept, second.out_features, bias=needs_bias, dtype=w2.dtype, device=w2.device)
+    new_first.weight.copy_(w1[alive])
+    if first.bias is not None:
+        new_first.bias.copy_(b1[alive])
+    new_second.weight.copy_(w2[:, alive])
+    if needs_bias:
+        new_second.bias.copy_(carried + (second.bias if second.bias is not None else 0))
+    new_first.train(first.training)
+    new_second.train(second.training)
+    return new_first, new_second

@@ -64,9 +64,15 @@ in-place version counters), so inference costs what a plain layer costs.
 ``torch.no_grad()`` and write to the tensor itself.) ``parametrize.cached()``
 is honoured as usual.
 
+Beyond Linear and Conv layers, :func:`generalize` takes any weight tensor by its
+parameter path (:mod:`glth_core.params`) and splits stacked ones into blocks with
+their own basis and mask (:mod:`glth_core.views`: attention's query, key and
+value; recurrent gates).
+
 Saving: ``torch.save(model)`` does not work for parametrized modules (PyTorch
 refuses to pickle them). Save ``model.state_dict()`` and load it into a model
-generalized with the same call; or :func:`glth_core.export.export` a plain model.
+generalized with the same call; or :func:`glth_core.export.export` a plain model;
+or keep the compact ticket file of :mod:`glth_core.tickets`.
 The state dict holds the coefficients, masks, offsets and the dense basis
 matrices (``"random"``, ``"svd"``, short axes); the tables of fast transforms
 (FFT DCT, Kronecker Hadamard) are rebuilt from the seed and not stored. State
@@ -95,7 +101,8 @@ __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficient
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
 STRATEGIES = ("auto", "weight", "activation")
 
-#: Module types generalized by default (their ``weight``).
+#: Module types of :func:`prunable_layers` (their ``weight``); :func:`generalize` takes more by default
+#: (embeddings, transposed convolutions, attention, recurrent layers: :func:`glth_core.params.default_parameters`).
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 _BASIS_OPTIONS = ("axes",)
@@ -371,8 +378,8 @@ def prunable_layers(model: nn.Module) -> list[str]:
             if isinstance(m, PRUNABLE_TYPES) and isinstance(getattr(m, "weight", None), Tensor)]
 
 
-def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], layers: list[str]) -> None:
-    """ValueError if the weight of a layer in ``layers`` is also reachable under another name (tied weights).
+def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], pairs: list[tuple[str, str]]) -> None:
+    """ValueError if a tensor ``(module name, tensor name)`` of ``pairs`` is also reachable under another name.
 
     Registering a parametrization writes the coefficients into the weight tensor itself, so every other
     user of a tied tensor would silently compute with coefficients instead of weights.
@@ -381,16 +388,17 @@ def _refuse_tied_weights(model: nn.Module, modules: dict[str, nn.Module], layers
     for qualified, tensor in [*model.named_parameters(remove_duplicate=False),
                               *model.named_buffers(remove_duplicate=False)]:
         names.setdefault(id(tensor), []).append(qualified)
-    for name in layers:
-        own = f"{name}.weight" if name else "weight"
-        others = [n for n in names.get(id(modules[name].weight), []) if n != own]
+    for name, attribute in pairs:
+        own = f"{name}.{attribute}" if name else attribute
+        others = [n for n in names.get(id(getattr(modules[name], attribute)), []) if n != own]
         if others:
+            key = name if attribute == "weight" else own
             raise ValueError(
-                f"layer {name!r} shares its weight tensor with {others} (tied weights); generalizing it would "
+                f"layer {key!r} shares its weight tensor with {others} (tied weights); generalizing it would "
                 f"write basis coefficients into the shared tensor and change the outputs of the others. Untie "
                 f"them first, e.g. model.get_submodule({others[0].rpartition('.')[0]!r}).{others[0].rpartition('.')[2]} "
-                f"= nn.Parameter(model.get_submodule({name!r}).weight.detach().clone()), or leave every user of "
-                "the tensor out of layers=[...]")
+                f"= nn.Parameter(model.get_submodule({name!r}).{attribute}.detach().clone()), or leave every user "
+                "of the tensor out of layers=[...]")
 
 
 def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int = 0, image_shape=None,
@@ -418,17 +426,26 @@ def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int
 
 
 def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, image_shape=None,
-               offset: str | None = None, channel_dct: bool = False, **options) -> nn.Module:
+               offset: str | None = None, channel_dct: bool = False, views=None, example_inputs=None,
+               **options) -> nn.Module:
     """Reparametrise prunable weights of ``model`` in an orthonormal basis, in place.
 
     Args:
         model: any ``nn.Module``.
         basis: a name in :data:`~glth_core.bases.BASIS_NAMES`, or a dict
             ``{layer_name: basis_name}`` (then only those layers, unless ``layers``
-            is given, in which case every layer needs an entry).
-        layers: qualified module names to generalize (default: every
-            ``nn.Linear`` / ``nn.Conv1d/2d/3d`` in ``model.named_modules()`` order).
-        seed: per-layer seeds are ``derive_seed(seed, "layer", name)``.
+            is given, in which case every layer needs an entry); a key may be a
+            module name (all its default tensors) or a parameter path.
+        layers: module names or parameter paths to generalize (default: every tensor of
+            :func:`glth_core.params.default_parameters`: the ``weight`` of each
+            ``nn.Linear``, ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d``,
+            ``nn.Embedding``, the ``in_proj_weight`` of ``nn.MultiheadAttention`` and
+            the weights of ``nn.LSTM``/``nn.GRU``/``nn.RNN``, in model order). A module
+            name stands for its default tensors (for any other module, its ``weight``);
+            ``"encoder.layers.0.self_attn.in_proj_weight"`` names one tensor. The
+            generalized tensors are keyed by :func:`glth_core.params.parameter_key`
+            (the module name for ``weight``, the path otherwise).
+        seed: per-layer seeds are ``derive_seed(seed, "layer", key)``.
         image_shape: ``(C, H, W)`` for the *first* generalized layer (the first in
             registration order, the one expected to read the data); it must be a
             Linear layer with ``C*H*W`` inputs. Other layers are unaffected, and
@@ -436,10 +453,17 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         offset: ``None``, or ``"init"``: freeze the current weight as ``W_0`` and
             start the coefficients at 0, ``W = W_0 + synthesis(M * C)``.
         channel_dct: ``"dct"`` conv kernels only: also apply the DCT over the
-            input-channel axis (axes ``(1, 2, ...)`` instead of ``(2, ...)``), so
-            the coefficients are ``scipy.fft.dctn(w, norm="ortho", axes=(1, 2, 3))``
-            of a 2-D kernel; the output-channel axis stays canonical. Linear
-            layers are unaffected.
+            input-channel axis (axes ``(1, 2, ...)`` instead of ``(2, ...)``; ``(0, 2, ...)``
+            for a transposed convolution), so the coefficients are
+            ``scipy.fft.dctn(w, norm="ortho", axes=(1, 2, 3))`` of a 2-D kernel; the
+            output-channel axis stays canonical. Linear layers are unaffected.
+        views: ``{key or path: View or None}``: how to split a tensor into blocks with
+            their own basis and mask (:class:`glth_core.views.View`); ``None`` keeps a
+            tensor whole. Defaults (:func:`glth_core.views.default_view`): attention's
+            ``in_proj_weight`` into query, key, value; recurrent weights per gate.
+        example_inputs: a tensor or tuple of inputs for one forward pass that
+            materialises lazy modules (``nn.LazyLinear``, ...) first; without it a model
+            with lazy modules is refused with a message.
         **options: passed to :func:`~glth_core.bases.basis` (``axes=``). Without
             ``axes``, the ``"dct"`` basis of a conv kernel ``(out, in, k_1, ...)``
             acts on its spatial axes only (a 2-D DCT of each ``k x k`` filter; the
@@ -459,11 +483,16 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, an unknown option, or ``basis`` or
             ``layers`` of the wrong type.
-        ValueError: an unknown basis or layer, a layer without a weight or already
-            parametrized, a dict without an entry for a layer, a bad ``offset``,
-            ``channel_dct`` with another basis or with ``axes``, or a model with no layer
-            to generalize.
+        ValueError: an unknown basis, layer or parameter path, a tensor already
+            parametrized, tied weights, a dict without an entry for a layer, a bad
+            ``offset``, ``channel_dct`` with another basis or with ``axes``, a view that
+            does not fit, a lazy module without ``example_inputs``, or a model with no
+            tensor to generalize.
     """
+    from .params import (basis_spec, build_basis, default_parameters, materialize, parameter_key,
+                         reads_child_weights, resolve_parameters)
+    from .views import View, default_view
+
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     seed = check_seed(seed)
@@ -477,54 +506,102 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
     if channel_dct and isinstance(basis, str) and basis != "dct":
         raise ValueError(f"channel_dct=True applies to the 'dct' basis only (the {basis!r} basis transforms "
                          "every axis already); drop it or use basis='dct'")
+    if views is not None and (not isinstance(views, Mapping)
+                              or not all(v is None or isinstance(v, View) for v in views.values())):
+        raise TypeError("views must be a dict {parameter path: glth_core.views.View or None}, got "
+                        f"{views!r}")
 
     if layers is not None:
         if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
-            raise TypeError(f"layers must be a list of module names such as ['fc1', 'fc2'], got {layers!r}")
+            raise TypeError(f"layers must be a list of module names or parameter paths such as ['fc1', "
+                            f"'attn.in_proj_weight'], got {layers!r}")
         layers = list(layers)
     if isinstance(basis, Mapping):
         names_by_layer = dict(basis)
         if layers is None:
             layers = list(names_by_layer)
-        missing = [n for n in layers if n not in names_by_layer]
-        if missing:
-            raise ValueError(f"basis dict has no entry for layer(s) {missing}; add them to the basis dict")
     elif isinstance(basis, str):
         names_by_layer = None
     else:
         raise TypeError(f"basis must be a basis name {BASIS_NAMES} or a dict {{layer_name: basis_name}}, "
                         f"got {type(basis).__name__}")
 
-    modules = dict(model.named_modules())
+    materialize(model, example_inputs)
     if layers is None:
-        layers = prunable_layers(model)
-        if not layers:
-            raise ValueError("model has no nn.Linear or nn.Conv layer to generalize; pass layers=[...] by name")
+        pairs = default_parameters(model)
+        if not pairs:
+            raise ValueError("model has no nn.Linear or nn.Conv layer (nor an embedding, attention or recurrent "
+                             "one) to generalize; pass layers=[...] by name or parameter path")
     else:
-        order = {n: i for i, n in enumerate(modules)}
-        for n in layers:
-            if n not in modules:
-                raise ValueError(f"layers: no module named {n!r} in the model; prunable modules are "
-                                 f"{prunable_layers(model)}")
-            if not isinstance(getattr(modules[n], "weight", None), Tensor):
-                raise ValueError(f"layers: module {n!r} ({type(modules[n]).__name__}) has no weight tensor")
-        if len(set(layers)) != len(layers):
-            raise ValueError(f"layers contains duplicates: {layers}")
-        layers = sorted(layers, key=order.__getitem__)
-    already = [n for n in layers if parametrize.is_parametrized(modules[n], "weight")]
+        pairs = resolve_parameters(model, layers)
+    modules = dict(model.named_modules())
+    keys = [parameter_key(m, t) for m, t in pairs]
+    def basis_of(module_name: str, tensor: str):
+        """The dict entry of a tensor: by key, by path, or by its module's name."""
+        path = f"{module_name}.{tensor}" if module_name else tensor
+        for candidate in (parameter_key(module_name, tensor), path, module_name):
+            if candidate in names_by_layer:
+                return names_by_layer[candidate]
+        return None
+
+    if names_by_layer is not None:
+        missing = [k for k, (m, t) in zip(keys, pairs) if basis_of(m, t) is None]
+        if missing:
+            raise ValueError(f"basis dict has no entry for layer(s) {missing}; add them to the basis dict")
+    views = dict(views or {})
+    for path in views:
+        module_name, _, tensor = path.rpartition(".")
+        if path not in keys and parameter_key(module_name, tensor) not in keys:
+            raise ValueError(f"views: {path!r} is not one of the tensors being generalized {keys}")
+    already = [k for k, (m, t) in zip(keys, pairs) if parametrize.is_parametrized(modules[m], t)]
     if already:
         raise ValueError(f"layer(s) {already} are already parametrized (generalized?); generalize each layer once, "
                          "e.g. generalize a fresh model or pass layers=[...] without them")
 
-    _refuse_tied_weights(model, modules, layers)
+    _refuse_tied_weights(model, modules, pairs)
+    direct = reads_child_weights(model)
 
-    for i, name in enumerate(layers):
-        module = modules[name]
-        w = module.weight.detach()
-        basis_name = names_by_layer[name] if names_by_layer is not None else basis
-        b = layer_basis(basis_name, w, name, first=i == 0, seed=seed, image_shape=image_shape,
-                        channel_dct=channel_dct, **options)
-        param = GeneralizedWeight(b, offset=w if offset == "init" else None, dtype=w.dtype, device=w.device)
-        parametrize.register_parametrization(module, "weight", param)
-        _install_fast_forward(module)
+    for i, ((module_name, tensor), key) in enumerate(zip(pairs, keys)):
+        module = modules[module_name]
+        w = getattr(module, tensor).detach()
+        path = f"{module_name}.{tensor}" if module_name else tensor
+        view = views.get(key, views.get(path, default_view(module, tensor)))
+        basis_name = basis_of(module_name, tensor) if names_by_layer is not None else basis
+        if view is not None:
+            view.check(tuple(w.shape), repr(path))
+        spec = basis_spec(basis_name, tuple(w.shape), key, first=i == 0, seed=seed, image_shape=image_shape,
+                          channel_dct=channel_dct, axes=options.get("axes"), view=view,
+                          transposed=isinstance(module, nn.modules.conv._ConvTransposeNd))
+        register_generalized(module, tensor, build_basis(spec, w, path), spec,
+                             offset=w if offset == "init" else None, direct=direct)
     return model
+
+
+def register_generalized(module: nn.Module, tensor: str, basis, spec: dict, *, offset: Tensor | None = None,
+                         direct: set[int] = frozenset()) -> GeneralizedWeight:
+    """Register the parametrization of ``module.<tensor>`` in ``basis`` (what :func:`generalize` does per tensor).
+
+    ``spec``: the basis as plain data (:func:`glth_core.params.basis_spec`), kept as the
+    parametrization's ``spec``; ``offset``: the frozen ``W_0`` or None; ``direct``: ids of modules
+    whose weight a parent reads directly (:func:`glth_core.params.reads_child_weights`). A Linear/Conv
+    ``weight`` read through its own forward gets the fast forward; every other tensor a
+    :class:`~glth_core.params.CachedGeneralizedWeight`.
+    """
+    from .params import CachedGeneralizedWeight, copy_without_graph
+    from .views import BlockBasis
+
+    w = getattr(module, tensor).detach()
+    fast = (tensor == "weight" and not isinstance(basis, BlockBasis) and id(module) not in direct
+            and type(module).forward in _FAST_FORWARDS)
+    kind = GeneralizedWeight if fast else CachedGeneralizedWeight
+    param = kind(basis, offset=offset, dtype=w.dtype, device=w.device)
+    param.spec = spec
+    parametrize.register_parametrization(module, tensor, param)
+    if fast:
+        _install_fast_forward(module)
+    copy_without_graph(module)
+    return param
+
+
+#: Forwards that :func:`_install_fast_forward` replaces (module types with a fast generalized forward).
+_FAST_FORWARDS = (nn.Linear.forward, nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward)

@@ -35,7 +35,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from .parametrization import generalized_weight, coefficients, require_generalized
+from .params import Target, generalized_parameters, require_generalized_parameters as require_generalized
 from .seeding import check_seed, derive_seed
 
 __all__ = ["prune", "density", "densities", "masks", "set_masks", "random_masks", "snapshot", "rewind", "SCOPES",
@@ -57,14 +57,8 @@ def _check_fraction(value, name: str) -> float:
     return value
 
 
-def _mask_of(module: nn.Module) -> Tensor:
-    return generalized_weight(module).mask
-
-
-def _mask_key(name: str, module: nn.Module) -> str:
-    """The state-dict key of a generalized layer's mask."""
-    index = next(i for i, p in enumerate(module.parametrizations.weight) if p is generalized_weight(module))
-    return (f"{name}." if name else "") + f"parametrizations.weight.{index}.mask"
+def _mask_of(target: Target) -> Tensor:
+    return target.mask
 
 
 def _unit_view(x: Tensor, granularity: str) -> Tensor:
@@ -78,10 +72,10 @@ def _unit_view(x: Tensor, granularity: str) -> Tensor:
     return x.movedim(1, 0).reshape(x.shape[1], -1)
 
 
-def _unit_scores(module: nn.Module, granularity: str) -> tuple[Tensor, Tensor]:
+def _unit_scores(target: Target, granularity: str) -> tuple[Tensor, Tensor]:
     """(scores, remaining) per unit, float64 scores of the effective coefficients."""
-    mask = _mask_of(module)
-    c = coefficients(module).detach()
+    mask = target.mask
+    c = target.coefficients.detach()
     eff = torch.where(mask > 0, c, torch.zeros_like(c)).to(torch.float64)  # a masked NaN is not ranked
     scores = _unit_view(eff, granularity).norm(dim=1)
     remaining = _unit_view(mask, granularity).gt(0).any(dim=1)
@@ -109,9 +103,9 @@ def _lowest(scores: Tensor, remaining: Tensor, fraction: float) -> Tensor:
     return flags
 
 
-def _zero_masked(module: nn.Module) -> None:
-    c = coefficients(module)
-    c.mul_(_mask_of(module).to(c.dtype))
+def _zero_masked(target: Target) -> None:
+    c = target.coefficients
+    c.mul_(target.mask.to(c.dtype))
 
 
 def prune(model: nn.Module, fraction: float, scope: str = "global", granularity: str = "element",
@@ -156,7 +150,7 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
     with torch.no_grad():
         pruned: dict[str, Tensor] = {}
         competing: list[str] = []
-        scored = {name: _unit_scores(module, granularity) for name, module in layers.items()}
+        scored = {name: _unit_scores(target, granularity) for name, target in layers.items()}
         for name, (scores, remaining) in scored.items():
             if not bool(scores[remaining].isfinite().all()):  # NaN would survive topk and sink the other layers
                 raise ValueError(f"layer {name!r} has NaN or infinite coefficients, so prune cannot rank them "
@@ -174,9 +168,9 @@ def prune(model: nn.Module, fraction: float, scope: str = "global", granularity:
             flags = _lowest(scores, remaining, fraction)
             for name, part in zip(competing, flags.split([scored[n][0].numel() for n in competing])):
                 pruned[name] = part
-        for name, module in layers.items():
-            _prune_units(_mask_of(module), pruned[name], granularity)
-            _zero_masked(module)
+        for name, target in layers.items():
+            _prune_units(target.mask, pruned[name], granularity)
+            _zero_masked(target)
     return densities(model)
 
 
@@ -348,9 +342,8 @@ def rewind(model: nn.Module, snapshot: Mapping[str, Tensor]) -> None:
                         f"{type(snapshot).__name__}")
     state = dict(snapshot)
     current = model.state_dict()
-    layers = {name: m for name, m in model.named_modules() if generalized_weight(m) is not None}
-    mask_keys = [_mask_key(name, m) for name, m in layers.items()]
-    for k in mask_keys:
+    layers = generalized_parameters(model)
+    for k in [target.state_key("mask") for target in layers.values()]:
         state[k] = current[k]
     missing = sorted(set(current) - set(state))
     unexpected = sorted(set(state) - set(current))
