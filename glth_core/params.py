@@ -178,7 +178,19 @@ def resolve_parameters(model: nn.Module, layers) -> list[tuple[str, str]]:
 
 
 def generalized_parameters(model: nn.Module) -> dict[str, Target]:
-    """Every generalized tensor of ``model`` as ``{key: Target}``, in model order."""
+    """Every generalized tensor of ``model`` as ``{key: Target}``, in model order.
+
+    Args:
+        model: any ``nn.Module``, generalized or not.
+
+    Returns:
+        ``{key: Target}``: the key is the module name for a module's ``weight``
+        (``"fc1"``) and the parameter path otherwise (``"lstm.weight_hh_l0"``); empty
+        when nothing is generalized.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     out = {}

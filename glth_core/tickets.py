@@ -240,7 +240,16 @@ def load_ticket(model: nn.Module, path) -> nn.Module:
     generalized with the same specs. Afterwards its masks, coefficients and every other state
     entry are the saved ones, so it computes what the saved model computed.
 
+    Args:
+        model: the model the ticket was saved from, freshly built (same architecture) or
+            already generalized with the same basis specs.
+        path: the ticket file written by :func:`save_ticket`.
+
+    Returns:
+        ``model`` itself, generalized, with the ticket's masks and coefficients.
+
     Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
         TicketError: a corrupt, truncated or foreign file (checked first), or a model that does
             not fit the ticket (other tensors, shapes, specs or state keys).
     """
