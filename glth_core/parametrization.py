@@ -84,6 +84,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from .bases import BASIS_NAMES, Basis, basis as make_basis
+from .layer_bases import side_axes, split_side
 from .internals import conv_with_weight, install_class_forward, parametrize_caching, tensor_version
 from .seeding import check_seed, derive_seed
 
@@ -379,6 +380,7 @@ def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int
     ``seed``: the model-level seed (the layer's is ``derive_seed(seed, "layer", name)``);
     ``image_shape``, ``channel_dct``, ``options``: as for :func:`generalize`.
     """
+    basis_name, side = split_side(basis_name)  # "dct:in": the input axes only (glth_core.layer_bases)
     # the svd basis is fitted to the whole input axis, so it has no image view
     layer_image_shape = image_shape if first and basis_name != "svd" else None
     if layer_image_shape is not None and w.dim() != 2:
@@ -390,6 +392,11 @@ def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int
         # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something,
         # and on the input-channel axis too if asked
         layer_options["axes"] = tuple(range(1 if channel_dct else 2, w.dim()))
+    if side != "both":
+        if "axes" in options:
+            raise ValueError(f"layer {name!r}: a one-sided basis ({basis_name}:{side}) chooses its axes; "
+                             "pass either it or axes=, not both")
+        layer_options["axes"] = side_axes(side, 2 if basis_name == "svd" else w.dim(), layer_options.get("axes"))
     return make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
                       image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
                       dtype=w.dtype, **layer_options).to(w.device)
@@ -403,7 +410,9 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         model: any ``nn.Module``.
         basis: a name in :data:`~glth_core.bases.BASIS_NAMES`, or a dict
             ``{layer_name: basis_name}`` (then only those layers, unless ``layers``
-            is given, in which case every layer needs an entry).
+            is given, in which case every layer needs an entry). A name may end in
+            ``":in"`` or ``":out"``: the basis on the input axes or the output axis
+            only (:mod:`glth_core.layer_bases`).
         layers: qualified module names to generalize (default: every
             ``nn.Linear`` / ``nn.Conv1d/2d/3d`` in ``model.named_modules()`` order).
         seed: per-layer seeds are ``derive_seed(seed, "layer", name)``.
@@ -444,7 +453,7 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         raise ValueError(f"offset must be None or 'init' (freeze the current weight as W0), got {offset!r}")
     if channel_dct and "axes" in options:
         raise ValueError("channel_dct=True chooses the axes of conv kernels' DCT; pass either it or axes=, not both")
-    if channel_dct and isinstance(basis, str) and basis != "dct":
+    if channel_dct and isinstance(basis, str) and split_side(basis)[0] != "dct":
         raise ValueError(f"channel_dct=True applies to the 'dct' basis only (the {basis!r} basis transforms "
                          "every axis already); drop it or use basis='dct'")
 
