@@ -29,7 +29,7 @@ orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
 ``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
 analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
-``truncation.py``, ``verdict_tables.py`` and ``equal_size.py``, which read
+``truncation.py``, ``verdict_tables.py``, ``equal_size.py`` and ``mechanisms.py``, which read
 finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
 and the re-exports and command line of the ``data`` package
 (``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
@@ -290,7 +290,7 @@ ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", 
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
                          "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
-                         "equal_size.py",
+                         "equal_size.py", "mechanisms.py",
                          # chapter settings: they reach a run only through its hyperparameters, hashed by value
                          "profiles.py",
                          # the data package's re-exports and command line (its other modules count)
