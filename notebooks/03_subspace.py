@@ -152,7 +152,8 @@ BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", 
 # learning rate in `subspace_lrs` and minibatch in `subspace_batch_sizes`, with
 # SGD and the tickets' momentum at a constant rate for `subspace_epochs`
 # epochs, evaluates the validation accuracy after every epoch, and keeps the
-# setting and epoch count with the best validation accuracy. For reference it
+# setting and epoch count with the best validation accuracy (a setting whose
+# training diverges is shown as such and left out). For reference it
 # also runs the schedule of earlier versions of this chapter: the tickets'
 # schedule at minibatch 512. The chosen setting then trains every $d$ and seed
 # on the full training set.
@@ -181,20 +182,27 @@ def search_runs(p):
 searched = search_runs(params)
 search = sweep(list(searched.values()), scheduler=scheduler, device=device, results_dir=results_dir,
                progress=False)
-if search.attrs["failures"]:
-    raise RuntimeError("some search runs failed:\n" + "\n".join(map(str, search.attrs["failures"])))
 label_of = {run_key("subspace", hp): label for label, hp in searched.items()}
-search = search.assign(setting=search.run_id.map(label_of)).reset_index(drop=True)
+search = search.assign(setting=search.run_id.map(label_of))
+# a setting whose training diverged (a too large learning rate) is a failure of that setting, not of the chapter
+diverged = [label for label, hp in searched.items() if label != "previous" and label not in set(search.setting)]
+if len(diverged) == len(searched) - 1 or "previous" not in set(search.setting):
+    raise RuntimeError("search runs failed:\n" + "\n".join(map(str, search.attrs["failures"])))
+search = pd.concat([search, pd.DataFrame({"setting": diverged, "lr": [lr for lr, _ in diverged],
+                                          "batch_size": [bs for _, bs in diverged],
+                                          "epochs": params["subspace_epochs"]})], ignore_index=True)
+search = search.assign(_previous=search.setting == "previous").sort_values(["_previous", "lr", "batch_size"]) \
+    .drop(columns="_previous").reset_index(drop=True)
 steps_per_epoch = search.iterations / search.epochs
-search["best epoch"] = (search.best_iteration / steps_per_epoch).round().clip(lower=1).astype(int)
+search["best epoch"] = (search.best_iteration / steps_per_epoch).round().clip(lower=1).astype("Int64")
 grid_rows = search[search.setting != "previous"]
 best = grid_rows.loc[grid_rows.best_accuracy.idxmax()]
 chosen = {"lr": float(best.lr), "batch_size": int(best.batch_size), "epochs": int(best["best epoch"])}
 shown_search = pd.DataFrame({
     "setting": ["previous (tickets' schedule, minibatch 512)" if s == "previous" else "grid" for s in search.setting],
     "lr": search.lr, "minibatch": search.batch_size, "epochs run": search.epochs,
-    "best epoch": search["best epoch"], "best val. accuracy (%)": 100 * search.best_accuracy,
-    "final val. accuracy (%)": 100 * search.val_accuracy})
+    "best epoch": search["best epoch"].astype(object).where(search["best epoch"].notna(), "diverged"),
+    "best val. accuracy (%)": 100 * search.best_accuracy, "final val. accuracy (%)": 100 * search.val_accuracy})
 print(f"validation search at d = {params['search_dimension']:,}, seed 0, {params['validation_size']:,} "
       "validation images")
 print(shown_search.round(2).to_string(index=False))
@@ -224,7 +232,7 @@ if failures:
 # %%
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 for bs in params["subspace_batch_sizes"]:
-    part = grid_rows[grid_rows.batch_size == bs].sort_values("lr")
+    part = grid_rows[(grid_rows.batch_size == bs) & grid_rows.best_accuracy.notna()].sort_values("lr")
     ax.plot(part.lr, 100 * part.best_accuracy, marker="o", label=f"minibatch {bs}")
 previous = search[search.setting == "previous"].iloc[0]
 ax.scatter([previous.lr], [100 * previous.best_accuracy], marker="x", color="k", zorder=3,
