@@ -29,8 +29,8 @@ orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
 ``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
 analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
-``truncation.py``, ``verdict_tables.py``, ``equal_size.py`` and ``mechanisms.py``, which read
-finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
+``truncation.py``, ``verdict_tables.py``, ``equal_size.py`` and
+``mechanisms.py``, which read finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
 and the re-exports and command line of the ``data`` package
 (``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
 idx parsing, checksums, fetch steps, sources and splits count. So a changed

@@ -190,11 +190,14 @@ def ticket_measurements(ticket: nn.Module, *, initial: nn.Module | None = None, 
              for name, m in generalized_layers(ticket).items()}
     densities = {name: float(mask.double().mean()) for name, mask in masks.items()}
     start = _own_coefficients(initial, "initial") if initial is not None else None
-    for other, label in ((start, "initial"), (_own_coefficients(dense, "dense") if dense is not None else None,
-                                              "dense")):
-        if other is not None and (list(other) != list(own) or any(other[n][0] != own[n][0] for n in own)):
-            raise ValueError(f"{label} must have the ticket's layers in the ticket's bases: "
-                             f"{ {n: b for n, (b, _, _) in own.items()} }, got { {n: b for n, (b, _, _) in other.items()} }")
+    bases_of_ticket = {n: b for n, (b, _, _) in own.items()}
+    for model, label in ((initial, "initial"), (dense, "dense")):
+        if model is None:
+            continue
+        bases = {n: b for n, (b, _, _) in _own_coefficients(model, label).items()}
+        if bases != bases_of_ticket:
+            raise ValueError(f"{label} must have the ticket's layers in the ticket's bases: {bases_of_ticket}, "
+                             f"got {bases}")
     energy_init = energy_at_density(initial, densities) if initial is not None else {}
     energy_dense = energy_at_density(dense, densities) if dense is not None else {}
     rows = []

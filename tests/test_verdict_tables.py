@@ -124,3 +124,15 @@ def test_forest_panels_one_axis_per_panel_ratios_on_log_scale():
         vt.forest_panels(verdicts.assign(panel="all"), panel="panel")
     with pytest.raises(ValueError, match="empty"):
         vt.forest_panels(verdicts.iloc[:0])
+
+
+def test_every_chapter_that_records_verdicts_builds_them_with_verdict_row():
+    from pathlib import Path
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
+    recording = [p for p in notebooks if "record_verdicts(" in p.read_text(encoding="utf-8")]
+    assert recording, "no chapter records verdicts"
+    for path in recording:
+        text = path.read_text(encoding="utf-8")
+        assert "verdict_row(" in text, f"{path.name} records verdicts without verdict_tables.verdict_row"
+        assert '"verdict": r["verdict"]' not in text and '"verdict": effects.verdict' not in text, path.name
