@@ -75,13 +75,13 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # rate x minibatch, each trained subspace_epochs epochs (at most one ticket round's) at a constant rate,
     # the best epoch kept
     "03_subspace": {
-        "quick": {**LENET["quick"], "seeds": 3, "dimensions": [1000, 3000, 10000],
-                  "ticket_bases": ["canonical", "random"], "threshold": 0.9, "subspace_lrs": [0.1, 0.3, 1.0],
+        "quick": {**LENET["quick"], "seeds": 3, "dimensions": [300, 1000, 3000, 10000],
+                  "ticket_bases": ["canonical", "random"], "threshold": 0.9, "subspace_lrs": [0.3, 1.0, 3.0],
                   "subspace_batch_sizes": [128, 512], "subspace_epochs": 5, "search_dimension": 1000,
                   "validation_size": 10000},
         "paper": {**LENET["paper"], "seeds": 5, "dimensions": [100, 300, 1000, 3000, 10000, 30000, 100000],
                   "ticket_bases": ["canonical", "random"], "threshold": 0.9,
-                  "subspace_lrs": [0.01, 0.03, 0.1, 0.3, 1.0], "subspace_batch_sizes": [32, 128, 512],
+                  "subspace_lrs": [0.1, 0.3, 1.0, 3.0], "subspace_batch_sizes": [32, 128, 512],
                   "subspace_epochs": 20, "search_dimension": 1000, "validation_size": 10000},
     },
     "04_structured": {

@@ -200,7 +200,7 @@ best = grid_rows.loc[grid_rows.best_accuracy.idxmax()]
 chosen = {"lr": float(best.lr), "batch_size": int(best.batch_size), "epochs": int(best["best epoch"])}
 shown_search = pd.DataFrame({
     "setting": ["previous (tickets' schedule, minibatch 512)" if s == "previous" else "grid" for s in search.setting],
-    "lr": search.lr, "minibatch": search.batch_size, "epochs run": search.epochs,
+    "lr": search.lr, "minibatch": search.batch_size.astype(int), "epochs run": search.epochs.astype(int),
     "best epoch": search["best epoch"].astype(object).where(search["best epoch"].notna(), "diverged"),
     "best val. accuracy (%)": 100 * search.best_accuracy, "final val. accuracy (%)": 100 * search.val_accuracy})
 print(f"validation search at d = {params['search_dimension']:,}, seed 0, {params['validation_size']:,} "
@@ -305,6 +305,13 @@ elif len(log_d) == 1:
     spread = f"{np.exp(log_d.iloc[0]):,.0f} (one seed reaches the line)"
 else:
     spread = f"larger than the grid (> {params['dimensions'][-1]:,}) for every seed"
+n_censored = int(intrinsic.censored.sum())
+if n_censored == len(intrinsic):
+    spread = (f"at most {params['dimensions'][0]:,} for every seed (the smallest d of the grid already reaches "
+              "the line)")
+elif n_censored:
+    spread += (f"; {n_censored} of {len(intrinsic)} seeds already reach the line at the smallest d of the grid, "
+               "so this is an upper bound")
 shown = intrinsic.assign(**{
     "dense (%)": 100 * intrinsic.dense, "target (%)": 100 * intrinsic.target,
     "d (grid)": [("≤ " if c else "") + (f"{g:,}" if pd.notna(g) else f"> {params['dimensions'][-1]:,}")
