@@ -275,10 +275,11 @@ print(settings_table("03_subspace").to_string())
 print(f"\nthis build ({profile}{', smoke' if smoke else ''}): {minutes:.1f} min of training "
       f"(subspaces {subspaces.wall_time_s.sum() / 60:.1f} min, validation search {search.wall_time_s.sum() / 60:.1f} "
       f"min, tickets {tickets.wall_time_s.sum() / 60:.1f} min)")
-ticket_steps = tickets.groupby(["basis", "seed"]).iterations.sum()
-print(f"cost per run: a subspace run {int(subspaces.iterations.median()):,} steps of minibatch "
-      f"{chosen['batch_size']} ({chosen['epochs']} epochs); a ticket run, all {params['rounds'] + 1} rounds, "
-      f"{int(ticket_steps.median()):,} steps of minibatch {params['batch_size']} ({params['epochs']} epochs per round)")
+ticket_runs_ = tickets.groupby(["basis", "seed"])
+print(f"cost per run (median): a subspace run {int(subspaces.iterations.median()):,} steps of minibatch "
+      f"{chosen['batch_size']} ({chosen['epochs']} epochs, {subspaces.wall_time_s.median():.1f} s); a ticket run, "
+      f"all {params['rounds'] + 1} rounds, {int(ticket_runs_.iterations.sum().median()):,} steps of minibatch "
+      f"{params['batch_size']} ({params['epochs']} epochs per round, {ticket_runs_.wall_time_s.sum().median():.1f} s)")
 print(f"profile {other}, tickets: CPU {hours(estimated_cost_hours(other_tickets, 'cpu'))}, "
       f"GPU {hours(estimated_cost_hours(other_tickets, 'gpu'))}; subspace runs: not measured")
 
