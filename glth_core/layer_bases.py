@@ -54,7 +54,8 @@ def split_side(value: str) -> tuple[str, str]:
     name, _, side = value.strip().partition(":")
     name, side = name.strip(), (side.strip() or "both")
     if name not in BASIS_NAMES:
-        raise ValueError(f"unknown basis {name!r} in layer basis {value!r}; bases: {', '.join(BASIS_NAMES)}")
+        raise ValueError(f"unknown basis name {name!r} (in {value!r}): name must be one of "
+                         f"{', '.join(map(repr, BASIS_NAMES))}, optionally with ':in' or ':out'")
     if side not in SIDES:
         raise ValueError(f"unknown side {side!r} in layer basis {value!r}; sides: {', '.join(SIDES)} "
                          "(e.g. 'dct:in' for the input axis only)")

@@ -73,7 +73,7 @@ def test_parse_layer_bases_forms_and_errors():
     assert parse_layer_bases("") == () and parse_layer_bases(None) == ()
     with pytest.raises(ValueError, match="has no '='"):
         parse_layer_bases("fc1:dct")
-    with pytest.raises(ValueError, match="unknown basis 'dtc'"):
+    with pytest.raises(ValueError, match="unknown basis name 'dtc'"):
         parse_layer_bases("fc1=dtc")
     with pytest.raises(ValueError, match="unknown side 'left'"):
         parse_layer_bases("fc1=dct:left")
