@@ -29,8 +29,8 @@ orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
 ``__main__.py``, ``_version.py`` (the version is hashed on its own),
 ``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
 analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
-``truncation.py``, ``verdict_tables.py`` and ``equal_size.py``, which read
-finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
+``truncation.py``, ``verdict_tables.py``, ``equal_size.py`` and
+``mechanisms.py``, which read finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
 and the re-exports and command line of the ``data`` package
 (``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
 idx parsing, checksums, fetch steps, sources and splits count. So a changed
@@ -40,7 +40,9 @@ store or the book helpers keeps every cached result. A new module counts as
 numeric until it is added to the list.
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
-and asking for fewer returns a prefix of it.
+and asking for fewer returns a prefix of it. ``PruningHparams.layer_bases``
+enters the key only when set (not ``""``), so a run without it keeps the key it
+had before the field existed.
 """
 from __future__ import annotations
 
@@ -171,6 +173,10 @@ class PruningHparams:
     channel_dct: bool = field(
         default=False, metadata=_help("dct basis: also transform conv kernels' input-channel axis (not only the spatial axes)")
     )
+    layer_bases: str = field(
+        default="", metadata=_help("per-layer bases overriding --basis, PATTERN=BASIS[:in|:out] separated by ',' or ';', "
+                                   "e.g. 'conv*=dct;fc1=dct:in' (:in/:out: that axis only; see glth_core.layer_bases)")
+    )
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,7 @@ ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", 
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
                          "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
-                         "equal_size.py",
+                         "equal_size.py", "mechanisms.py",
                          # chapter settings: they reach a run only through its hyperparameters, hashed by value
                          "profiles.py",
                          # the data package's re-exports and command line (its other modules count)
@@ -342,6 +348,10 @@ def source_hash() -> str:
     return code_digest(Path(__file__).resolve().parent)
 
 
+#: Pruning fields hashed by :func:`run_key` only when they differ from this default.
+_KEY_ONLY_IF_SET = {"layer_bases": ""}
+
+
 def identity(kind: str, hparams) -> dict:
     """The dict hashed by :func:`run_key` (``rounds`` removed from IMP hyperparameters)."""
     import glth_core
@@ -349,6 +359,9 @@ def identity(kind: str, hparams) -> dict:
     data = to_dict(hparams)
     if "pruning" in data:
         data["pruning"].pop("rounds", None)
+        for name, default in _KEY_ONLY_IF_SET.items():  # fields added later: absent from the key at their default,
+            if data["pruning"].get(name) == default:  # so the runs cached before them keep their names
+                data["pruning"].pop(name)
     return {"kind": kind, "hparams": data, "version": glth_core.__version__, "source": source_hash()}
 
 

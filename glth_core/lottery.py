@@ -55,7 +55,8 @@ from torch import nn
 from . import pruning, training
 from .export import count_parameters
 from .hparams import ImpHparams, identity, run_key, validate
-from .parametrization import generalize
+from .layer_bases import parse_layer_bases, resolve_layer_bases, split_side
+from .parametrization import generalize, prunable_layers
 from .models import build_model, input_layer_name, output_layer_name
 from .seeding import derive_seed
 from .store import RunStore
@@ -103,23 +104,30 @@ def generalized_model(hparams: ImpHparams, input_shape, num_classes: int, seed: 
     """The generalized model of run ``hparams`` for inputs of ``input_shape`` and ``num_classes`` classes.
 
     ``hparams.model`` built with ``seed`` (default ``hparams.seed``), every prunable
-    layer generalised in ``hparams.pruning.basis`` with ``basis_seed``. The
-    image-aware rule: with ``image_aware``, a basis other than canonical, image
+    layer generalised in ``hparams.pruning.basis`` with ``basis_seed``, except the
+    layers that ``hparams.pruning.layer_bases`` names (:mod:`glth_core.layer_bases`;
+    a pattern matching no layer is a ValueError). The image-aware rule: with
+    ``image_aware``, a first layer whose basis is not canonical, image
     inputs (``input_shape == (C, H, W)``) and an ``nn.Linear`` first layer, that
     layer's input axis is viewed as the image (``image_shape=input_shape``).
     """
     input_shape = tuple(input_shape)
     model = build_model(hparams.model.name, input_shape, num_classes, seed=hparams.seed if seed is None else seed)
-    first = model.get_submodule(input_layer_name(model))
+    first_name = input_layer_name(model)
+    first = model.get_submodule(first_name)
+    bases = hparams.pruning.basis
+    if hparams.pruning.layer_bases:
+        bases = resolve_layer_bases(hparams.pruning.layer_bases, prunable_layers(model), hparams.pruning.basis)
+    first_basis = split_side(bases[first_name] if isinstance(bases, dict) else bases)[0]
     image_shape = None
     if (
         hparams.pruning.image_aware
-        and hparams.pruning.basis != "canonical"
+        and first_basis != "canonical"
         and isinstance(first, nn.Linear)
         and len(input_shape) == 3
     ):
         image_shape = input_shape
-    generalize(model, basis=hparams.pruning.basis, seed=hparams.pruning.basis_seed, image_shape=image_shape,
+    generalize(model, basis=bases, seed=hparams.pruning.basis_seed, image_shape=image_shape,
                channel_dct=hparams.pruning.channel_dct)
     return model
 
@@ -287,6 +295,7 @@ def run_imp(hparams: ImpHparams, results_dir=None, *, device=None, progress=None
     if not isinstance(hparams, ImpHparams):
         raise TypeError(f"hparams must be an ImpHparams, got {type(hparams).__name__}; see glth_core.hparams")
     validate(hparams)
+    parse_layer_bases(hparams.pruning.layer_bases)  # a malformed --layer-bases fails before any work
     training.resolve_device(device)  # a bad device fails here, even when every round is cached
     store = _open_store(hparams, results_dir)
     run_id = store.run_id

@@ -90,6 +90,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from .bases import BASIS_NAMES, Basis, basis as make_basis
+from .layer_bases import side_axes, split_side
 from .internals import conv_with_weight, install_class_forward, parametrize_caching, tensor_version
 from .seeding import check_seed, derive_seed
 
@@ -409,6 +410,7 @@ def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int
     ``seed``: the model-level seed (the layer's is ``derive_seed(seed, "layer", name)``);
     ``image_shape``, ``channel_dct``, ``options``: as for :func:`generalize`.
     """
+    basis_name, side = split_side(basis_name)  # "dct:in": the input axes only (glth_core.layer_bases)
     # the svd basis is fitted to the whole input axis, so it has no image view
     layer_image_shape = image_shape if first and basis_name != "svd" else None
     if layer_image_shape is not None and w.dim() != 2:
@@ -420,6 +422,11 @@ def layer_basis(basis_name: str, w: Tensor, name: str, *, first: bool, seed: int
         # a conv kernel (out, in, k...): the DCT acts on its spatial axes, where frequency means something,
         # and on the input-channel axis too if asked
         layer_options["axes"] = tuple(range(1 if channel_dct else 2, w.dim()))
+    if side != "both":
+        if "axes" in options:
+            raise ValueError(f"layer {name!r}: a one-sided basis ({basis_name}:{side}) chooses its axes; "
+                             "pass either it or axes=, not both")
+        layer_options["axes"] = side_axes(side, 2 if basis_name == "svd" else w.dim(), layer_options.get("axes"))
     return make_basis(basis_name, tuple(w.shape), seed=derive_seed(seed, "layer", name),
                       image_shape=layer_image_shape, weight=w if basis_name == "svd" else None,
                       dtype=w.dtype, **layer_options).to(w.device)
@@ -435,7 +442,9 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         basis: a name in :data:`~glth_core.bases.BASIS_NAMES`, or a dict
             ``{layer_name: basis_name}`` (then only those layers, unless ``layers``
             is given, in which case every layer needs an entry); a key may be a
-            module name (all its default tensors) or a parameter path.
+            module name (all its default tensors) or a parameter path. A basis name may
+            end in ``":in"`` or ``":out"``: the basis on the input axes or the output axis
+            only (:mod:`glth_core.layer_bases`).
         layers: module names or parameter paths to generalize (default: every tensor of
             :func:`glth_core.params.default_parameters`: the ``weight`` of each
             ``nn.Linear``, ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d``,
@@ -503,7 +512,7 @@ def generalize(model: nn.Module, basis="dct", layers=None, *, seed: int = 0, ima
         raise ValueError(f"offset must be None or 'init' (freeze the current weight as W0), got {offset!r}")
     if channel_dct and "axes" in options:
         raise ValueError("channel_dct=True chooses the axes of conv kernels' DCT; pass either it or axes=, not both")
-    if channel_dct and isinstance(basis, str) and basis != "dct":
+    if channel_dct and isinstance(basis, str) and split_side(basis)[0] != "dct":
         raise ValueError(f"channel_dct=True applies to the 'dct' basis only (the {basis!r} basis transforms "
                          "every axis already); drop it or use basis='dct'")
     if views is not None and (not isinstance(views, Mapping)

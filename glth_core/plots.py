@@ -21,7 +21,8 @@ from . import stats
 __all__ = ["accuracy_curves", "forest", "log_percent_axis", "VERDICT_COLORS"]
 
 #: Colour of each verdict in :func:`forest`.
-VERDICT_COLORS = {"holds": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#737373"}
+VERDICT_COLORS = {"holds": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#737373",
+                  "censored": "#8c6d31"}
 
 _LINESTYLES = ["-", "--", ":", "-."]
 _X_LABELS = {"density": "weights remaining (%, log scale)", "params": "parameters (count, log scale)"}

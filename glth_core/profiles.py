@@ -70,11 +70,19 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "reinit_bases": ["canonical", "dct", "hadamard", "random"], "tolerance": 1.0, "adam_seeds": 5,
                   "adam_lr": 1.2e-3},
     },
+    # subspace_*: the random subspaces' own SGD (momentum as the tickets'), chosen on a validation split
+    # carved from the training set (validation_size images, seed 0, at search_dimension): every learning
+    # rate x minibatch, each trained subspace_epochs epochs (at most one ticket round's) at a constant rate,
+    # the best epoch kept
     "03_subspace": {
-        "quick": {**LENET["quick"], "seeds": 3, "dimensions": [1000, 3000, 10000],
-                  "ticket_bases": ["canonical", "random"], "threshold": 0.9},
+        "quick": {**LENET["quick"], "seeds": 3, "dimensions": [300, 1000, 3000, 10000],
+                  "ticket_bases": ["canonical", "random"], "threshold": 0.9, "subspace_lrs": [0.3, 1.0, 3.0],
+                  "subspace_batch_sizes": [128, 512], "subspace_epochs": 5, "search_dimension": 1000,
+                  "validation_size": 10000},
         "paper": {**LENET["paper"], "seeds": 5, "dimensions": [100, 300, 1000, 3000, 10000, 30000, 100000],
-                  "ticket_bases": ["canonical", "random"], "threshold": 0.9},
+                  "ticket_bases": ["canonical", "random"], "threshold": 0.9,
+                  "subspace_lrs": [0.1, 0.3, 1.0, 3.0], "subspace_batch_sizes": [32, 128, 512],
+                  "subspace_epochs": 20, "search_dimension": 1000, "validation_size": 10000},
     },
     "04_structured": {
         "quick": {**LENET["quick"], "seeds": 3, "row_fraction": 0.4, "row_rounds": 5, "lowrank_bases": ["dct"],
@@ -123,6 +131,10 @@ SMOKE = {
     "rewind_iteration": lambda v: min(v, 5),
     "dimensions": lambda v: [d for d in v if 1000 <= d <= 10000] or v[:1],
     "models": lambda v: v[:1],  # the paper's Conv-4/6 at full width would take minutes even on digits
+    "subspace_lrs": lambda v: v[:2],
+    "subspace_batch_sizes": lambda v: v[:1],
+    "subspace_epochs": lambda v: min(v, 2),
+    "validation_size": lambda v: min(v, 300),  # digits has 1,797 images in all
 }
 
 #: Measured seconds per training epoch of each model on Fashion-MNIST (evaluation

@@ -63,7 +63,7 @@ def claim_summary(verdicts: pd.DataFrame, claim: str) -> str:
     noun = "comparison" if total == 1 else "comparisons"
     held = int(counts.get("holds", 0))
     parts = [f"{held} of {total} {noun} {'holds' if total == 1 else 'hold'}"]
-    parts += [f"{int(counts[v])} {v}" for v in ("contradicted", "inconclusive") if counts.get(v, 0)]
+    parts += [f"{int(counts[v])} {v}" for v in ("contradicted", "inconclusive", "censored") if counts.get(v, 0)]
     return ", ".join(parts)
 
 

@@ -751,17 +751,17 @@ print(macs.map(lambda v: f"{v:,}").to_string())
 # %%
 # Verdicts for the summary chapter (claims 2 and 3), and the keys it quotes.
 from glth_core.chapter import record_verdicts
+from glth_core.verdict_tables import verdict_row
 
-recorded = [{"claim": "2", "chapter": CHAPTER,
-             "comparison": f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights, claimed > "
-                           f"-{100 * TOLERANCE:g} pp, i.e. within {100 * TOLERANCE:g} pp ({r['model']}, {r['variant']})",
-             "n": r["n"], "estimate": 100 * r["estimate"], "ci_low": 100 * r["ci_low"], "ci_high": 100 * r["ci_high"],
-             "unit": "pp", "null": -100 * TOLERANCE, "verdict": r["verdict"], "sentence": r["sentence"]}
+recorded = [verdict_row(r, "greater", claim="2", chapter=CHAPTER,
+                        comparison=f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights, claimed > "
+                                   f"-{100 * TOLERANCE:g} pp, i.e. within {100 * TOLERANCE:g} pp "
+                                   f"({r['model']}, {r['variant']})",
+                        unit="pp", scale=100.0, null=-TOLERANCE)
             for _, r in sparsest2.iterrows()]
-recorded += [{"claim": "3", "chapter": CHAPTER,
-              "comparison": f"compression {r['variant']} / {reference} at equal accuracy ({r['model']})",
-              "n": r["n"], "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "unit": "x",
-              "null": 1.0, "verdict": r["verdict"], "sentence": r["sentence"]} for _, r in ratios.iterrows()]
+recorded += [verdict_row(r, "greater", claim="3", chapter=CHAPTER,
+                         comparison=f"compression {r['variant']} / {reference} at equal accuracy ({r['model']})",
+                         unit="x", scale=1.0, null=1.0) for _, r in ratios.iterrows()]
 record_verdicts(CHAPTER, pd.DataFrame(recorded), profile=profile, smoke=smoke, results_dir=results_dir)
 
 glue("c5_seeds", int(params["seeds"]), display=False)

@@ -223,14 +223,26 @@ def test_summarize_compression_matches_scipy_bootstrap():
     values = np.array([1.5, 2.5, 3.0, 4.0, 2.0])
     per_seed = pd.DataFrame({"basis": "dct", "seed": range(5), "compression": values,
                              "censored": [False, False, True, False, False]})
-    out = stats.summarize_compression(per_seed, seed=7).iloc[0]
+    out = stats.summarize_compression(per_seed, seed=7, method="percentile").iloc[0]
     expected = scipy.stats.bootstrap((np.log(values),), np.mean, confidence_level=0.95, n_resamples=9999,
                                      method="percentile", rng=np.random.default_rng(7)).confidence_interval
     assert out.compression == pytest.approx(scipy.stats.gmean(values))
     assert (out.ci_low, out.ci_high) == pytest.approx((math.exp(expected.low), math.exp(expected.high)))
     assert out.n == 5 and out.censored == 1 and out.bound == "lower"
-    again = stats.summarize_compression(per_seed, seed=7).iloc[0]
+    again = stats.summarize_compression(per_seed, seed=7, method="percentile").iloc[0]
     assert (again.ci_low, again.ci_high) == (out.ci_low, out.ci_high)  # seeded
+
+
+def test_summarize_compression_default_is_the_t_interval_of_the_logs():
+    values = np.array([1.5, 2.5, 3.0, 4.0, 2.0])
+    per_seed = pd.DataFrame({"basis": "dct", "seed": range(5), "compression": values, "censored": False})
+    out = stats.summarize_compression(per_seed).iloc[0]
+    logs = np.log(values)
+    low, high = scipy.stats.t.interval(0.95, df=4, loc=logs.mean(), scale=scipy.stats.sem(logs))
+    assert (out.ci_low, out.ci_high) == pytest.approx((math.exp(low), math.exp(high)), rel=1e-12)
+    assert out.bound == "exact"
+    with pytest.raises(ValueError, match="method must be one of"):
+        stats.summarize_compression(per_seed, method="bootstrap")
 
 
 def test_compression_ratio_paired_and_bounds():
@@ -265,11 +277,14 @@ def test_verdict_rule(interval, side, expected):
 def test_verdict_null_and_bounds():
     assert stats.verdict((1.1, 2.0), "greater", null=1.0) == "holds"
     assert stats.verdict((0.5, 1.0), "greater", null=1.0) == "inconclusive"
-    # a lower bound can only show "greater"
-    assert stats.verdict((1.1, 2.0), "greater", null=1.0, bound="lower") == "holds"
-    assert stats.verdict((0.5, 0.9), "greater", null=1.0, bound="lower") == "inconclusive"
-    assert stats.verdict((0.5, 0.9), "greater", null=1.0, bound="upper") == "contradicted"
-    assert stats.verdict((1.1, 2.0), "less", null=1.0, bound="unknown") == "inconclusive"
+    assert stats.verdict((0.5, 0.9), "greater", null=1.0) == "contradicted"
+    # a censored side is reported as such, never as holds (nor contradicted), whatever the interval
+    for bound in ("lower", "upper", "unknown"):
+        for interval in ((1.1, 2.0), (0.5, 0.9), (0.5, 2.0), (math.nan, math.nan)):
+            for side in stats.SIDES:
+                assert stats.verdict(interval, side, null=1.0, bound=bound) == "censored"
+    with pytest.raises(ValueError, match="bound"):
+        stats.verdict((1.1, 2.0), "greater", null=1.0, bound="left")
     with pytest.raises(ValueError, match="claimed_side"):
         stats.verdict((0.1, 0.2), "positive")
     with pytest.raises(ValueError, match="low <= high"):
@@ -282,7 +297,9 @@ def test_verdict_sentence_prints_n_difference_and_interval():
     assert stats.verdict_sentence(effect, "less").startswith("contradicted (n = 5")
     ratio = {"n": 3, "estimate": 1.8, "ci_low": 1.2, "ci_high": 2.7, "bound": "lower"}
     assert stats.verdict_sentence(ratio, "greater", unit="x", scale=1, null=1) == (
-        "holds (n = 3, ratio 1.80x, 95% CI [1.20x, 2.70x], lower bound: censored runs)")
+        "censored (n = 3, ratio 1.80x, 95% CI [1.20x, 2.70x], lower bound: censored runs)")
+    assert stats.verdict_sentence({**ratio, "bound": "exact"}, "greater", unit="x", scale=1, null=1) == (
+        "holds (n = 3, ratio 1.80x, 95% CI [1.20x, 2.70x])")
     with pytest.raises(ValueError, match="missing"):
         stats.verdict_sentence({"n": 3}, "greater")
 
@@ -292,3 +309,110 @@ def test_with_verdicts_on_paired_differences():
     out = stats.with_verdicts(stats.paired_difference(table, "basis", "dct", "canonical"), "greater")
     assert out.verdict.tolist() == ["holds", "contradicted"]
     assert out.sentence.iloc[1].startswith("contradicted (n = 5, difference -0.10 pp, 95% CI [-0.10, -0.10]")
+
+
+def test_with_verdicts_uses_its_null_option_and_zero_by_default():
+    # ratios (null 1): [0.5, 0.9] lies below 1 (contradicted) but above 0 (it would "hold" against null 0)
+    ratios = pd.DataFrame({"n": [5, 5], "estimate": [0.7, 1.5], "ci_low": [0.5, 1.2], "ci_high": [0.9, 1.9]})
+    out = stats.with_verdicts(ratios, "greater", unit="x", scale=1, null=1.0)
+    assert out.verdict.tolist() == ["contradicted", "holds"]
+    assert out.sentence.iloc[0].startswith("contradicted (n = 5, ratio 0.70x")
+    # differences (default null 0): [0.2, 0.6] holds; against a null of 1 it would be contradicted
+    differences = pd.DataFrame({"n": [5], "estimate": [0.4], "ci_low": [0.2], "ci_high": [0.6]})
+    assert stats.with_verdicts(differences, "greater").verdict.tolist() == ["holds"]
+    # a non-default null on differences: -1 pp tolerance, [-0.5, 0.3] pp lies above -1
+    tolerance = pd.DataFrame({"n": [3], "estimate": [-0.001], "ci_low": [-0.005], "ci_high": [0.003]})
+    assert stats.with_verdicts(tolerance, "greater").verdict.tolist() == ["inconclusive"]
+    assert stats.with_verdicts(tolerance, "greater", null=-0.01).verdict.tolist() == ["holds"]
+
+
+# --------------------------------------------------------------------------- censoring directions
+
+
+def _censored_pairs(treatment_censored, reference_censored):
+    rows = []
+    for seed in range(4):
+        rows.append({"basis": "dct", "seed": seed, "compression": 3.0 + 0.2 * seed,
+                     "censored": seed in treatment_censored})
+        rows.append({"basis": "canonical", "seed": seed, "compression": 2.0 + 0.1 * seed,
+                     "censored": seed in reference_censored})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("treatment_censored, reference_censored, bound", [
+    ((), (), "exact"),
+    ((1,), (), "lower"),      # treatment's true compression is higher: the ratio is a lower bound
+    ((), (2,), "upper"),      # reference's true compression is higher: the ratio is an upper bound
+    ((0,), (3,), "unknown"),
+])
+def test_compression_ratio_censoring_direction(treatment_censored, reference_censored, bound):
+    out = stats.compression_ratio(_censored_pairs(treatment_censored, reference_censored), "basis", "dct",
+                                  "canonical").iloc[0]
+    assert out.bound == bound
+    assert (out.censored_treatment, out.censored_reference) == (len(treatment_censored), len(reference_censored))
+    # the interval is above 1 (every ratio is > 1.4): exact holds, any censored side is reported as censored
+    assert out.ci_low > 1
+    effect = stats.with_verdicts(pd.DataFrame([out]), "greater", unit="x", scale=1, null=1.0).iloc[0]
+    assert effect.verdict == ("holds" if bound == "exact" else "censored")
+    note = {"exact": ")", "lower": "lower bound: censored runs)", "upper": "upper bound: censored runs)",
+            "unknown": "censored on both sides)"}[bound]
+    assert effect.sentence.endswith(note)
+
+
+def test_compression_ratio_reversed_roles_swap_the_censoring_direction():
+    per_seed = _censored_pairs((), (2,))
+    assert stats.compression_ratio(per_seed, "basis", "dct", "canonical").bound.item() == "upper"
+    assert stats.compression_ratio(per_seed, "basis", "canonical", "dct").bound.item() == "lower"
+
+
+def test_summarize_compression_marks_censored_groups_as_lower_bounds():
+    out = stats.summarize_compression(_censored_pairs((1,), ())).set_index("basis")
+    assert out.loc["dct", "bound"] == "lower" and out.loc["canonical", "bound"] == "exact"
+
+
+# --------------------------------------------------------------------------- coverage at small n
+
+#: Simulated samples per n; the binomial sd of a 95% coverage estimate is sqrt(.95 .05 / 4000) = 0.0034,
+#: so a tolerance of 0.015 is 4.4 sd: an interval with the right coverage fails it with probability < 1e-4.
+COVERAGE_REPLICATES = 4000
+COVERAGE_TOLERANCE = 0.015
+
+
+def _lognormal_per_seed(n, replicates, rng, geometric_mean=2.0, sigma=0.4):
+    """``replicates`` independent experiments of ``n`` seeds; true geometric mean ``geometric_mean``."""
+    values = geometric_mean * np.exp(sigma * rng.standard_normal((replicates, n)))
+    return pd.DataFrame({"rep": np.repeat(np.arange(replicates), n), "seed": np.tile(np.arange(n), replicates),
+                         "compression": values.ravel(), "censored": False})
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_compression_interval_covers_the_geometric_mean_95_percent_at_small_n(n):
+    rng = np.random.default_rng(20261206 + n)
+    out = stats.summarize_compression(_lognormal_per_seed(n, COVERAGE_REPLICATES, rng), by=["rep"])
+    coverage = float(((out.ci_low < 2.0) & (2.0 < out.ci_high)).mean())
+    assert abs(coverage - 0.95) <= COVERAGE_TOLERANCE, coverage
+
+
+@pytest.mark.parametrize("n", [3, 10])
+def test_compression_ratio_interval_covers_the_true_ratio_95_percent(n):
+    # paired seeds: a shared seed effect cancels in the ratio; the true geometric mean ratio is 1.5
+    rng = np.random.default_rng(7 + n)
+    replicates = COVERAGE_REPLICATES // 4
+    seed_effect = np.exp(0.5 * rng.standard_normal((replicates, n)))
+    reference = 2.0 * seed_effect * np.exp(0.1 * rng.standard_normal((replicates, n)))
+    treatment = 1.5 * reference * np.exp(0.3 * rng.standard_normal((replicates, n)))
+    rows = [pd.DataFrame({"rep": np.repeat(np.arange(replicates), n), "seed": np.tile(np.arange(n), replicates),
+                          "basis": name, "compression": values.ravel(), "censored": False})
+            for name, values in (("dct", treatment), ("canonical", reference))]
+    out = stats.compression_ratio(pd.concat(rows), "basis", "dct", "canonical", by=["rep"])
+    coverage = float(((out.ci_low < 1.5) & (1.5 < out.ci_high)).mean())
+    assert abs(coverage - 0.95) <= 2 * COVERAGE_TOLERANCE, coverage  # a quarter of the replicates: twice the tolerance
+
+
+def test_percentile_bootstrap_would_fail_the_coverage_tolerance_at_n3():
+    # the method of earlier versions: at n = 3 its interval is about the range of three numbers
+    rng = np.random.default_rng(3)
+    per_seed = _lognormal_per_seed(3, 400, rng)
+    out = stats.summarize_compression(per_seed, by=["rep"], method="percentile", n_resamples=999)
+    coverage = float(((out.ci_low < 2.0) & (2.0 < out.ci_high)).mean())
+    assert coverage < 0.95 - COVERAGE_TOLERANCE - 0.1, coverage  # far below: binomial sd at 400 is 0.011

@@ -45,12 +45,24 @@ def test_verdict_row_of_a_ratio_keeps_its_unit_and_null():
         vt.verdict_row(effect, "greater", claim=3, chapter="05_conv", comparison="x")
 
 
+def test_verdict_row_of_a_censored_ratio_is_censored_never_holds():
+    effect = dict(n=3, estimate=1.8, ci_low=1.3, ci_high=2.5, bound="lower")
+    row = vt.verdict_row(effect, "greater", claim="3", chapter="05_conv", comparison="dct / canonical",
+                         unit="x", scale=1.0, null=1.0)
+    assert row["verdict"] == "censored" and row["sentence"].startswith("censored (n = 3, ratio 1.80x")
+    exact = vt.verdict_row({**effect, "bound": "exact"}, "greater", claim="3", chapter="05_conv", comparison="x",
+                           unit="x", scale=1.0, null=1.0)
+    assert exact["verdict"] == "holds"
+
+
 def test_claim_summary_counts_each_verdict():
     verdicts = _rows(("2", "01", "holds", "pp"), ("2", "01", "holds", "pp"), ("2", "02", "inconclusive", "pp"),
                      ("3", "02", "contradicted", "x"))
     assert vt.claim_summary(verdicts, "2") == "2 of 3 comparisons hold, 1 inconclusive"
     assert vt.claim_summary(verdicts, "3") == "0 of 1 comparison holds, 1 contradicted"
     assert vt.claim_summary(verdicts, "5") == "no comparison recorded"
+    censored = _rows(("3", "05", "holds", "x"), ("3", "05", "censored", "x"))
+    assert vt.claim_summary(censored, "3") == "1 of 2 comparisons hold, 1 censored"
 
 
 def test_claim_evidence_lists_each_comparison_of_the_claim_only():
@@ -112,3 +124,15 @@ def test_forest_panels_one_axis_per_panel_ratios_on_log_scale():
         vt.forest_panels(verdicts.assign(panel="all"), panel="panel")
     with pytest.raises(ValueError, match="empty"):
         vt.forest_panels(verdicts.iloc[:0])
+
+
+def test_every_chapter_that_records_verdicts_builds_them_with_verdict_row():
+    from pathlib import Path
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
+    recording = [p for p in notebooks if "record_verdicts(" in p.read_text(encoding="utf-8")]
+    assert recording, "no chapter records verdicts"
+    for path in recording:
+        text = path.read_text(encoding="utf-8")
+        assert "verdict_row(" in text, f"{path.name} records verdicts without verdict_tables.verdict_row"
+        assert '"verdict": r["verdict"]' not in text and '"verdict": effects.verdict' not in text, path.name
