@@ -320,9 +320,16 @@ def basis_spec(basis_name: str, shape: tuple[int, ...], key: str, *, first: bool
     ``derive_seed(seed, "layer", key)`` (block ``label`` of a view: ``derive_seed(that, "block", label)``);
     ``axes`` None means every axis, except that a ``"dct"`` conv kernel defaults to its spatial axes
     (and its input-channel axis with ``channel_dct``: axis 1, or 0 for a transposed convolution).
+    ``basis_name`` may end in ``":in"``/``":out"`` (:mod:`glth_core.layer_bases`): the spec then
+    stores the plain name and the one side's axes.
     """
+    from .layer_bases import side_axes, split_side
     from .seeding import derive_seed
 
+    basis_name, side = split_side(basis_name)  # "dct:in": the input axes only (glth_core.layer_bases)
+    if side != "both" and axes is not None:
+        raise ValueError(f"{key!r}: a one-sided basis ({basis_name}:{side}) chooses its axes; pass either it "
+                         "or axes=, not both")
     layer_image_shape = image_shape if first and basis_name != "svd" else None
     if layer_image_shape is not None and (len(shape) != 2 or view is not None):
         raise ValueError(f"image_shape applies to the first generalized layer, {key!r}, whose weight has shape "
@@ -331,6 +338,8 @@ def basis_spec(basis_name: str, shape: tuple[int, ...], key: str, *, first: bool
     if axes is None and basis_name == "dct" and len(shape) > 2:
         channel = (0 if transposed else 1,) if channel_dct else ()
         axes = channel + tuple(range(2, len(shape)))
+    if side != "both":
+        axes = side_axes(side, 2 if basis_name == "svd" else len(shape), axes)
     return {"basis": basis_name, "seed": derive_seed(seed, "layer", key),
             "axes": None if axes is None else sorted(int(a) for a in axes),
             "image_shape": None if layer_image_shape is None else [int(d) for d in layer_image_shape],
