@@ -328,6 +328,9 @@ def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
         c = self.parametrizations.weight.original
         if not (torch.is_grad_enabled() and c.requires_grad):
             return conv_with_weight(self, x, gw.cached_weight(c))
+        # a synthesised kernel can have permuted strides (the DCT's axis moves); oneDNN's convolution
+        # would reorder it on every call, forward and backward
+        return conv_with_weight(self, x, gw(c).contiguous())
     return parametrize.type_before_parametrizations(self).forward(self, x)
 
 
