@@ -285,17 +285,9 @@ DCT_DENSE_MAX = 512
 #: Shortest FFT-friendly DCT length that uses the FFT (below it the dense product is faster on a CPU).
 DCT_FFT_MIN = 240
 #: An FFT DCT of length ``d <= DCT_DENSE_MAX`` applied to ``r`` rows uses its dense matrix while
-#: ``r d^2 < DCT_FFT_WORK``. Measured inside LeNet-300-100 training steps on a CPU (one thread)
-#: with the zero-padded FFT below (glth_core 0.3): the FFT wins from about 16 rows of 300.
-DCT_FFT_WORK = 1_500_000
-#: Up to this many numbers (rows x length) an FFT DCT uses one real FFT of the zero-padded length
-#: ``2d`` (two operations each way, no permutations); above it Makhoul's length-``d`` FFT. Measured
-#: on a CPU (one thread): for 60 to 256 rows of 300 the padded FFT, forward and backward, takes
-#: about half the time of the dense product and less than Makhoul's (whose permutations and
-#: slices cost more than the doubled length); from about 100,000 numbers the padded FFT of
-#: torch's CPU backend slows down tenfold (512 rows of 600: 3.4 ms against 0.17 ms for 512 rows
-#: of 300), so larger calls use Makhoul's.
-DCT_PADDED_FFT_NUMEL = 80_000
+#: ``r d^2 < DCT_FFT_WORK``. Measured inside a LeNet training step on a CPU (one thread), where
+#: the FFT's complex intermediates cost more than in isolation: dense wins at 60 rows of 300.
+DCT_FFT_WORK = 6_000_000
 #: Hadamard axes up to this length use one dense matrix (the same matrix as the Kronecker steps).
 #: Measured in a LeNet-300-100 step on a CPU: for 300 = 4 x 75 the Kronecker steps tie with the
 #: dense product at batch 60 and save a fifth of the step's time at batch 512.
@@ -340,23 +332,15 @@ _FFT_UPCAST = (torch.float16, torch.bfloat16)
 
 
 class DCTTransform(AxisTransform):
-    r"""Orthonormal DCT-II of length ``size`` by one real FFT; memory ``O(size)``.
+    r"""Orthonormal DCT-II of length ``size`` by one real FFT (Makhoul 1980); memory ``O(size)``.
 
-    Two exact FFT algorithms, picked by the size of the call (:data:`DCT_PADDED_FFT_NUMEL`):
-
-    * zero-padded (few rows): with ``n = size`` and ``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)``,
-      ``X_k = s_k Re(e^{-i pi k / 2n} V_k)``, ``V = rfft(x, 2n)`` (``x`` padded with ``n`` zeros);
-      synthesis ``x = irfft(t * X, 2n)[:n]`` with ``t_0 = 2n s_0`` and ``t_k = n s_k e^{i pi k / 2n}``
-      (the half spectrum ``(t_0 X_0, ..., t_{n-1} X_{n-1}, 0)`` is the Hermitian part of
-      ``2n s_k X_k e^{i pi k / 2n}``, whose inverse DFT has the DCT-III as real part);
-    * Makhoul 1980 (many rows), with ``h = n // 2 + 1``:
-      ``v = x[perm]``, ``perm = (0, 2, 4, ..., 5, 3, 1)``; ``Z = rfft(v) * w`` with
-      ``w_k = s_k e^{-i pi k / 2n}``; then ``X_k = Re Z_k`` for ``k < h`` and ``X_{n-j} = -Im Z_j``
-      for ``1 <= j <= n - h`` (from ``V_{n-j} = conj V_j``). Synthesis inverts each step:
-      ``Z_j = X_j - i X_{n-j}`` (``X_n = 0``), ``v = irfft(Z / w)``, ``x = v[perm^{-1}]``.
-
-    Both equal ``dct_matrix(size) @ x`` to float round-off; the backward of each direction is
-    the other (orthogonality), by the same algorithm (the rows, hence the choice, are the same).
+    Analysis along ``dim``, with ``n = size`` and ``h = n // 2 + 1``:
+    ``v = x[perm]``, ``perm = (0, 2, 4, ..., 5, 3, 1)``; ``Z = rfft(v) * w`` with
+    ``w_k = s_k e^{-i pi k / 2n}`` (``s_0 = sqrt(1/n)``, ``s_k = sqrt(2/n)``); then
+    ``X_k = Re Z_k`` for ``k < h`` and ``X_{n-j} = -Im Z_j`` for ``1 <= j <= n - h``
+    (from ``V_{n-j} = conj V_j``). Synthesis inverts each step: ``Z_j = X_j - i X_{n-j}``
+    (``X_n = 0``), ``v = irfft(Z / w)``, ``x = v[perm^{-1}]``. Equal to ``dct_matrix(size) @ x``
+    to float round-off; the backward of each direction is the other (orthogonality).
     """
 
     def __init__(self, size: int, dtype: torch.dtype | None = None):
@@ -374,15 +358,6 @@ class DCTTransform(AxisTransform):
         self.register_buffer("inverse_perm", torch.argsort(perm), persistent=False)
         self.register_buffer("twiddle", torch.view_as_real(twiddle).to(dtype), persistent=False)
         self.register_buffer("inverse_twiddle", torch.view_as_real(1 / twiddle).to(dtype), persistent=False)
-        kk = torch.arange(n, dtype=torch.float64)
-        scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
-        scale[0] = math.sqrt(1.0 / n)
-        padded = scale * torch.exp(-1j * math.pi * kk / (2 * n))
-        padded_inverse = n * scale * torch.exp(1j * math.pi * kk / (2 * n))
-        padded_inverse[0] = 2 * n * scale[0]
-        self.register_buffer("padded_twiddle", torch.view_as_real(padded).to(dtype), persistent=False)
-        self.register_buffer("padded_inverse_twiddle", torch.view_as_real(padded_inverse).to(dtype),
-                             persistent=False)
         # a short axis also keeps its dense matrix, for calls with few rows (see _uses_dense)
         dense = dct_matrix(n).to(dtype) if n <= DCT_DENSE_MAX else None
         self.register_buffer("dense", dense, persistent=False)
@@ -401,19 +376,8 @@ class DCTTransform(AxisTransform):
             return self._apply_raw(x.float(), dim, inverse).to(x.dtype)
         last = dim == x.dim() - 1
         y = x if last else x.movedim(dim, -1).contiguous()  # the FFT steps are slow on strided rows
-        if y.numel() <= DCT_PADDED_FFT_NUMEL:
-            y = self._padded_synthesis_last(y) if inverse else self._padded_analysis_last(y)
-        else:
-            y = self._synthesis_last(y) if inverse else self._analysis_last(y)
+        y = self._synthesis_last(y) if inverse else self._analysis_last(y)
         return y if last else y.movedim(-1, dim)
-
-    def _padded_analysis_last(self, x: Tensor) -> Tensor:
-        w = torch.view_as_complex(self.padded_twiddle.to(x.dtype))
-        return torch.real(torch.fft.rfft(x, n=2 * self.size)[..., :self.size] * w).contiguous()
-
-    def _padded_synthesis_last(self, x: Tensor) -> Tensor:
-        t = torch.view_as_complex(self.padded_inverse_twiddle.to(x.dtype))
-        return torch.fft.irfft(x * t, n=2 * self.size)[..., :self.size]
 
     def _analysis_last(self, x: Tensor) -> Tensor:
         n, half = self.size, self.size // 2 + 1

@@ -524,45 +524,11 @@ def test_synthesize_rows_is_inverse_plus_bias(make):
     torch.testing.assert_close(transform.synthesize_rows(z), z @ a, atol=1e-10, rtol=0)
 
 
-# ---- issue 23: zero-padded FFT DCT, evaluation cache across evaluate() calls, contiguous kernels --------
-
-@pytest.mark.parametrize("n", [2, 7, 300, 301, 784])
-@pytest.mark.parametrize("rows", [3, 400])  # 3 rows: zero-padded FFT; 400 rows of n >= 300: Makhoul's FFT
-def test_both_fft_dct_algorithms_match_scipy_with_gradients(n, rows):
-    from glth_core.transforms import DCT_PADDED_FFT_NUMEL
-    t = DCTTransform(n, dtype=torch.float64)
-    t.dense = None  # the FFT whatever the size of the call
-    padded = rows * n <= DCT_PADDED_FFT_NUMEL
-    assert padded == (rows == 3 or n < 200), "the two row counts must exercise both algorithms"
-    x = torch.randn(rows, n, dtype=torch.float64, requires_grad=True)
-    xn = x.detach().numpy()
-    for inverse, ref in ((False, scipy.fft.dct(xn, norm="ortho", axis=-1)),
-                         (True, scipy.fft.idct(xn, norm="ortho", axis=-1))):
-        out = t.inverse(x, 1) if inverse else t(x, 1)
-        np.testing.assert_allclose(out.detach().numpy(), ref, atol=1e-12)
-        g = torch.randn_like(out)
-        gx, = torch.autograd.grad(out, x, g)
-        # the gradient of an orthogonal map is the opposite map applied to the output gradient
-        gref = (scipy.fft.dct if inverse else scipy.fft.idct)(g.numpy(), norm="ortho", axis=-1)
-        np.testing.assert_allclose(gx.numpy(), gref, atol=1e-12)
-
-
-def test_padded_fft_dct_float32_middle_axis_and_chosen_from_few_rows():
-    from glth_core.transforms import DCT_FFT_WORK
-    n = 300
-    t = dct_transform(n)
-    assert isinstance(t, DCTTransform)
-    rows = DCT_FFT_WORK // (n * n) + 1  # just above the dense product's range: the FFT runs
-    x = np.random.default_rng(0).standard_normal((rows, n, 2)).astype(np.float32)  # along a middle axis
-    xt = torch.from_numpy(x)
-    np.testing.assert_allclose(t(xt, 1).numpy(), scipy.fft.dct(x, norm="ortho", axis=1), atol=3e-5, rtol=0)
-    np.testing.assert_allclose(t.inverse(xt, 1).numpy(), scipy.fft.idct(x, norm="ortho", axis=1), atol=3e-5, rtol=0)
-    assert not t._uses_dense(xt[:, :, 0]) and t._uses_dense(xt[:1, :, 0])
-
+# ---- issue 23: every implementation inside a LeNet step, the evaluation cache across calls, contiguous kernels
 
 def test_lenet_step_gradients_match_dense_synthesis_at_every_batch_size():
     """A LeNet-300-100 step in each rotated basis, engine-style, at batches 60, 128 and 512 (each picks
-    different implementations: dense, zero-padded FFT, Makhoul, weight side): the gradients of the
+    different implementations: dense products, FFT, Kronecker steps, weight side): the gradients of the
     coefficients equal those of the same model that synthesises its weights (strategy 'weight')."""
     from glth_core.hparams import ImpHparams, update
     from glth_core.lottery import generalized_model
