@@ -1,5 +1,5 @@
-"""Seconds per training epoch on Fashion-MNIST, canonical against rotated bases: the numbers behind
-``glth_core.profiles.SECONDS_PER_EPOCH``.
+"""Seconds per training epoch, canonical against rotated bases: how to measure the entries of
+``glth_core.profiles.SECONDS_PER_EPOCH`` (run it on an otherwise idle machine).
 
 Trains one epoch (``glth_core.training.train``, evaluation on the test set included, batch 128,
 the quick profile's SGD settings) of each ``--models`` entry in the canonical basis and in each of
@@ -23,6 +23,7 @@ from glth_core.training import train
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="lenet300,small_cnn")
+    parser.add_argument("--dataset", default="fashion_mnist", help="data set (digits: a quick check)")
     parser.add_argument("--bases", default="dct,random")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (profiles.py: 2)")
     parser.add_argument("--reps", type=int, default=1)
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     if args.threads < 1 or args.reps < 1:
         parser.error("--threads and --reps must be positive")
     torch.set_num_threads(args.threads)
-    hp = update(ImpHparams(), dataset="fashion_mnist", epochs=1, batch_size=128, lr=0.05, momentum=0.9,
+    hp = update(ImpHparams(), dataset=args.dataset, epochs=1, batch_size=128, lr=0.05, momentum=0.9,
                 milestones=())
     splits = load_splits(hp.dataset)
     train_data, test_data, shape = splits.train, splits.test, splits.input_shape

@@ -82,3 +82,20 @@ def test_sweep_throughput_refuses_bad_counts():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep_throughput.py"), "--runs", "0"],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 2 and "--runs must be >= 1" in done.stderr
+
+
+def test_cnn_settings_and_epoch_seconds_print_every_case(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GLTH_RESULTS_DIR=str(tmp_path / "results"))
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cnn_settings.py"), "--batch", "4", "--threads", "1",
+                           "--reps", "1", "--steps", "1"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line.split() for line in done.stdout.splitlines() if line.strip().startswith("threads 1")]
+    assert sorted((w[2], w[3]) for w in lines) == [("canonical", "channels_last"), ("canonical", "contiguous"),
+                                                   ("dct", "channels_last"), ("dct", "contiguous")]
+    assert [w[-1] for w in lines if w[2:4] == ["canonical", "contiguous"]] == ["1.00x"]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_seconds.py"), "--models", "lenet300",
+                           "--dataset", "digits", "--bases", "dct", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert [r[1] for r in rows] == ["canonical", "dct"] and rows[0][-1] == "1.00x" and float(rows[1][2]) > 0
