@@ -136,7 +136,7 @@ class GeneralizedWeight(nn.Module):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         with torch.no_grad():
-            w = self(coefficients).contiguous()  # a synthesised W can be a transposed view: products run slower on it
+            w = self(coefficients).contiguous()  # a synthesised W can be a transposed view; keep the plain layout
         self._cache = (key, w, [t.detach() for t in tensors])
         return w
 
