@@ -1,40 +1,43 @@
 """Benchmark every basis against the canonical one: training step, evaluation, memory (``make bench``).
 
-For each configuration (LeNet-300-100 at batch 60 and 512 on 1x28x28 inputs,
-Conv-4 at batch 60 on 3x32x32 inputs) and each basis (canonical, dct, hadamard,
-random; plus the plain, un-generalized model for reference) it measures, on the
-CPU and on CUDA when there is one:
+For each configuration (LeNet-300-100 at batch 60, 128 and 512 on 1x28x28 inputs, the small
+CNN of ``glth_core.models`` at batch 128 on 1x28x28 inputs), each way of training (``engine``
+and ``user``, see ``benchmarks/steps.py``) and each basis (canonical, dct, hadamard, random;
+plus the plain, un-generalized model for reference) it measures, on the CPU and on CUDA when
+there is one:
 
-* ``train_ms``: one training step (forward, backward, SGD with momentum step),
-  median over ``--reps`` repetitions of ``--steps`` steps, run as the engine
-  (``glth_core.training.train``) runs it: a first generalized layer that reads
-  the input (LeNet's ``fc1``) gets inputs analysed once beforehand;
-* ``analysis_ms``: that one-off analysis of the ``--eval-examples`` inputs,
-  which the engine does once per run for its training set (median);
-* ``eval_ms``: one call of the engine's ``glth_core.training.evaluate`` (eval
-  mode, ``torch.no_grad()``, ``parametrize.cached()``: the weights are
-  synthesised once per call) on ``--eval-examples`` inputs, median;
+* ``train_ms``: one training step (forward, backward, SGD with momentum step), median over
+  ``--reps`` repetitions of ``--steps`` steps (``train_best_ms``: the fastest repetition, a
+  check on the median when other jobs load the machine: preemptions only ever add time). ``engine``: as ``glth_core.training.train``
+  runs it (a first generalized layer that reads the input, LeNet's ``fc1``, gets inputs
+  analysed once beforehand; the model as ``glth_core.lottery.generalized_model`` builds it);
+  ``user``: plain ``glth_core.generalize(model, basis)`` and ``torch.optim.SGD``;
+* ``eval_ms`` (batch-128 configurations only; evaluation does not depend on the training
+  batch): one call of the engine's ``glth_core.training.evaluate`` (eval mode, ``no_grad``)
+  on ``--eval-examples`` inputs after training steps changed the weights, so every call
+  synthesises each weight once and the rest of the call uses the cached weight; median;
+* ``analysis_ms``: the one-off analysis of the evaluation inputs for the first layer, which the
+  engine does once per run for its training set (median);
 * ``basis_kib``: the basis tables the model holds (buffers of every basis);
 * ``autograd_mib``: the tensors autograd saves for the backward of one step
   (``torch.autograd.graph.saved_tensors_hooks``, unique storages);
 * ``cuda_peak_mib``: ``torch.cuda.max_memory_allocated`` over the training steps (CUDA only).
 
-Repetitions are interleaved across bases (the order rotates every repetition)
-so that a noisy, shared machine slows every basis alike; ratios are taken to
-the canonical basis of the same configuration, device and run. With
-``--lottery`` (``make bench`` passes it) it also times short lottery runs per
-basis (``glth_core.lottery.run_imp``, LeNet-300-100, ``--lottery-epochs`` epochs,
-``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``, digits; the
-median of ``--lottery-reps`` interleaved runs) in a temporary results folder.
+Repetitions are interleaved across bases (the order rotates every repetition) so that a noisy,
+shared machine slows every basis alike; ratios are taken to the canonical basis of the same
+configuration, loop, device and run. The run ends with the issue's targets checked against
+the measured ratios (:data:`TARGETS`). With ``--lottery`` (``make bench`` passes it) it also
+times short lottery runs per basis (``glth_core.lottery.run_imp``, LeNet-300-100,
+``--lottery-epochs`` epochs, ``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``,
+digits; the median of ``--lottery-reps`` interleaved runs) in a temporary results folder.
 
-Outputs: a table on stdout, ``benchmarks/results.csv`` and the Markdown
-snapshot ``book/benchmarks_latest.md`` that the book's appendix includes
-(``--no-book`` skips it). Inputs are random (timings do not depend on values).
+Outputs: a table on stdout, ``benchmarks/results.csv`` and the Markdown snapshot
+``book/benchmarks_latest.md`` that the book's appendix includes (``--no-book`` skips it).
+Inputs are random (timings do not depend on values).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import platform
@@ -48,36 +51,34 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from glth_core.bases import FIXED_BASES
-from glth_core.hparams import ImpHparams, update
-from glth_core.lottery import generalized_model
-from glth_core.models import build_model
-from glth_core.parametrization import analyse_inputs, inputs_analysed
-from glth_core.training import evaluate, input_analysis_layer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from steps import LOOPS, Case  # noqa: E402
+
+from glth_core.bases import FIXED_BASES  # noqa: E402
+from glth_core.hparams import ImpHparams, update  # noqa: E402
+from glth_core.parametrization import analyse_inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASES = FIXED_BASES  # svd is fitted to trained weights: not a basis of a training step
 #: (label, model name, input shape, batch)
 CONFIGS = (
     ("LeNet-300-100, batch 60", "lenet300", (1, 28, 28), 60),
+    ("LeNet-300-100, batch 128", "lenet300", (1, 28, 28), 128),
     ("LeNet-300-100, batch 512", "lenet300", (1, 28, 28), 512),
-    ("Conv-4, batch 60", "conv4", (3, 32, 32), 60),
+    ("small CNN, batch 128", "small_cnn", (1, 28, 28), 128),
+)
+#: (what, configuration prefix, column, bases, largest ratio to the canonical basis): the issue's targets
+TARGETS = (
+    ("LeNet-300-100 step, DCT and random", "LeNet-300-100", "train_ratio", ("dct", "random"), 1.25),
+    ("LeNet-300-100 step, Hadamard", "LeNet-300-100", "train_ratio", ("hadamard",), 1.35),
+    ("small CNN step, any basis", "small CNN", "train_ratio", ("dct", "hadamard", "random"), 1.10),
+    ("evaluation with cached weights, any basis", "", "eval_ratio", ("dct", "hadamard", "random"), 1.05),
 )
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def build(model_name: str, input_shape, basis: str, device: torch.device):
-    """The model as the engine builds it (``lottery.generalized_model``); ``basis="plain"``: not generalized."""
-    if basis == "plain":
-        model = build_model(model_name, input_shape, 10, seed=0)
-    else:
-        model = generalized_model(update(ImpHparams(), model=model_name, basis=basis, seed=0, basis_seed=0),
-                                  input_shape, 10)
-    return model.to(device)
 
 
 def basis_bytes(model) -> int:
@@ -106,40 +107,15 @@ def autograd_bytes(model, x, y) -> int:
     return sum(storages.values())
 
 
-class Case:
-    """One (configuration, basis) pair: model, optimiser, fixed batches."""
+class TimedCase(Case):
+    """A :class:`steps.Case` that records its step, evaluation and analysis times."""
 
-    def __init__(self, model_name, input_shape, batch, basis, device, eval_examples):
-        self.basis = basis
-        self.device = device
-        self.model = build(model_name, input_shape, basis, device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
-        g = torch.Generator().manual_seed(1)
-        self.batches = [(torch.randn((batch,) + tuple(input_shape), generator=g).to(device),
-                         torch.randint(0, 10, (batch,), generator=g).to(device)) for _ in range(4)]
-        self.x_eval = torch.randn((eval_examples,) + tuple(input_shape), generator=g).to(device)
-        self.y_eval = torch.randint(0, 10, (eval_examples,), generator=g).to(device)
-        # as training.train does: a first layer reading the input gets it analysed once
-        self.first = input_analysis_layer(self.model, self.batches[0][0])
-        if self.first is not None:
-            self.batches = [(analyse_inputs(self.first, x), y) for x, y in self.batches]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.train_times: list[float] = []
         self.eval_times: list[float] = []
         self.analysis_times: list[float] = []
         self.cuda_peak = math.nan
-        self.i = 0
-
-    def step(self):
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.first is None:
-            logits = self.model(x)
-        else:
-            with inputs_analysed(self.first):
-                logits = self.model(x)
-        F.cross_entropy(logits, y).backward()
-        self.optimizer.step()
 
     def time_steps(self, steps: int) -> None:
         self.model.train()
@@ -153,7 +129,7 @@ class Case:
     def time_eval(self) -> None:
         sync(self.device)
         start = time.perf_counter()
-        evaluate(self.model, self.x_eval, self.y_eval, batch_size=1000)
+        self.evaluate()
         sync(self.device)
         self.eval_times.append(time.perf_counter() - start)
         if self.first is not None:
@@ -164,16 +140,17 @@ class Case:
             self.analysis_times.append(time.perf_counter() - start)
 
 
-def run_config(label, model_name, input_shape, batch, device, args) -> list[dict]:
-    conv = model_name.startswith("conv")
+def run_config(label, model_name, input_shape, batch, loop, device, args) -> list[dict]:
+    conv = model_name != "lenet300"
     steps = args.conv_steps if conv else args.steps
-    eval_examples = args.conv_eval_examples if conv else args.eval_examples
+    with_eval = batch == 128
+    eval_examples = (args.conv_eval_examples if conv else args.eval_examples) if with_eval else 1
     names = ("plain",) + BASES
-    cases = [Case(model_name, input_shape, batch, name, device, eval_examples) for name in names]
+    cases = [TimedCase(model_name, input_shape, batch, name, loop, device, eval_examples) for name in names]
     for case in cases:  # warm-up: allocator, first-call dispatch, eval cache
         case.step()
         case.step()
-        evaluate(case.model, case.x_eval[:10], case.y_eval[:10])
+        case.evaluate()
     if device.type == "cuda":
         for case in cases:
             torch.cuda.reset_peak_memory_stats(device)
@@ -185,20 +162,22 @@ def run_config(label, model_name, input_shape, batch, device, args) -> list[dict
         order = cases[rep % len(cases):] + cases[: rep % len(cases)]
         for case in order:
             case.time_steps(steps)
-        for case in reversed(order):
-            case.time_eval()
+        if with_eval:
+            for case in reversed(order):
+                case.time_eval()
     rows = []
     for case in cases:
         x, y = case.batches[0]
         case.model.train()
+        median = (lambda t: 1e3 * statistics.median(t) if t else math.nan)
         rows.append(dict(
-            config=label, device=device.type, threads=torch.get_num_threads(), basis=case.basis,
-            train_ms=1e3 * statistics.median(case.train_times), eval_ms=1e3 * statistics.median(case.eval_times),
-            analysis_ms=1e3 * statistics.median(case.analysis_times) if case.analysis_times else math.nan,
+            config=label, loop=loop, device=device.type, threads=torch.get_num_threads(), basis=case.basis,
+            train_ms=median(case.train_times), train_best_ms=1e3 * min(case.train_times), eval_ms=median(case.eval_times),
+            analysis_ms=median(case.analysis_times),
             basis_kib=basis_bytes(case.model) / 1024, autograd_mib=autograd_bytes(case.model, x, y) / 2**20,
-            cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples, reps=reps, steps=steps))
-        print(f"  {label:26s} {device.type:4s} {case.basis:9s} train {rows[-1]['train_ms']:8.2f} ms  "
-              f"eval {rows[-1]['eval_ms']:8.1f} ms", flush=True)
+            cuda_peak_mib=case.cuda_peak, eval_examples=eval_examples if with_eval else 0, reps=reps, steps=steps))
+        print(f"  {label:26s} {loop:6s} {device.type:4s} {case.basis:9s} train {rows[-1]['train_ms']:8.2f} ms"
+              + (f"  eval {rows[-1]['eval_ms']:8.1f} ms" if with_eval else ""), flush=True)
     return rows
 
 
@@ -222,19 +201,36 @@ def run_lottery(args, device) -> list[dict]:
                 print(f"  lottery {dataset} {basis:9s} {times[basis][-1]:7.1f} s", flush=True)
     label = (f"whole lottery run (ms, in the train column): LeNet-300-100, {dataset}, "
              f"{args.lottery_epochs} epoch(s), {args.lottery_rounds} rounds")
-    return [dict(config=label, device=device.type, threads=torch.get_num_threads(), basis=b,
+    return [dict(config=label, loop="engine", device=device.type, threads=torch.get_num_threads(), basis=b,
                  train_ms=1e3 * statistics.median(t), reps=args.lottery_reps) for b, t in times.items()]
 
 
 def with_ratios(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    for col in ("train_ms", "eval_ms"):
+    for col in ("train_ms", "train_best_ms", "eval_ms"):
         if col not in frame:
             continue
-        base = frame[frame.basis == "canonical"].set_index(["config", "device"])[col]
+        base = frame[frame.basis == "canonical"].set_index(["config", "loop", "device"])[col]
         frame[col.replace("_ms", "_ratio")] = [
-            r[col] / base.get((r["config"], r["device"]), math.nan) for _, r in frame.iterrows()]
+            r[col] / base.get((r["config"], r["loop"], r["device"]), math.nan) for _, r in frame.iterrows()]
     return frame
+
+
+def target_lines(frame: pd.DataFrame) -> list[str]:
+    """One line per target of :data:`TARGETS`: the largest measured ratio, where, and whether it is met."""
+    lines = []
+    for what, prefix, column, bases, limit in TARGETS:
+        if column not in frame:
+            continue
+        rows = frame[frame.config.str.startswith(prefix) & frame.basis.isin(bases) & frame[column].notna()
+                     & ~frame.config.str.startswith("whole lottery run")]
+        for device in sorted(rows.device.unique()):
+            on = rows[rows.device == device]
+            worst = on.loc[on[column].idxmax()]
+            verdict = "met" if worst[column] <= limit else "NOT met"
+            lines.append(f"{what}: <= {limit:.2f}x; largest {worst[column]:.2f}x ({worst['basis']}, {worst['config']}, "
+                         f"{worst['loop']} loop, {device}): {verdict}")
+    return lines
 
 
 def machine() -> str:
@@ -253,26 +249,30 @@ def machine() -> str:
 
 
 def markdown(frame: pd.DataFrame, header: str) -> str:
-    def fmt(v, spec):
-        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+    def fmt(v, spec, suffix=""):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec) + suffix
 
     analysed: list[str] = []
     lines = [header, "",
-             "| configuration | device | basis | train step (ms) | train / canonical | evaluate (ms) | "
-             "evaluate / canonical | basis tables (KiB) | autograd saved (MiB) | CUDA peak (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| configuration | loop | device | basis | train step (ms) | train / canonical | best-of / canonical | "
+             "evaluate (ms) | evaluate / canonical | basis tables (KiB) | autograd saved (MiB) | CUDA peak (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
         if "analysis_ms" in r and not pd.isna(r["analysis_ms"]):
             analysed.append(f"{r['basis']} {r['analysis_ms']:.1f} ms ({r['config']}, {r['device']})")
-        lines.append(f"| {r['config']} | {r['device']} | {r['basis']} | {fmt(r.get('train_ms'), '.2f')} | "
-                     f"{fmt(r.get('train_ratio'), '.2f')}x | {fmt(r.get('eval_ms'), '.1f')} | "
-                     f"{fmt(r.get('eval_ratio'), '.2f')}{'x' if not pd.isna(r.get('eval_ratio')) else ''} | "
+        lines.append(f"| {r['config']} | {r['loop']} | {r['device']} | {r['basis']} | {fmt(r.get('train_ms'), '.2f')} | "
+                     f"{fmt(r.get('train_ratio'), '.2f', 'x')} | {fmt(r.get('train_best_ratio'), '.2f', 'x')} | "
+                     f"{fmt(r.get('eval_ms'), '.1f')} | "
+                     f"{fmt(r.get('eval_ratio'), '.2f', 'x')} | "
                      f"{fmt(r.get('basis_kib'), '.1f')} | {fmt(r.get('autograd_mib'), '.2f')} | "
                      f"{fmt(r.get('cuda_peak_mib'), '.1f')} |")
     if analysed:
         lines += ["", "One-off analysis of the evaluation inputs for the first layer (the engine does this once per "
                   "run for its training set and keeps it for every round, outside the timed steps): "
                   + "; ".join(analysed) + "."]
+    targets = target_lines(frame)
+    if targets:
+        lines += ["", "Targets (ratios to the canonical basis, same run):", ""] + [f"- {t}" for t in targets]
     return "\n".join(lines) + "\n"
 
 
@@ -286,15 +286,15 @@ def write_atomic(path: Path, text: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: stable timings)")
-    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per basis (median)")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per repetition (LeNet)")
-    parser.add_argument("--conv-steps", type=int, default=2, help="training steps per repetition (Conv-4)")
+    parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions per basis (median)")
+    parser.add_argument("--steps", type=int, default=8, help="training steps per repetition (LeNet)")
+    parser.add_argument("--conv-steps", type=int, default=2, help="training steps per repetition (small CNN)")
     parser.add_argument("--eval-examples", type=int, default=10000, help="inputs per evaluate() call (LeNet)")
-    parser.add_argument("--conv-eval-examples", type=int, default=500,
-                        help="inputs per evaluate() call (Conv-4; the one-off weight synthesis is about 2%% of 500)")
-    parser.add_argument("--conv-reps", type=int, default=4, help="interleaved repetitions per basis (Conv-4)")
+    parser.add_argument("--conv-eval-examples", type=int, default=2000, help="inputs per evaluate() call (small CNN)")
+    parser.add_argument("--conv-reps", type=int, default=7, help="interleaved repetitions per basis (small CNN)")
+    parser.add_argument("--loops", default="engine,user", help="comma-separated ways of training: engine, user")
     parser.add_argument("--devices", default="auto", help="'auto' (cpu, and cuda if available), 'cpu' or 'cuda'")
-    parser.add_argument("--configs", default="all", help="comma-separated indices into CONFIGS (0,1,2), 'all' or 'none'")
+    parser.add_argument("--configs", default="all", help="comma-separated indices into CONFIGS (0..3), 'all' or 'none'")
     parser.add_argument("--lottery", action="store_true", help="also time one short lottery run per basis")
     parser.add_argument("--quick", action="store_true", help="lottery on digits instead of Fashion-MNIST")
     parser.add_argument("--lottery-epochs", type=int, default=1)
@@ -326,6 +326,9 @@ def main(argv=None) -> int:
             configs = [CONFIGS[int(i)] for i in args.configs.split(",")]
         except (ValueError, IndexError):
             parser.error(f"--configs must be 'all', 'none' or indices in 0..{len(CONFIGS) - 1}, got {args.configs!r}")
+    loops = args.loops.split(",")
+    if not loops or any(loop not in LOOPS for loop in loops):
+        parser.error(f"--loops must be a comma-separated list of {', '.join(LOOPS)}, got {args.loops!r}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -334,12 +337,13 @@ def main(argv=None) -> int:
     for device_name in devices:
         device = torch.device(device_name)
         for label, model_name, input_shape, batch in configs:
-            rows += run_config(label, model_name, input_shape, batch, device, args)
+            for loop in loops:
+                rows += run_config(label, model_name, input_shape, batch, loop, device, args)
         if args.lottery:
             rows += run_lottery(args, device)
     frame = with_ratios(rows)
     header = (f"Benchmark of {time.strftime('%Y-%m-%d', time.gmtime())}: {machine()}; "
-              f"medians of {args.reps} (Conv-4: {args.conv_reps}) interleaved repetitions; ran {time.time() - started:.0f} s.")
+              f"medians of {args.reps} (small CNN: {args.conv_reps}) interleaved repetitions; ran {time.time() - started:.0f} s.")
     table = markdown(frame, header)
     print()
     print(table)

@@ -96,7 +96,7 @@ from .seeding import check_seed, derive_seed
 
 __all__ = ["GeneralizedWeight", "generalize", "generalized_layers", "coefficients", "plan", "PRUNABLE_TYPES",
            "STRATEGIES", "analyse_inputs", "inputs_analysed", "generalized_weight", "require_generalized",
-           "require_analysable", "prunable_layers"]
+           "require_analysable", "prunable_layers", "serves_cached_weights"]
 
 #: Values of ``GeneralizedWeight.strategy``: ``"auto"`` (cost model), ``"weight"`` (always
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
@@ -144,7 +144,7 @@ class GeneralizedWeight(nn.Module):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         with torch.no_grad():
-            w = self(coefficients)
+            w = self(coefficients).contiguous()  # a synthesised W can be a transposed view; keep the plain layout
         self._cache = (key, w, [t.detach() for t in tensors])
         return w
 
@@ -358,7 +358,21 @@ def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
         c = self.parametrizations.weight.original
         if not (torch.is_grad_enabled() and c.requires_grad):
             return conv_with_weight(self, x, gw.cached_weight(c))
+        # a synthesised kernel can have permuted strides (the DCT's axis moves); oneDNN's convolution
+        # would reorder it on every call, forward and backward
+        return conv_with_weight(self, x, gw(c).contiguous())
     return parametrize.type_before_parametrizations(self).forward(self, x)
+
+
+def serves_cached_weights(module: nn.Module) -> bool:
+    """Whether ``module``'s forward reuses its synthesised weight under ``torch.no_grad()`` by itself.
+
+    True for a layer :func:`generalize` gave a fast forward, with its :class:`GeneralizedWeight` as the
+    only parametrization: it then keeps its weight across calls until the coefficients, mask, offset
+    or basis change, so ``parametrize.cached()`` (which synthesises once per block) is not needed.
+    """
+    return (type(module).forward in (_linear_forward, _conv_forward) and len(module.parametrizations) == 1
+            and len(module.parametrizations.weight) == 1 and generalized_weight(module) is not None)
 
 
 def _install_fast_forward(module: nn.Module) -> None:

@@ -25,8 +25,11 @@ float round-off; ``pre_analyse=False`` turns it off. Analysing costs what the
 per-batch transforms of one epoch cost, so the engine keeps the analysed set
 for all rounds of a run (:class:`AnalysedInputs`).
 
-Evaluation synthesises each generalized weight once per evaluation
-(``torch.nn.utils.parametrize.cached()``) and runs under ``torch.no_grad()``.
+Evaluation runs under ``torch.no_grad()`` and synthesises each generalized weight once; the
+weight is kept (contiguous, keyed on the versions of the coefficients, mask and basis) until a
+training step changes it, so evaluating test and validation sets after the same step, or a
+model that did not change, synthesises nothing again. Weights under other parametrizations are
+synthesised once per evaluation (``torch.nn.utils.parametrize.cached()``).
 A loss that is NaN, infinite or above ``MAX_LOSS`` raises
 :class:`TrainingDiverged` naming the round and step. On a CPU the loss is
 checked after every step; on a GPU every ``LOSS_CHECK_EVERY["cuda"]`` steps, from
@@ -36,6 +39,7 @@ numbers, only how many steps a diverged round runs on before it stops.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -47,7 +51,8 @@ from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
 from .internals import tensor_version
-from .parametrization import analyse_inputs, generalized_layers, inputs_analysed, require_analysable
+from .parametrization import (analyse_inputs, generalized_layers, inputs_analysed, require_analysable,
+                              serves_cached_weights)
 
 __all__ = [
     "TrainingDiverged",
@@ -177,13 +182,19 @@ def make_optimizer(params, hp: TrainingHparams) -> torch.optim.Optimizer:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
     """``(accuracy, mean cross-entropy)`` of ``model`` on ``(x, y)``, in eval mode.
 
-    Generalized weights are synthesised once (``parametrize.cached()``). The
-    model's train/eval mode is restored afterwards.
+    Generalized weights are synthesised once and kept while the model does not change
+    (:func:`~glth_core.parametrization.serves_cached_weights`); other parametrized weights
+    once per call (``parametrize.cached()``). The model's train/eval mode is restored afterwards.
     """
     was_training = model.training
     model.eval()
     correct, loss_sum = 0, 0.0
-    with parametrize.cached():
+    parametrized = [m for m in model.modules() if parametrize.is_parametrized(m)]
+    # generalized layers keep their synthesised weights across calls (keyed on the coefficients'
+    # versions), so consecutive evaluations of an unchanged model synthesise nothing
+    caching = (contextlib.nullcontext() if all(serves_cached_weights(m) for m in parametrized)
+               else parametrize.cached())
+    with caching:
         for i in range(0, len(x), batch_size):
             logits = model(x[i : i + batch_size])
             target = y[i : i + batch_size]

@@ -522,3 +522,93 @@ def test_synthesize_rows_is_inverse_plus_bias(make):
          else haar_orthogonal_matrix(7, 0))
     torch.testing.assert_close(transform.synthesize_rows(z, bias), z @ a + bias, atol=1e-10, rtol=0)
     torch.testing.assert_close(transform.synthesize_rows(z), z @ a, atol=1e-10, rtol=0)
+
+
+# ---- issue 23: every implementation inside a LeNet step, the evaluation cache across calls, contiguous kernels
+
+def test_lenet_step_gradients_match_dense_synthesis_at_every_batch_size():
+    """A LeNet-300-100 step in each rotated basis, engine-style, at batches 60, 128 and 512 (each picks
+    different implementations: dense products, FFT, Kronecker steps, weight side): the gradients of the
+    coefficients equal those of the same model that synthesises its weights (strategy 'weight')."""
+    from glth_core.hparams import ImpHparams, update
+    from glth_core.lottery import generalized_model
+    for basis in ("dct", "hadamard", "random"):
+        fast = generalized_model(update(ImpHparams(), model="lenet300", basis=basis), (1, 28, 28), 10).double()
+        slow = copy.deepcopy(fast)
+        for m in generalized_layers(slow).values():
+            m.parametrizations.weight[0].strategy = "weight"
+        for batch in (60, 128, 512):
+            x = torch.randn(batch, 1, 28, 28, dtype=torch.float64)
+            y = torch.randint(0, 10, (batch,))
+            first = fast.fc1
+            with inputs_analysed(first):
+                F.cross_entropy(fast(analyse_inputs(first, x)), y).backward()
+            F.cross_entropy(slow(x), y).backward()
+            for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
+                # the basis tables were built in float32 (then .double()): agreement to their round-off
+                torch.testing.assert_close(p.grad, q.grad, atol=1e-7 * q.grad.abs().max().item(), rtol=1e-6,
+                                           msg=f"{basis} {batch} {name}")
+                p.grad = q.grad = None
+
+
+def test_evaluate_reuses_synthesised_weights_across_calls_until_a_step():
+    from glth_core.training import evaluate
+    torch.manual_seed(0)
+    model = generalize(nn.Sequential(nn.Flatten(), nn.Linear(64, 20), nn.ReLU(), nn.Linear(20, 5)), "dct")
+    calls = []
+    for m in generalized_layers(model).values():
+        m.parametrizations.weight[0].register_forward_hook(lambda *a: calls.append(1))
+    x, y = torch.randn(50, 1, 8, 8), torch.randint(0, 5, (50,))
+    first = evaluate(model, x, y, batch_size=7)
+    assert len(calls) == 2  # one synthesis per layer for the 8 batches
+    assert evaluate(model, x, y, batch_size=7) == first and len(calls) == 2  # nothing synthesised again
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    calls.clear()
+    after = evaluate(model, x, y, batch_size=7)
+    assert len(calls) == 2 and after != first
+    # the same numbers as parametrize.cached() (what evaluate used before)
+    from torch.nn.utils import parametrize
+    model.eval()
+    with torch.no_grad(), parametrize.cached():
+        logits = torch.cat([model(x[i:i + 7]) for i in range(0, 50, 7)])
+    assert after[1] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+
+
+def test_evaluate_keeps_parametrize_cached_for_other_parametrizations():
+    from torch.nn.utils import parametrize
+    from glth_core.parametrization import serves_cached_weights
+    from glth_core.training import evaluate
+
+    class Double(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    model = nn.Sequential(nn.Linear(6, 4), nn.Linear(4, 3))
+    generalize(model, "dct", layers=["1"])
+    parametrize.register_parametrization(model[0], "weight", Double())
+    assert serves_cached_weights(model[1]) and not serves_cached_weights(model[0])
+    calls = []
+    model[0].parametrizations.weight[0].register_forward_hook(lambda *a: calls.append(1))
+    evaluate(model, torch.randn(10, 6), torch.randint(0, 3, (10,)), batch_size=2)
+    assert len(calls) == 1  # five batches, one synthesis: parametrize.cached() is on
+
+
+def test_cached_and_training_conv_kernels_are_contiguous_and_exact():
+    torch.manual_seed(0)
+    conv = generalize(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1)), "dct")[0]
+    assert not conv.weight.is_contiguous()  # the synthesis leaves permuted strides: the reason for the copy
+    gw = conv.parametrizations.weight[0]
+    assert gw.cached_weight(conv.parametrizations.weight.original).is_contiguous()
+    x = torch.randn(2, 3, 6, 6)
+    c = conv.parametrizations.weight.original
+    w_ref = torch.from_numpy(scipy.fft.idctn(c.detach().double().numpy(), norm="ortho", axes=(2, 3))).float()
+    out = conv(x)
+    torch.testing.assert_close(out, F.conv2d(x, w_ref, conv.bias, padding=1), atol=1e-5, rtol=0)
+    g = torch.randn_like(out)
+    out.backward(g)
+    w = w_ref.clone().requires_grad_()
+    F.conv2d(x, w, conv.bias, padding=1).backward(g)
+    g_ref = scipy.fft.dctn(w.grad.double().numpy(), norm="ortho", axes=(2, 3))  # dL/dC = analysis(dL/dW)
+    np.testing.assert_allclose(c.grad.double().numpy(), g_ref, atol=1e-4)
