@@ -9,7 +9,7 @@ export GLTH_DATA_DIR ?= $(CURDIR)/data
 export GLTH_RESULTS_DIR ?= $(CURDIR)/results
 export PYTHONHASHSEED := 0
 
-.PHONY: venv data test unit notebooks-test lint-workflows book pdf tex linkcheck bench clean help
+.PHONY: venv data test test-tools unit notebooks-test lint-workflows book pdf tex linkcheck bench clean help
 
 help:
 	@echo "make book   - install, fetch Fashion-MNIST, run the experiments, build _build/html (PROFILE=paper: paper scale)"
@@ -32,7 +32,16 @@ venv: $(STAMP)
 data: venv
 	$(PY) -m glth_core.data fetch fashion_mnist
 
-unit: venv
+# poppler-utils (pdftotext, pdfinfo) for the tests of the PDF check: from Debian when missing,
+# as root or through passwordless sudo; otherwise it says what to run (the tests would be skipped).
+test-tools:
+	@command -v pdftotext >/dev/null && command -v pdfinfo >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "make test needs poppler-utils: sudo apt-get install poppler-utils"; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils; }
+
+unit: venv test-tools
 	$(PY) -m pytest tests
 
 notebooks-test: venv

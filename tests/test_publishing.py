@@ -329,7 +329,7 @@ def test_stale_chapters_compares_the_executed_copy_with_its_source(tmp_path, mon
 
 
 @pytest.mark.skipif(not all(__import__("shutil").which(t) for t in ("pdfinfo", "pdftotext")),
-                    reason="poppler-utils (pdfinfo, pdftotext) is installed by `make pdf`")
+                    reason="poppler-utils (pdfinfo, pdftotext) is installed by `make test` and `make pdf`")
 def test_pdf_check_counts_pages_and_finds_titles(tmp_path):
     import matplotlib
 

@@ -75,7 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the book_* modules n
 
 import yaml  # noqa: E402
 from book_common import BUILD, REPO, TOC, BookError, log  # noqa: E402
-from book_execute import execute, kernel_environment, nbval, parse_params, stale_chapters  # noqa: E402
+from book_execute import declared_parameters, execute, kernel_environment, nbval, pair, parse_params, stale_chapters  # noqa: E402
 from book_glue import chapter_view, glue_problems  # noqa: E402
 from book_mathjax import MATHJAX_ENTRY, MATHJAX_STATIC_ROOT, MATHJAX_VERSION, fetch_mathjax  # noqa: E402
 from book_pdf import PDF_NAME, build_pdf  # noqa: E402
@@ -109,8 +109,11 @@ def pipeline(*, smoke: bool, params: dict, selected: list[str] | None) -> Path:
             check_glue(executed)
         if smoke:
             nbval(executed)
-            if params.get("profile", "quick") != "paper":  # the paper profile, in smoke form, under nbval too
-                paper = execute(notebooks, BUILD / "smoke-paper", {**params, "profile": "paper"})
+            # the paper profile, in smoke form, under nbval too (chapters with profiles only: a tutorial
+            # without one would only run again with the same parameters)
+            profiled = [n for n in notebooks if "profile" in declared_parameters(pair(n))]
+            if params.get("profile", "quick") != "paper" and profiled:
+                paper = execute(profiled, BUILD / "smoke-paper", {**params, "profile": "paper"})
                 nbval(paper)
     else:
         log("no chapter notebook exists yet: building the Markdown pages only")
