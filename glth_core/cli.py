@@ -26,7 +26,7 @@ import typing
 from pathlib import Path
 
 from .hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update, validate
-from .internals import parser_actions, subparser
+from .cli_internals import parser_actions, subparser
 
 __all__ = ["main", "build_parser"]
 

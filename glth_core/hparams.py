@@ -79,6 +79,7 @@ __all__ = [
     "run_key",
     "source_hash",
     "code_digest",
+    "code_statements",
     "ORCHESTRATION_MODULES",
     "validate",
     "max_rounds",
@@ -300,7 +301,7 @@ def from_dict(cls, data: dict):
 
 #: Modules of ``glth_core`` (paths relative to the package) that only orchestrate runs
 #: and cannot change a number of a result: :func:`source_hash` leaves them out.
-ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "sweep.py", "chapter.py",
+ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "cli_internals.py", "sweep.py", "chapter.py",
                          "store.py", "archive.py",
                          # analysis of finished runs: they read results, never compute a stored one
                          "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
@@ -322,19 +323,54 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _is_import_only(node: ast.stmt) -> bool:
+    """An import, ``__all__ = ...``, or an ``if`` (``TYPE_CHECKING``) holding only imports."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+    if isinstance(node, ast.If) and not node.orelse:
+        return all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
+    return False
+
+
+def _without_imports(tree: ast.AST) -> ast.AST:
+    """``tree`` without its import statements (at any depth), ``__all__`` and import-only ``if`` blocks."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                kept = [n for n in body if not _is_import_only(n)]
+                setattr(node, field, kept or [ast.Pass()])
+    return tree
+
+
+def code_statements(path) -> list[str]:
+    """The numeric content of the module at ``path``: ``ast.dump`` of each top-level statement,
+    docstrings, imports and ``__all__`` removed (what :func:`code_digest` hashes)."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    tree = _without_imports(_without_docstrings(tree))
+    return [ast.dump(node) for node in tree.body if not isinstance(node, ast.Pass)]
+
+
 def code_digest(root) -> str:
-    """SHA-256 (hex) of the numeric code of the package at ``root``: the relative path and the
-    docstring-free ``ast.dump`` of every ``**/*.py`` file not in :data:`ORCHESTRATION_MODULES`."""
+    """SHA-256 (hex) of the numeric code of the package at ``root``.
+
+    The code is every top-level statement (function, class, constant) of every ``**/*.py`` file not
+    in :data:`ORCHESTRATION_MODULES`, without docstrings and imports (:func:`code_statements`), sorted:
+    the digest says *what* the code computes, not *where* it lives, so moving a function to another
+    module, splitting a module or rewording a docstring keeps every run key, and any change to what a
+    function does changes it.
+    """
     root = Path(root)
-    digest = hashlib.sha256()
+    statements = []
     for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root).as_posix()
-        if relative in ORCHESTRATION_MODULES:
-            continue
-        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-        digest.update(relative.encode())
-        digest.update(b"\0")
-        digest.update(ast.dump(tree).encode())
+        if path.relative_to(root).as_posix() not in ORCHESTRATION_MODULES:
+            statements.extend(code_statements(path))
+    digest = hashlib.sha256()
+    for statement in sorted(statements):
+        digest.update(statement.encode())
         digest.update(b"\0")
     return digest.hexdigest()
 

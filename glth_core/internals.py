@@ -1,4 +1,4 @@
-"""The private APIs of torch and argparse that glth_core relies on, all in one place.
+"""The private APIs of torch that glth_core relies on, all in one place (argparse's: ``glth_core.cli_internals``).
 
 Each function wraps one internal that has no public equivalent; ``tests/test_internals.py``
 pins every behaviour relied on here, so a torch or Python upgrade that changes one
@@ -6,12 +6,10 @@ fails there, by name, rather than deep in a training run.
 """
 from __future__ import annotations
 
-import argparse
-
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-__all__ = ["parametrize_caching", "install_class_forward", "conv_with_weight", "tensor_version", "parser_actions", "subparser"]
+__all__ = ["parametrize_caching", "install_class_forward", "conv_with_weight", "tensor_version"]
 
 
 def parametrize_caching() -> bool:
@@ -46,13 +44,3 @@ def conv_with_weight(module: nn.Module, x: Tensor, weight: Tensor) -> Tensor:
 def tensor_version(t: Tensor) -> int:
     """``t._version``: torch's counter of in-place changes to ``t``'s storage (a cache key)."""
     return t._version
-
-
-def parser_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """The parser's actions by ``dest`` (``parser._actions``: argparse has no public list)."""
-    return {a.dest: a for a in parser._actions}
-
-
-def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    """The sub-parser of ``command`` (argparse keeps sub-parsers only in private state)."""
-    return parser._subparsers._group_actions[0].choices[command]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from glth_core import internals
+from glth_core import cli_internals, internals
 from glth_core.cli import build_parser
 
 
@@ -60,8 +60,8 @@ def test_tensor_version_counts_in_place_changes():
 
 def test_parser_actions_and_subparser():
     parser = build_parser()
-    imp = internals.subparser(parser, "imp")
+    imp = cli_internals.subparser(parser, "imp")
     assert isinstance(imp, argparse.ArgumentParser) and imp.prog.endswith("imp")
-    actions = internals.parser_actions(imp)
+    actions = cli_internals.parser_actions(imp)
     assert actions["basis"].choices and "dct" in actions["basis"].choices
-    assert "dimensions" in internals.parser_actions(internals.subparser(parser, "subspace"))
+    assert "dimensions" in cli_internals.parser_actions(cli_internals.subparser(parser, "subspace"))

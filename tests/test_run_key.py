@@ -71,6 +71,23 @@ def test_data_package_docstrings_and_command_line_keep_every_run_key(package_cop
     assert run_keys(package_copy) == before_keys
 
 
+def test_moving_code_between_modules_keeps_the_digest(package_copy):
+    """The digest hashes what the code computes, not where it lives: a function moved to another module
+    (or a module split in two) keeps it; the same function with one changed constant does not."""
+    pkg = package_copy / "glth_core"
+    before = H.code_digest(pkg)
+    text = (pkg / "internals.py").read_text()
+    start = text.index("def tensor_version(")
+    end = text.find("\n\n\n", start)
+    end = len(text) if end < 0 else end + 3  # up to the next definition, or the end of the file
+    moved = text[start:end]
+    (pkg / "internals.py").write_text(text[:start] + text[end:])
+    (pkg / "seeding.py").write_text((pkg / "seeding.py").read_text() + "\n\nfrom torch import Tensor\n\n\n" + moved)
+    assert H.code_digest(pkg) == before
+    edit(pkg / "seeding.py", "return t._version", "return t._version + 1")
+    assert H.code_digest(pkg) != before
+
+
 @pytest.mark.parametrize("module, old, new", [
     ("training.py", "MAX_LOSS = ", "MAX_LOSS = 2 * "),
     ("data/splits.py", "/ 255.0", "/ 256.0"),                    # the pixel scale of every image set
