@@ -97,7 +97,7 @@ class Chapter:
     def settings(self) -> str:
         """The resolved settings in one line (``profile quick: seeds=5, ...``)."""
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items() if k not in ("profile", "smoke"))
-        return f"profile {self.profile}{' (smoke)' if self.smoke else ''}: {shown}"
+        return f"profile {self.profile}{' (smoke)' if self.smoke else ''}" + (f": {shown}" if shown else "")
 
     # ------------------------------------------------------------------------------------------ runs
 
