@@ -19,8 +19,8 @@ import pandas as pd
 from . import stats
 from .labels import control_label
 
-__all__ = ["TRAINED_ACCURACY", "schedule_comparison", "versus_dense", "versus_controls", "side_word", "weights_percent", "numbered_verdicts",
-           "listed"]
+__all__ = ["TRAINED_ACCURACY", "schedule_comparison", "versus_dense", "versus_controls", "side_word",
+           "weights_percent", "numbered_verdicts", "listed"]
 
 #: Test accuracy (fraction) that a trained dense LeNet-300-100 reaches on Fashion-MNIST: the book's bar for
 #: "trained" (DESIGN.md's evidence standard; chapter 01 checks the profile's schedule against it).
