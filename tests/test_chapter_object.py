@@ -122,6 +122,15 @@ def test_a_test_against_the_dense_round_matches_scipy():
     assert got["verdict"] == ("holds" if high < 0 else "contradicted" if low > 0 else "inconclusive")
 
 
+def test_an_effect_computed_elsewhere_is_used_for_its_test():
+    effect = {"n": 4, "estimate": 0.012, "ci_low": 0.004, "ci_high": 0.02, "params": 1234, "method": "rows"}
+    test = Test("k", "4", "{method} − element ticket at {params:,} parameters", "method", "rows", "element")
+    got = compute_verdicts(pd.DataFrame(), [test], chapter="04_x", effects={"k": effect}).iloc[0]
+    assert got["comparison"] == "rows − element ticket at 1,234 parameters"
+    assert (got["n"], got["estimate"], got["verdict"]) == (4, pytest.approx(1.2), "holds")
+    assert got["sentence"] == "holds (n = 4, difference +1.20 pp, 95% CI [+0.40, +2.00])"
+
+
 def test_a_malformed_test_is_refused():
     with pytest.raises(ValueError, match="claim must be"):
         Test("k", "7", "c", "control", "ticket", "reinit")
