@@ -173,3 +173,22 @@ def test_labels_come_from_one_registry():
     assert control_label("reinit") == "random re-initialisation"
     with pytest.raises(ValueError, match="unknown basis 'dtc'"):
         basis_label("dtc")
+
+
+@pytest.mark.parametrize("chapter, extras, bad, message", [
+    ("02_bases", {}, {"bases": ["dct", "random"]}, "parameter bases must include 'canonical'"),
+    ("02_bases", {}, {"adam_lr": -1.0}, "parameter adam_lr"),
+    ("03_subspace", {"subspace_batch_size": 512}, {"dimensions": [5, 5]}, "parameter dimensions"),
+    ("03_subspace", {"subspace_batch_size": 512}, {"subspace_batch_size": 0}, "parameter subspace_batch_size"),
+    ("04_structured", {}, {"row_fraction": 1.0}, "parameter row_fraction"),
+    ("04_structured", {}, {"lowrank_bases": ["canonical"]}, "parameter lowrank_bases"),
+    ("05_conv", {}, {"models": ["lenet300"]}, "parameter models"),
+    ("05_conv", {}, {"channel_dct": True, "bases": ["canonical"]}, "parameter channel_dct"),
+])
+def test_the_other_chapters_rules_pass_their_defaults_and_refuse_by_name(place, chapter, extras, bad, message):
+    ns = {**{k: None for k in CHAPTERS[chapter]["quick"]}, "smoke": True, "profile": "quick", "device": "cpu",
+          "scheduler": "serial", "results_dir": None, **extras}
+    ch = Chapter(chapter, ns)
+    assert ch.params["dataset"] == "digits" and all(k in ch.params for k in extras)
+    with pytest.raises(ValueError, match=message):
+        Chapter(chapter, {**ns, **bad})
