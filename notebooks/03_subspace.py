@@ -106,9 +106,10 @@ if isinstance(params["threshold"], bool) or not isinstance(params["threshold"], 
     raise ValueError(f"parameter threshold must be a number in (0, 1], got {params['threshold']!r}")
 params["dimensions"] = sorted(d_grid)
 check_hparams(imp_base(params))  # the engine's own bounds, named as parameters; the subspace runs too:
-check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=subspace_batch_size, model=params["model"],
-                       dataset=params["dataset"], epochs=params["epochs"]) for d in params["dimensions"]),
-              batch_size="subspace_batch_size", dimension="dimensions")
+check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=b, model=params["model"],
+                       dataset=params["dataset"], epochs=params["epochs"])
+                for d in params["dimensions"] for b in params["subspace_batch_sizes"]),
+              batch_size="subspace_batch_sizes", dimension="dimensions")
 if smoke:
     scheduler = smoke_scheduler(scheduler)
 print(", ".join(f"{k}={v}" for k, v in params.items()))
