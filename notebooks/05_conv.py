@@ -117,7 +117,7 @@ print(settings_table(conv.CHAPTER).to_string())
 # %%
 from glth_core.lottery import load_splits
 
-splits = load_splits(params["dataset"])
+splits = load_splits(next(iter(runs)).dataset)
 shares = inspection.prunable_shares(params["models"][0], splits.input_shape, splits.num_classes)
 print(shares.round(2).to_string(index=False))
 glue("c5_largest_layer", shares["layer"].iloc[0], display=False)
