@@ -1,8 +1,9 @@
 """Chapter 05 (convolutional networks): its parameters, runs, and the tables of claims 2 and 3.
 
 The chapter prunes convolutional networks with IMP in the canonical basis and in DCT
-bases. This module turns its resolved parameters into runs (one per model, basis
-variant and seed), labels the swept table with the variants, and computes the tables
+bases; :class:`glth_core.chapter.Chapter` checks its parameters, and its run group
+"tickets" is declared in :mod:`glth_core.chapter_runs`. This module turns the resolved
+parameters into runs (one per model, basis variant and seed), labels the swept table with the variants, and computes the tables
 the chapter shows: dense accuracy over seeds, claim 2 (*ticket − dense* at the first
 and the sparsest round, paired on the seed), claim 3 per round (*DCT − canonical*,
 paired on the seed) and claim 3 as compression at equal accuracy (ratio of
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET", "resolve",
-           "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants", "cost_table",
+__all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET",
+           "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants",
            "dense_summary", "claim2_table", "claim3_rounds", "compression_tables", "verdict_rows",
            "round_counts_sentence", "joined_sentences", "verdict_list", "side_word", "shown_effects", "dense_numbers"]
 
@@ -29,50 +30,6 @@ DCT_LABELS = {False: "dct (spatial)", True: "dct (spatial + channels)"}
 TOLERANCE = 0.01
 #: The dense accuracy the quick profile is sized for (Fashion-MNIST).
 DENSE_TARGET = 0.90
-
-
-def resolve(namespace: Mapping) -> dict:
-    """Check a chapter namespace's parameters and resolve them against the profile.
-
-    Args:
-        namespace: the chapter's ``globals()`` after its parameters cell.
-
-    Returns:
-        The resolved parameters (:func:`glth_core.profiles.chapter_parameters`) plus
-        ``device``, ``scheduler`` (the smoke scheduler under ``smoke``) and ``results_dir``.
-
-    Raises:
-        ValueError, TypeError: naming the parameter that is wrong and its allowed values.
-    """
-    from .bases import FIXED_BASES
-    from .chapter import (check_common, check_hparams, check_parameters, require_bool, require_names,
-                          smoke_scheduler)
-    from .profiles import CHAPTERS, chapter_parameters, imp_base
-
-    check_parameters(dict(namespace))
-    import warnings
-
-    with warnings.catch_warnings():  # tqdm.auto warns once about missing notebook widgets; bars are off anyway
-        warnings.simplefilter("ignore")
-        import tqdm.auto  # noqa: F401
-    smoke, profile = namespace["smoke"], namespace["profile"]
-    given = {name: namespace.get(name) for name in CHAPTERS[CHAPTER]["quick"]}
-    params = chapter_parameters(CHAPTER, profile, smoke=smoke, **given)
-    require_names("models", params["models"], CONV_MODELS)
-    check_common(smoke=smoke, dataset=params["dataset"], model=params["models"][0], device=namespace["device"],
-                 scheduler=namespace["scheduler"], results_dir=namespace["results_dir"],
-                 seeds=(params["seeds"], 2), rounds=(params["rounds"], 1), epochs=(params["epochs"], 1),
-                 rewind_iteration=(params["rewind_iteration"], 0))
-    require_names("bases", params["bases"], FIXED_BASES)  # svd is fitted to trained weights, not used here
-    require_bool("channel_dct", params["channel_dct"])
-    if params["channel_dct"] and "dct" not in params["bases"]:
-        raise ValueError("parameter channel_dct=True applies to the 'dct' basis only; add 'dct' to bases or drop it")
-    check_hparams(*(imp_base(params, model=m) for m in params["models"]))
-    scheduler = smoke_scheduler(namespace["scheduler"]) if smoke else namespace["scheduler"]
-    params = {**params, "device": namespace["device"], "scheduler": scheduler, "results_dir": namespace["results_dir"]}
-    print(f"profile {profile}{' (smoke)' if smoke else ''}: models {params['models']} on {params['dataset']}, "
-          f"variants {list(basis_variants(params))}, {params['seeds']} seeds, {len(chapter_runs(params))} runs")
-    return params
 
 
 def basis_variants(p: Mapping) -> dict:
@@ -125,20 +82,6 @@ def label_variants(table: pd.DataFrame, runs: Mapping) -> pd.DataFrame:
     if table["variant"].isna().any():
         raise ValueError("a run of the table is not one of the chapter's runs")
     return table
-
-
-def cost_table(table: pd.DataFrame) -> tuple[float, pd.DataFrame]:
-    """(minutes of training in ``table``, estimated full-size cost per profile on CPU and GPU)."""
-    from .profiles import PROFILES, chapter_parameters, estimated_cost_hours
-
-    def hours(value):
-        return "not measured" if value is None else f"{value:.2f} h"
-
-    full = {p: list(chapter_runs(chapter_parameters(CHAPTER, p))) for p in PROFILES}  # full size, not smoke
-    costs = pd.DataFrame([{"profile": p, "runs": len(r), "CPU (estimate)": hours(estimated_cost_hours(r, "cpu")),
-                           "GPU (estimate)": hours(estimated_cost_hours(r, "gpu"))}
-                          for p, r in full.items()]).set_index("profile")
-    return float(table["wall_time_s"].sum() / 60), costs
 
 
 def dense_summary(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, float]:

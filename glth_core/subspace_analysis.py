@@ -1,6 +1,9 @@
 r"""Chapter 03 (random subspaces against tickets): parameters, runs, the validation search, and the tables.
 
-* :func:`resolve`: the chapter's parameters, checked and resolved against the profile;
+The chapter's parameters are checked by :class:`glth_core.chapter.Chapter` (rules in
+:mod:`glth_core.chapter_runs`); the functions here take its resolved parameters plus
+``device``, ``scheduler`` and ``results_dir``.
+
 * :func:`search_runs` / :func:`search_table`: the subspaces' learning rate, minibatch and
   epochs chosen on a validation split (seed 0 at ``search_dimension``), with the schedule
   of earlier versions of the chapter for reference;
@@ -18,70 +21,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHAPTER", "BASIS_LABELS", "SCHEDULE_KEYS", "resolve", "search_runs", "search_table", "shown_search", "chapter_runs",
+__all__ = ["CHAPTER", "BASIS_LABELS", "SCHEDULE_KEYS", "search_runs", "search_table", "shown_search", "chapter_runs",
            "sweep_runs", "cost_lines", "intrinsic_summary", "equal_size_effects", "verdict_rows"]
 
 CHAPTER = "03_subspace"
 BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal"}
 SCHEDULE_KEYS = ("model", "dataset", "optimizer", "momentum", "weight_decay", "gamma")
-
-
-def _positive_list(name: str, values, integers: bool) -> None:
-    if (not isinstance(values, (list, tuple)) or not values or len(set(values)) != len(values)
-            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values)
-            or (integers and any(not isinstance(v, int) for v in values))):
-        raise ValueError(f"parameter {name} must be a non-empty list of distinct positive "
-                         f"{'integers' if integers else 'numbers'}, got {values!r}")
-
-
-def resolve(namespace: Mapping) -> dict:
-    """Check a chapter namespace's parameters and resolve them against the profile.
-
-    Args:
-        namespace: the chapter's ``globals()`` after its parameters cell.
-
-    Returns:
-        The resolved parameters (``dimensions`` sorted) plus ``device``, ``scheduler`` (the smoke
-        scheduler under ``smoke``) and ``results_dir``.
-
-    Raises:
-        ValueError, TypeError: naming the parameter that is wrong and its allowed values.
-    """
-    from .bases import FIXED_BASES  # not svd: it is fitted to trained weights
-    from .chapter import check_common, check_hparams, check_parameters, require_int, require_names, smoke_scheduler
-    from .hparams import SubspaceHparams, update
-    from .profiles import CHAPTERS, chapter_parameters, imp_base
-
-    check_parameters(dict(namespace))
-    smoke = namespace["smoke"]
-    given = {name: namespace.get(name) for name in CHAPTERS[CHAPTER]["quick"] if name in namespace}
-    params = chapter_parameters(CHAPTER, namespace["profile"], smoke=smoke, **given)
-    check_common(smoke=smoke, dataset=params["dataset"], model=params["model"], device=namespace["device"],
-                 scheduler=namespace["scheduler"], results_dir=namespace["results_dir"], seeds=(params["seeds"], 2),
-                 epochs=(params["epochs"], 1), rounds=(params["rounds"], 1))
-    for name in ("subspace_epochs", "search_dimension", "validation_size"):
-        require_int(name, params[name], 1)
-    _positive_list("subspace_lrs", params["subspace_lrs"], integers=False)
-    _positive_list("subspace_batch_sizes", params["subspace_batch_sizes"], integers=True)
-    require_names("ticket_bases", params["ticket_bases"], FIXED_BASES)
-    if "canonical" not in params["ticket_bases"]:
-        raise ValueError("parameter ticket_bases must include 'canonical' (its round 0 is the dense reference)")
-    grid = params["dimensions"]
-    if (not isinstance(grid, (list, tuple)) or not grid or len(set(grid)) != len(grid)
-            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in grid)):
-        raise ValueError(f"parameter dimensions must be a non-empty list of distinct integers >= 1, got {grid!r}")
-    threshold = params["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"parameter threshold must be a number in (0, 1], got {threshold!r}")
-    params["dimensions"] = sorted(grid)
-    check_hparams(imp_base(params))  # the engine's own bounds, named as parameters; the subspace runs too:
-    check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=b, model=params["model"],
-                           dataset=params["dataset"], epochs=params["epochs"])
-                    for d in params["dimensions"] for b in params["subspace_batch_sizes"]),
-                  batch_size="subspace_batch_sizes", dimension="dimensions")
-    print(", ".join(f"{k}={v}" for k, v in params.items()))
-    scheduler = smoke_scheduler(namespace["scheduler"]) if smoke else namespace["scheduler"]
-    return {**params, "device": namespace["device"], "scheduler": scheduler, "results_dir": namespace["results_dir"]}
 
 
 def search_runs(p: Mapping) -> dict:

@@ -69,12 +69,12 @@ scheduler = "auto"          # "auto" (fastest here), "local" (Dask LocalCluster)
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from myst_nb import glue
-
 from glth_core import chapter_figures_subspace as figures, subspace_analysis as sub
+from glth_core.chapter import Chapter
 from glth_core.profiles import settings_table
 
-params = sub.resolve(globals())
+ch = Chapter("03_subspace", globals())
+params = {**ch.params, "device": ch.device, "scheduler": ch.scheduler, "results_dir": ch.results_dir}
 
 # %% [markdown]
 # ## The experiments
@@ -122,7 +122,7 @@ print(f"validation search at d = {params['search_dimension']:,}, seed 0, {params
       f"validation images\n{sub.shown_search(search).to_string(index=False)}\n\nchosen: lr {chosen['lr']:g}, "
       f"minibatch {chosen['batch_size']}, {chosen['epochs']} epochs ({100 * chosen['best_accuracy']:.2f}%)")
 subspaces, tickets = sub.sweep_runs(params, chosen)
-glue("c3_fig_search", figures.search_figure(search, params["subspace_batch_sizes"]), display=False)
+ch.glue("c3_fig_search", figures.search_figure(search, params["subspace_batch_sizes"]))
 
 # %% [markdown]
 # ```{glue:figure} c3_fig_search
@@ -181,14 +181,14 @@ from glth_core.chapter import record_verdicts
 effects, shown = sub.equal_size_effects(tickets, subspaces, intrinsic["total"])
 print(shown.to_string(index=False) if len(shown) else "no ticket round has a size inside the grid: nothing to compare")
 record_verdicts(sub.CHAPTER, sub.verdict_rows(effects), profile=profile, smoke=smoke, results_dir=results_dir)
-glue("c3_n_compared", int(len(effects)), display=False)
+ch.glue("c3_n_compared", int(len(effects)))
 for outcome in stats.VERDICTS:
-    glue(f"c3_n_{outcome}", int((effects["verdict"] == outcome).sum()) if len(effects) else 0, display=False)
+    ch.glue(f"c3_n_{outcome}", int((effects["verdict"] == outcome).sum()) if len(effects) else 0)
 
 # %%
 dense = float(intrinsic["dense"].mean())
-glue("c3_fig_subspace", figures.subspace_figure(tickets, subspaces, intrinsic["total"], dense, params["threshold"],
-                                                sub.BASIS_LABELS), display=False)
+ch.glue("c3_fig_subspace", figures.subspace_figure(tickets, subspaces, intrinsic["total"], dense, params["threshold"],
+                                                sub.BASIS_LABELS))
 
 # %% [markdown]
 # ```{glue:figure} c3_fig_subspace
@@ -212,7 +212,7 @@ numbers = {"total": intrinsic["total"], "dense": 100 * dense, "threshold_pct": 1
            "subspace_epochs": chosen["epochs"], "ticket_epochs": params["epochs"]}
 for key in ("total", "dense", "threshold_pct", "intrinsic", "dmin", "dmax", "acc_dmin", "acc_dmax", "seeds",
             "search_d", "lr", "batch", "best_val", "previous_val", "n_searched", "subspace_epochs", "ticket_epochs"):
-    glue(f"c3_{key}", numbers[key], display=False)
+    ch.glue(f"c3_{key}", numbers[key])
 
 # %% [markdown]
 # ## What the experiments show

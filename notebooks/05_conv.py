@@ -83,12 +83,12 @@ scheduler = "auto"       # "auto" (serial on a small machine), "local", "serial"
 results_dir = None       # None: $GLTH_RESULTS_DIR (the engine's results cache)
 
 # %% tags=["hide-input"]
-from myst_nb import glue
-
 from glth_core import chapter_figures_conv as figures, conv_analysis as conv, conv_inspection as inspection
+from glth_core.chapter import Chapter
 from glth_core.profiles import settings_table
 
-params = conv.resolve(globals())
+ch = Chapter("05_conv", globals())
+params = {**ch.params, "results_dir": ch.results_dir}
 runs = conv.chapter_runs(params)
 variants, reference = conv.variant_order(params)
 
@@ -120,9 +120,9 @@ from glth_core.lottery import load_splits
 splits = load_splits(next(iter(runs)).dataset)
 shares = inspection.prunable_shares(params["models"][0], splits.input_shape, splits.num_classes)
 print(shares.round(2).to_string(index=False))
-glue("c5_largest_layer", shares["layer"].iloc[0], display=False)
-glue("c5_largest_share", float(shares["share (%)"].iloc[0]), display=False)
-glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "share (%)"].sum()), display=False)
+ch.glue("c5_largest_layer", shares["layer"].iloc[0])
+ch.glue("c5_largest_share", float(shares["share (%)"].iloc[0]))
+ch.glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "share (%)"].sum()))
 
 # %% [markdown]
 # {glue:text}`c5_largest_share:.1f`% of the prunable weights are in one layer,
@@ -212,10 +212,7 @@ print(inspection.basis_check_table(runs, params, splits)
 # {doc}`../book/method`); the parameter `device` chooses CPU or GPU.
 
 # %% tags=["remove-stderr"]
-from glth_core.sweep import sweep
-
-table = conv.label_variants(sweep(list(runs), scheduler=params["scheduler"], results_dir=params["results_dir"],
-                                  device=params["device"], progress=False, errors="raise"), runs)
+table = conv.label_variants(ch.sweep("tickets"), runs)
 last_round = int(table["round"].max())
 sparsest = table[table["round"] == last_round].groupby("model")["density"].mean().mul(100)
 print(f"{table['run_id'].nunique()} runs, rounds 0..{last_round}, sparsest: "
@@ -228,9 +225,8 @@ print(f"{table['run_id'].nunique()} runs, rounds 0..{last_round}, sparsest: "
 # measurement exists yet, as for the paper's conv nets and for any GPU):
 
 # %%
-minutes, costs = conv.cost_table(table)
-glue("c5_measured_minutes", minutes, display=False)
-print(f"this build: {len(runs)} runs, {minutes:.1f} min of training (sum of the runs' wall_time_s)\n{costs}")
+ch.glue("c5_measured_minutes", table["wall_time_s"].sum() / 60)
+print(f"this build: {len(runs)} runs, {table['wall_time_s'].sum() / 60:.1f} min of training\n{ch.cost_table()}")
 
 # %% [markdown]
 # This build trained for {glue:text}`c5_measured_minutes:.1f` minutes in all.
@@ -250,8 +246,8 @@ print(dense.set_index(["model", "variant"])[["n", "mean", "sd", "ci_low", "ci_hi
 dense_ref = dense[dense["variant"] == reference].set_index("model")
 numbers = conv.dense_numbers(dense, dense_gap, params)
 for key in ("mean", "sd", "ci_low", "ci_high", "n", "target_word", "gap"):
-    glue(f"c5_dense_{key}", numbers[key], display=False)
-glue("c5_first_model_label", conv.MODEL_LABELS[params["models"][0]], display=False)
+    ch.glue(f"c5_dense_{key}", numbers[key])
+ch.glue("c5_first_model_label", conv.MODEL_LABELS[params["models"][0]])
 
 # %% [markdown]
 # The dense {glue:text}`c5_first_model_label` reaches
@@ -281,9 +277,9 @@ glue("c5_first_model_label", conv.MODEL_LABELS[params["models"][0]], display=Fal
 # per model:
 
 # %%
-glue("c5_fig_accuracy", figures.accuracy_figure(
+ch.glue("c5_fig_accuracy", figures.accuracy_figure(
     table, params["models"], variants, dense_ref["mean"], tolerance=conv.TOLERANCE, dataset=params["dataset"],
-    titles=conv.MODEL_LABELS), display=False)
+    titles=conv.MODEL_LABELS))
 
 # %% [markdown]
 # ```{glue:figure} c5_fig_accuracy
@@ -310,8 +306,8 @@ glue("c5_fig_accuracy", figures.accuracy_figure(
 # %%
 claim2 = conv.claim2_table(table, params)
 print(conv.shown_effects(claim2).to_string(index=False))
-glue("c5_claim2_sentence", conv.joined_sentences(
-    claim2, "{label}, {variant}, at {weights remaining (%):.1f}% of the weights: "), display=False)
+ch.glue("c5_claim2_sentence", conv.joined_sentences(
+    claim2, "{label}, {variant}, at {weights remaining (%):.1f}% of the weights: "))
 
 # %% [markdown]
 # Ticket minus dense network (percentage points; the verdict is against
@@ -327,7 +323,7 @@ glue("c5_claim2_sentence", conv.joined_sentences(
 # %%
 rounds3 = conv.claim3_rounds(table, params)
 print(conv.shown_effects(rounds3).to_string(index=False) if len(rounds3) else "one basis only: no comparison")
-glue("c5_claim3_rounds", conv.round_counts_sentence(rounds3), display=False)
+ch.glue("c5_claim3_rounds", conv.round_counts_sentence(rounds3))
 
 # %% [markdown]
 # Per pruned round (percentage points, DCT minus canonical):
@@ -352,9 +348,8 @@ glue("c5_claim3_rounds", conv.round_counts_sentence(rounds3), display=False)
 compression, ratios = conv.compression_tables(table, params)
 print(compression[["model", "variant", "n", "censored", "shown", "interval"]]
       .rename(columns={"shown": "compression"}).to_string(index=False))
-glue("c5_compression_sentence", conv.joined_sentences(ratios, "{label}, {variant} / " + reference + ": "),
-     display=False)
-glue("c5_verdict_claim3", conv.verdict_list(ratios), display=False)
+ch.glue("c5_compression_sentence", conv.joined_sentences(ratios, "{label}, {variant} / " + reference + ": "))
+ch.glue("c5_verdict_claim3", conv.verdict_list(ratios))
 
 # %% [markdown]
 # Compression ratio at equal accuracy: {glue:text}`c5_compression_sentence`.
@@ -412,13 +407,13 @@ shown, compared = params["models"][-1], ([v for v in variants if v != reference]
 energy = inspection.energy_numbers(at_k, shown, reference, compared, k_star)
 for key in ("init_ref", "init_cmp", "dense_conv_ref", "dense_conv_cmp", "dense_fc_ref", "dense_fc_cmp",
             "ticket_ref", "ticket_cmp", "change", "conv_word", "fc_word", "uniform", "gauss"):
-    glue(f"c5_e_{key}", energy[key], display=False)
-glue("c5_k_star", k_star, display=False)
-glue("c5_k_next", k_next, display=False)
-glue("c5_energy_model", conv.MODEL_LABELS[shown], display=False)
-glue("c5_compared", compared, display=False)
-glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, states=inspection.STATES,
-                                            kinds=inspection.KINDS), display=False)
+    ch.glue(f"c5_e_{key}", energy[key])
+ch.glue("c5_k_star", k_star)
+ch.glue("c5_k_next", k_next)
+ch.glue("c5_energy_model", conv.MODEL_LABELS[shown])
+ch.glue("c5_compared", compared)
+ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, states=inspection.STATES,
+                                            kinds=inspection.KINDS))
 
 # %% [markdown]
 # ```{glue:figure} c5_fig_energy
@@ -485,7 +480,7 @@ glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, state
 
 # %%
 macs, mac_ratio = inspection.multiply_adds_table(runs, params, splits, last_round)
-glue("c5_mac_ratio", mac_ratio, display=False)
+ch.glue("c5_mac_ratio", mac_ratio)
 print(f"multiply-adds per image, dense and at round {last_round}:\n{macs.map(lambda v: f'{v:,}')}")
 
 # %% [markdown]
@@ -542,10 +537,10 @@ from glth_core.chapter import record_verdicts
 
 recorded = conv.verdict_rows(claim2, ratios, params)
 record_verdicts(conv.CHAPTER, recorded, profile=profile, smoke=smoke, results_dir=results_dir)
-glue("c5_verdict_claim2", conv.verdict_list(claim2[claim2["round"] == last_round]), display=False)
-glue("c5_seeds", int(params["seeds"]), display=False)
-glue("c5_rounds", int(params["rounds"]), display=False)
-glue("c5_sparsest_pct", float(sparsest[params["models"][0]]), display=False)
+ch.glue("c5_verdict_claim2", conv.verdict_list(claim2[claim2["round"] == last_round]))
+ch.glue("c5_seeds", int(params["seeds"]))
+ch.glue("c5_rounds", int(params["rounds"]))
+ch.glue("c5_sparsest_pct", float(sparsest[params["models"][0]]))
 print(recorded[["claim", "comparison", "verdict"]].to_string(index=False))
 
 # %% [markdown]

@@ -19,15 +19,16 @@ def namespace(**overrides):
     return {**declared, **names, **overrides}
 
 
-def test_resolve_sorts_the_grid_and_names_a_bad_parameter():
-    params = sub.resolve(namespace(dimensions=[3000, 1000]))
+def test_the_chapter_sorts_the_grid_and_names_a_bad_parameter():
+    from glth_core.chapter import Chapter
+
+    params = Chapter("03_subspace", namespace(dimensions=[3000, 1000])).params
     assert params["dimensions"] == [1000, 3000] and params["dataset"] == "digits"
-    with pytest.raises(ValueError, match="threshold"):
-        sub.resolve(namespace(threshold=1.5))
-    with pytest.raises(ValueError, match="subspace_batch_sizes"):
-        sub.resolve(namespace(subspace_batch_sizes=[128, 0.5]))
-    with pytest.raises(ValueError, match="ticket_bases must include 'canonical'"):
-        sub.resolve(namespace(ticket_bases=["random"]))
+    for bad, message in [({"threshold": 1.5}, "threshold"), ({"subspace_batch_sizes": [128, 0.5]}, "subspace_batch_sizes"),
+                         ({"subspace_lrs": [0.3, 0.3]}, "subspace_lrs"), ({"search_dimension": 0}, "search_dimension"),
+                         ({"ticket_bases": ["random"]}, "ticket_bases must include 'canonical'")]:
+        with pytest.raises(ValueError, match=message):
+            Chapter("03_subspace", namespace(**bad))
 
 
 def test_search_runs_are_the_grid_plus_the_previous_schedule():
