@@ -96,15 +96,15 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 50
 def tutorial_parameters(namespace: Mapping) -> dict:
     """Chapter 07's parameters, checked, with ``None`` resolved (smoke: the first two models, fewer steps).
 
+    The chapter refuses undeclared papermill parameters first (:func:`glth_core.chapter.check_parameters`).
+
     Raises:
         ValueError, TypeError: naming the parameter that is wrong and what it must be.
     """
     import os
 
-    from .chapter import check_parameters, require_bool, require_fraction, require_int, require_names, \
-        smoke_scheduler
+    from .chapter import require_bool, require_fraction, require_int, require_names, smoke_scheduler
 
-    check_parameters(dict(namespace))
     p = dict(namespace)
     smoke = p["smoke"]
     require_bool("smoke", smoke)

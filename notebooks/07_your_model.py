@@ -68,6 +68,7 @@ repeats = None         # timed forward passes per model and batch size (None: 15
 results_dir = None     # None: $GLTH_RESULTS_DIR (ticket files go to its tickets/ folder)
 
 # %% tags=["hide-input"]
+from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
 from glth_core.example_models import tutorial_parameters
 
 p = tutorial_parameters(globals())
