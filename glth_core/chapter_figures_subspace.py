@@ -1,7 +1,7 @@
 """Figures of chapter 03 (random subspaces against tickets): the validation search, and accuracy at equal size."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -39,7 +39,7 @@ def search_figure(search: pd.DataFrame, batch_sizes: Sequence[int]):
 
 
 def subspace_figure(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: int, dense_mean: float,
-                    threshold: float, labels: Mapping[str, str]):
+                    threshold: float):
     """Test accuracy against the number of trained coefficients, tickets (per basis) and random subspaces.
 
     Args:
@@ -48,7 +48,6 @@ def subspace_figure(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: int, 
         total: the network's coefficients (a ticket's size is ``density * total``).
         dense_mean: the dense accuracy (a fraction; dashed line). threshold: the intrinsic-dimension
             line at ``threshold * dense_mean`` (dotted).
-        labels: basis -> its label in the legend.
 
     Returns:
         The matplotlib figure (closed).
@@ -56,10 +55,11 @@ def subspace_figure(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: int, 
     import matplotlib.pyplot as plt
 
     from . import plots
+    from .labels import basis_label
 
     sized = tickets.assign(coefficients=tickets.density * total)
     frame = pd.concat([
-        sized.assign(method=sized.basis.map(lambda b: f"IMP ticket, {labels[b]} basis")),
+        sized.assign(method=sized.basis.map(lambda b: f"IMP ticket, {basis_label(b)} basis")),
         subspaces.assign(method="random subspace (Li et al.)", coefficients=subspaces.dimension.astype(float),
                          **{"round": subspaces.dimension.rank(method="dense", ascending=False)})],
         ignore_index=True)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from .labels import model_label
+
 __all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET",
            "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants",
            "dense_summary", "claim2_table", "claim3_rounds", "compression_tables", "verdict_rows",
@@ -24,7 +26,7 @@ __all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", 
 
 CHAPTER = "05_conv"
 CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
-MODEL_LABELS = {"small_cnn": "small CNN", "conv2": "Conv-2", "conv4": "Conv-4", "conv6": "Conv-6"}
+MODEL_LABELS = {m: model_label(m) for m in CONV_MODELS}
 DCT_LABELS = {False: "dct (spatial)", True: "dct (spatial + channels)"}
 #: "Equal accuracy": within one percentage point of the dense canonical network.
 TOLERANCE = 0.01

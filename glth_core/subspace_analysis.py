@@ -21,11 +21,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHAPTER", "BASIS_LABELS", "SCHEDULE_KEYS", "search_runs", "search_table", "shown_search", "chapter_runs",
+from .labels import basis_label
+
+__all__ = ["CHAPTER", "SCHEDULE_KEYS", "search_runs", "search_table", "shown_search", "chapter_runs",
            "sweep_runs", "cost_lines", "intrinsic_summary", "equal_size_effects", "verdict_rows"]
 
 CHAPTER = "03_subspace"
-BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal"}
 SCHEDULE_KEYS = ("model", "dataset", "optimizer", "momentum", "weight_decay", "gamma")
 
 
@@ -184,7 +185,7 @@ def equal_size_effects(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: in
                                                by=["basis", "round"])
     effects = stats.with_verdicts(effects, "greater")
     shown = pd.DataFrame({
-        "basis": effects.basis.map(BASIS_LABELS), "round": effects["round"],
+        "basis": effects.basis.map(basis_label), "round": effects["round"],
         "coefficients": effects.coefficients.round().astype(int),
         "ticket (%)": 100 * effects.treatment_mean, "subspace (%)": 100 * effects.reference_mean,
         "verdict (ticket − subspace)": effects.sentence}).round(2)
@@ -198,7 +199,7 @@ def verdict_rows(effects: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame(
         [verdict_row(r, "greater", claim="5", chapter=CHAPTER,
-                     comparison=f"ticket ({BASIS_LABELS[r.basis]}) − random subspace at "
+                     comparison=f"ticket ({basis_label(r.basis)}) − random subspace at "
                                 f"{int(round(r.coefficients)):,} coefficients (LeNet)")
          for _, r in effects.iterrows()],
         columns=VERDICT_COLUMNS)

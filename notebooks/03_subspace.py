@@ -187,8 +187,7 @@ for outcome in stats.VERDICTS:
 
 # %%
 dense = float(intrinsic["dense"].mean())
-ch.glue("c3_fig_subspace", figures.subspace_figure(tickets, subspaces, intrinsic["total"], dense, params["threshold"],
-                                                sub.BASIS_LABELS))
+ch.glue("c3_fig_subspace", figures.subspace_figure(tickets, subspaces, intrinsic["total"], dense, params["threshold"]))
 
 # %% [markdown]
 # ```{glue:figure} c3_fig_subspace

@@ -139,9 +139,12 @@ ch.glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "sha
 # :class: dropdown
 #
 # The table is computed for the first model of the parameter `models` on the
-# chosen data set. Conv-2, Conv-4 and Conv-6 of the paper profile also put
-# most of their weights in the first fully connected layer; on CIFAR-10
-# ($3 \times 32 \times 32$) the feature map, and so that layer, is larger.
+# chosen data set; `glth_core.conv_inspection.prunable_shares(model,
+# input_shape, classes)` gives it for any other. The deeper the network, the
+# smaller its last feature map and the larger the share of its convolutions:
+# Conv-2 keeps almost all of its weights in the first fully connected layer,
+# Conv-6 most of them in its kernels. On CIFAR-10 ($3 \times 32 \times 32$)
+# every feature map, and so the first fully connected layer, is larger.
 # ```
 #
 # A convolution kernel is a tensor

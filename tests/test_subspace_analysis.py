@@ -86,7 +86,7 @@ def test_intrinsic_summary_interpolates_each_seed():
 
 def test_figures_draw_every_method():
     tickets, subspaces, total = _tables(0.02)
-    fig = chapter_figures_subspace.subspace_figure(tickets, subspaces, total, 0.9, 0.9, sub.BASIS_LABELS)
+    fig = chapter_figures_subspace.subspace_figure(tickets, subspaces, total, 0.9, 0.9)
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "IMP ticket, canonical basis" in labels and "random subspace (Li et al.)" in labels
     search = pd.DataFrame({"setting": [(0.1, 128), (1.0, 128), "previous"], "lr": [0.1, 1.0, 0.05],
