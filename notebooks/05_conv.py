@@ -447,8 +447,8 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 #   ({glue:text}`c5_e_conv_word` compact); training changed the gap by
 #   {glue:text}`c5_e_change:+.1f` points. Only that change is an effect of
 #   the learned filters; the head start is not.
-# - **After dense training, fully connected layers**, which hold almost all
-#   the weights: {glue:text}`c5_e_dense_fc_cmp:.1f`% against
+# - **After dense training, fully connected layers**, which hold most of the
+#   small CNN's weights: {glue:text}`c5_e_dense_fc_cmp:.1f`% against
 #   {glue:text}`c5_e_dense_fc_ref:.1f`% ({glue:text}`c5_e_fc_word` compact).
 # - **Sparsest tickets** (conv kernels, each in its own basis; share kept by
 #   one more round, to {glue:text}`c5_k_next:.2f`%):
@@ -519,6 +519,18 @@ print(f"multiply-adds per image, dense and at round {last_round}:\n{macs.map(lam
 # - **Rewinding.** This profile rewinds to the initialisation ($k = 0$);
 #   {cite:t}`frankle2020linear` find tickets in deeper conv nets only with
 #   late rewinding, which the paper profile uses.
+#
+# ```{admonition} With the paper profile, or on CIFAR-10
+# :class: dropdown
+#
+# The paper profile removes two of these differences: Conv-2, Conv-4 and
+# Conv-6 at the paper's width, and late rewinding to iteration 500. Its
+# verdicts then hold one row per network and DCT variant, and the layer
+# shares above change with the network (Conv-6 keeps most of its weights in
+# its kernels, so there the verdict is about convolutions). With
+# `-p dataset cifar10` the data set is the paper's, and colour images give
+# the channel DCT a first layer with three input channels to act on.
+# ```
 #
 # ```{admonition} Rerun at paper scale
 # :class: tip
