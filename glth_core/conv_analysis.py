@@ -1,15 +1,16 @@
-"""Chapter 05 (convolutional networks): its parameters, runs, and the tables of claims 2 and 3.
+"""Chapter 05 (convolutional networks): its runs, and the tables of claims 2 and 3.
 
 The chapter prunes convolutional networks with IMP in the canonical basis and in DCT
 bases; :class:`glth_core.chapter.Chapter` checks its parameters, and its run group
 "tickets" is declared in :mod:`glth_core.chapter_runs`. This module turns the resolved
-parameters into runs (one per model, basis variant and seed), labels the swept table with the variants, and computes the tables
-the chapter shows: dense accuracy over seeds, claim 2 (*ticket − dense* at the first
-and the sparsest round, paired on the seed), claim 3 per round (*DCT − canonical*,
-paired on the seed) and claim 3 as compression at equal accuracy (ratio of
-compressions, a Student-t interval on the log ratios, ``"censored"`` when a side
-never left the band). Every verdict comes from :func:`glth_core.stats.with_verdicts`,
-every recorded row from :func:`glth_core.verdict_tables.verdict_row`.
+parameters into runs (one per model, basis variant and seed), labels the swept table
+with the variants, and computes the tables the chapter shows: dense accuracy over
+seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired on the
+seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
+compression at equal accuracy (ratio of compressions, a Student-t interval on the log
+ratios, ``"censored"`` when a side never left the band). Every verdict comes from
+:func:`glth_core.stats.with_verdicts`, every recorded row from
+:func:`glth_core.verdict_tables.verdict_row`.
 """
 from __future__ import annotations
 

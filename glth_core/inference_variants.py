@@ -28,7 +28,8 @@ __all__ = ["row_pruned", "remove_unit_pairs", "structured_variants", "size_table
 
 
 def row_pruned(dense: nn.Module, basis: str, layers: Sequence[str], fraction: float) -> nn.Module:
-    """A copy of ``dense`` generalized in ``basis`` on ``layers``, ``fraction`` of each layer's rows pruned (eval mode)."""
+    """A copy of ``dense`` generalized in ``basis`` on ``layers``, ``fraction`` of each layer's rows pruned
+    (in eval mode)."""
     from . import generalize, prune
 
     model = generalize(copy.deepcopy(dense), basis, layers=list(layers))

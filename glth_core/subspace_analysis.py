@@ -177,7 +177,8 @@ def intrinsic_summary(subspaces: pd.DataFrame, tickets: pd.DataFrame, p: Mapping
 
 
 def equal_size_effects(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(*ticket − subspace* at each ticket round inside the grid, paired on the seed, with verdicts; a display table)."""
+    """(*ticket − subspace* at each ticket round inside the grid, paired on the seed, with verdicts;
+    the same for display)."""
     from . import equal_size, stats
 
     sized = tickets.assign(coefficients=tickets.density * total)

@@ -229,7 +229,8 @@ print(f"{table['run_id'].nunique()} runs, rounds 0..{last_round}, sparsest: "
 
 # %%
 ch.glue("c5_measured_minutes", table["wall_time_s"].sum() / 60)
-print(f"this build: {len(runs)} runs, {table['wall_time_s'].sum() / 60:.1f} min of training\n{ch.cost_table()}")
+print(f"this build: {len(runs)} runs, {table['wall_time_s'].sum() / 60:.1f} min of training")
+print(ch.cost_table().to_string(index=False))
 
 # %% [markdown]
 # This build trained for {glue:text}`c5_measured_minutes:.1f` minutes in all.

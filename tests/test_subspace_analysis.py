@@ -24,7 +24,8 @@ def test_the_chapter_sorts_the_grid_and_names_a_bad_parameter():
 
     params = Chapter("03_subspace", namespace(dimensions=[3000, 1000])).params
     assert params["dimensions"] == [1000, 3000] and params["dataset"] == "digits"
-    for bad, message in [({"threshold": 1.5}, "threshold"), ({"subspace_batch_sizes": [128, 0.5]}, "subspace_batch_sizes"),
+    for bad, message in [({"threshold": 1.5}, "threshold"),
+                         ({"subspace_batch_sizes": [128, 0.5]}, "subspace_batch_sizes"),
                          ({"subspace_lrs": [0.3, 0.3]}, "subspace_lrs"), ({"search_dimension": 0}, "search_dimension"),
                          ({"ticket_bases": ["random"]}, "ticket_bases must include 'canonical'")]:
         with pytest.raises(ValueError, match=message):
