@@ -96,9 +96,9 @@ ch = Chapter("01_canonical", globals())
 # and {doc}`04_structured`, whose canonical-basis ticket runs are these.
 # Any setting can be overridden with `papermill -p NAME VALUE`.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
 from glth_core.profiles import settings_table
-settings_table("01_canonical")
+ch.show(settings_table("01_canonical").reset_index())
 
 # %% [markdown]
 # ## A trained network first
@@ -124,7 +124,7 @@ ch.glue("c1_minutes", f"{(table.wall_time_s.sum() + short_table.wall_time_s.sum(
 # This build's runs took {glue:text}`c1_minutes` of training (read
 # from the results, so a rerun that finds them cached shows the same). What
 # each profile's runs would take, from measured seconds per epoch on a 2-core
-# CPU (a GPU has not been measured yet):
+# CPU and, where measured, on a GPU:
 
 # %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
 ch.show(ch.cost_table())
