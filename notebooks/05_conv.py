@@ -37,8 +37,8 @@ if importlib.util.find_spec("glth_core") is None:  # %pip install, written as va
 # sparse trainable subnetworks in every basis (claim 2), and does the DCT reach
 # a given accuracy with fewer nonzero coefficients (claim 3)? It also measures
 # one candidate mechanism, *energy compaction* (how much of a layer's squared
-# norm its largest coefficients hold), and asks which layer decides the
-# verdict.
+# norm its largest coefficients hold), and shows which layer holds the
+# coefficients that pruning removes.
 #
 # **Two profiles.** With `profile = "quick"` (the default, what the book runs
 # on a CPU) the network is a small CNN (`glth_core.models.SmallCNN`: two
@@ -128,12 +128,14 @@ ch.glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "sha
 # {glue:text}`c5_largest_share:.1f`% of the prunable weights are in one layer,
 # {glue:text}`c5_largest_layer`, and the conv kernels hold
 # {glue:text}`c5_conv_share:.1f`%. Per-layer pruning removes the same fraction
-# of every layer, so the accuracy of a ticket, and with it every verdict
-# below, is decided mostly by what pruning does to that one layer. In the
-# small CNN it is `fc1`, the fully connected layer that reads the flattened
-# $32 \times 7 \times 7$ feature map: claim 3 on this network is a question
-# about a large fully connected layer whose input is partly spatial, much
-# more than a question about smooth $3 \times 3$ filters.
+# of every layer, so that one layer supplies almost every coefficient a round
+# removes. In the small CNN it is `fc1`, the fully connected layer that reads
+# the flattened $32 \times 7 \times 7$ feature map: claim 3 on this network
+# is foremost a question about a large fully connected layer whose input is
+# partly spatial, and only for a small part a question about smooth
+# $3 \times 3$ filters. Which layer's basis makes the difference is a
+# question for an ablation (the DCT in the conv layers only, or in `fc1`
+# only), which this build does not run.
 #
 # ```{admonition} Other models and data sets
 # :class: dropdown
@@ -456,9 +458,9 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 #   {glue:text}`c5_e_ticket_cmp:.1f`% against {glue:text}`c5_e_ticket_ref:.1f`%.
 #
 # Read these next to the verdicts of claim 3 above and to the layer shares:
-# the layer that decides the verdict is a fully connected one, so its
-# compaction, not that of the kernels, is the one to compare with the
-# verdict. Whether a basis is more or less compact does not by itself tell
+# the layer that supplies most of the pruned coefficients is a fully
+# connected one, so its compaction, more than that of the kernels, is the one
+# to compare with the verdict. Whether a basis is more or less compact does not by itself tell
 # which ticket is more accurate ({doc}`02_bases` compares the two across
 # networks): the book treats energy compaction as one candidate explanation,
 # to be checked against the verdicts, not as a condition for them.
@@ -503,10 +505,10 @@ print(f"multiply-adds per image, dense and at round {last_round}:\n{macs.map(lam
 # - **Data set.** Fashion-MNIST instead of CIFAR-10: smaller, grey-scale
 #   images of a different kind; with one input channel the channel DCT cannot
 #   act on the first layer. What holds here need not hold on CIFAR-10.
-# - **Which layer decides.** {glue:text}`c5_largest_share:.0f`% of the
-#   prunable weights are in `{glue:text}`c5_largest_layer``; the conv kernels
-#   hold {glue:text}`c5_conv_share:.1f`%. A verdict here is about that layer
-#   in the DCT basis, not about smooth convolution filters.
+# - **Which layer is pruned.** {glue:text}`c5_largest_share:.0f`% of the
+#   prunable weights are in {glue:text}`c5_largest_layer`; the conv kernels
+#   hold {glue:text}`c5_conv_share:.1f`%. A verdict here is mostly about that
+#   layer in the DCT basis, little about smooth convolution filters.
 # - **Network width.** The small CNN has 16 and 32 channels where Conv-2 has
 #   64: narrow layers leave less redundancy for any basis to compact.
 # - **Sparsity range.** {glue:text}`c5_rounds` rounds reach
