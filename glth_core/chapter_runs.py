@@ -141,9 +141,27 @@ def _threshold(p) -> None:
 
 
 def _subspace_runs_valid(p) -> None:
-    check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=p["subspace_batch_size"], model=p["model"],
-                           dataset=p["dataset"], epochs=p["epochs"]) for d in p["dimensions"]),
-                  batch_size="subspace_batch_size", dimension="dimensions")
+    check_hparams(*(update(SubspaceHparams(), dimension=d, batch_size=b, model=p["model"], dataset=p["dataset"],
+                           epochs=p["epochs"]) for d in p["dimensions"] for b in p["subspace_batch_sizes"]),
+                  batch_size="subspace_batch_sizes", dimension="dimensions")
+
+
+def _positive_list(name: str, integers: bool = False) -> Rule:
+    """Parameter ``name`` must be a non-empty list of distinct positive numbers (``integers``: integers)."""
+    def rule(p):
+        values = p[name]
+        if (not isinstance(values, (list, tuple)) or not values or len(set(values)) != len(values)
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values)
+                or (integers and any(not isinstance(v, int) for v in values))):
+            raise ValueError(f"parameter {name} must be a non-empty list of distinct positive "
+                             f"{'integers' if integers else 'numbers'}, got {values!r}")
+    return rule
+
+
+def _conv_tickets(p) -> list:
+    from .conv_analysis import chapter_runs
+
+    return list(chapter_runs(p))
 
 
 def _fully_connected(p) -> None:
@@ -157,12 +175,6 @@ def _channel_dct(p) -> None:
         raise ValueError("parameter channel_dct=True applies to the 'dct' basis only; add 'dct' to bases or drop it")
 
 
-def _subspace_batch_size(p) -> None:
-    from .chapter_checks import require_int
-
-    require_int("subspace_batch_size", p["subspace_batch_size"], 1)
-
-
 CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
 
 SPECS: dict[str, ChapterSpec] = {
@@ -174,9 +186,11 @@ SPECS: dict[str, ChapterSpec] = {
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
                engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr"))),
-    "03_subspace": ChapterSpec(
-        integers={"seeds": 2, "epochs": 1, "rounds": 1}, extras=("subspace_batch_size",),
-        rules=(_subspace_batch_size, names("ticket_bases", FIXED_BASES),
+    "03_subspace": ChapterSpec(  # runs: the search, then runs with the setting it chose (subspace_analysis)
+        integers={"seeds": 2, "epochs": 1, "rounds": 1, "subspace_epochs": 1, "search_dimension": 1,
+                  "validation_size": 1},
+        rules=(_positive_list("subspace_lrs"), _positive_list("subspace_batch_sizes", integers=True),
+               names("ticket_bases", FIXED_BASES),
                includes("ticket_bases", "canonical", "its round 0 is the dense reference"), _dimensions, _threshold,
                engine(), _subspace_runs_valid)),
     "04_structured": ChapterSpec(
@@ -190,6 +204,7 @@ SPECS: dict[str, ChapterSpec] = {
     "05_conv": ChapterSpec(
         integers={"seeds": 2, "rounds": 1, "epochs": 1, "rewind_iteration": 0}, models=CONV_MODELS,
         rules=(names("bases", FIXED_BASES), _channel_dct,
-               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"])))),
+               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"]))),
+        runs={"tickets": _conv_tickets}),
     "06_summary": ChapterSpec(trains=False, verdicts=False),
 }

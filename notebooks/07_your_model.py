@@ -69,32 +69,9 @@ results_dir = None     # None: $GLTH_RESULTS_DIR (ticket files go to its tickets
 
 # %% tags=["hide-input"]
 from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-import os
+from glth_core.example_models import tutorial_parameters
 
-from glth_core.chapter import require_bool, require_fraction, require_int, require_names, smoke_scheduler
-
-MODEL_NAMES = ("transformer", "lstm", "resnet18")
-require_bool("smoke", smoke)
-models = (list(MODEL_NAMES[:2]) if smoke else list(MODEL_NAMES)) if models is None else models
-steps = (8 if smoke else 150) if steps is None else steps
-resnet_steps = (3 if smoke else 40) if resnet_steps is None else resnet_steps
-batch_sizes = ([1, 8] if smoke else [1, 16, 128]) if batch_sizes is None else batch_sizes
-repeats = (2 if smoke else 15) if repeats is None else repeats
-require_names("models", models, MODEL_NAMES)
-for name, value, minimum in [("steps", steps, 1), ("resnet_steps", resnet_steps, 1), ("batch_size", batch_size, 1),
-                             ("repeats", repeats, 1)]:
-    require_int(name, value, minimum)
-for name, value in [("lr", lr), ("density", density), ("unit_density", unit_density), ("rank_density", rank_density)]:
-    require_fraction(name, value)
-if not isinstance(batch_sizes, list) or not batch_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
-                                                               for b in batch_sizes):
-    raise ValueError(f"parameter batch_sizes must be a non-empty list of integers >= 1, got {batch_sizes!r}")
-if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
-    raise ValueError(f"parameter results_dir must be None or a folder path, got {results_dir!r}")
-if smoke:
-    smoke_scheduler("serial")  # one torch thread: the smoke models are tiny
-print(f"models {models}; {steps} steps ({resnet_steps} for ResNet-18) of batch {batch_size}; element ticket "
-      f"density {density}, unit density {unit_density}, rank density {rank_density}")
+p = tutorial_parameters(globals())
 
 # %% [markdown]
 # ## The data and the models
@@ -104,21 +81,15 @@ print(f"models {models}; {steps} steps ({resnet_steps} for ResNet-18) of batch {
 # image as $H$ tokens of $W$ features.
 
 # %%
-import copy
-import io
-
 import pandas as pd
 import torch
-import torchvision
-from torch import nn
+from myst_nb import glue
 from torch.nn import functional as F
 
 import glth_core as glth
 from glth_core.data import load
-from glth_core.export import remove_dead_units
-from glth_core.inference import latency_table
+from glth_core.example_models import LOW_RANK_LAYERS, UNIT_LAYERS, UNIT_PAIRS, accuracy, build
 from glth_core.store import default_results_dir
-from glth_core.tickets import TicketError, state_dict_bytes
 
 data = load("digits" if smoke else "fashion_mnist")
 x_train, y_train = data.train
@@ -126,52 +97,20 @@ x_test, y_test = data.test[0][:2000], data.test[1][:2000]
 _, height, width = data.input_shape
 print(f"{data.name}: {len(x_train)} training images of {tuple(data.input_shape)}, {len(x_test)} test images")
 
-
-# %%
-class RowTransformer(nn.Module):
-    """Image rows as tokens: a linear embedding plus a learned position embedding, a Transformer encoder,
-    and a two-layer head on the flattened tokens."""
-
-    def __init__(self, height, width, classes=10, d=64, heads=4, feedforward=256, layers=2, hidden=256):
-        super().__init__()
-        self.embed = nn.Linear(width, d)
-        self.position = nn.Embedding(height, d)
-        layer = nn.TransformerEncoderLayer(d, heads, feedforward, dropout=0.0, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(height * d, hidden), nn.ReLU(), nn.Linear(hidden, classes))
-
-    def forward(self, x):                      # x: (n, 1, H, W)
-        tokens = self.embed(x[:, 0]) + self.position.weight
-        return self.head(self.encoder(tokens))
-
-
-class RowLSTM(nn.Module):
-    """Image rows as a sequence: an LSTM, then a two-layer head on its last output."""
-
-    def __init__(self, height, width, classes=10, hidden=128):
-        super().__init__()
-        self.lstm = nn.LSTM(width, hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes))
-
-    def forward(self, x):
-        out, _ = self.lstm(x[:, 0])
-        return self.head(out[:, -1])
-
-
-def resnet18(height, width, classes=10):
-    """torchvision's ResNet-18 with a first convolution for grey images."""
-    model = torchvision.models.resnet18(num_classes=classes)
-    model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    return model
-
-
-BUILD = {"transformer": RowTransformer, "lstm": RowLSTM, "resnet18": resnet18}
-
-
-def build(name, seed=0):
-    torch.manual_seed(seed)
-    return BUILD[name](height, width)
-
+# %% [markdown]
+# The three models are ordinary `nn.Module` classes, written as you would
+# write your own; read them in `glth_core/example_models.py`:
+#
+# - `RowTransformer`: a linear embedding of each row plus a learned position
+#   embedding, a two-layer `nn.TransformerEncoder` (width 64, 4 heads,
+#   feed-forward 256) and a two-layer head on the flattened tokens;
+# - `RowLSTM`: an `nn.LSTM` with 128 hidden units over the rows, then a
+#   two-layer head on its last output;
+# - `resnet18`: torchvision's ResNet-18 with a first convolution for grey
+#   images.
+#
+# `build(name, height, width, seed)` seeds torch and builds one; nothing in
+# them mentions bases, masks or this library.
 
 # %% [markdown]
 # ## The walk-through
@@ -197,13 +136,6 @@ def train(model, steps, seed=0):
     return model
 
 
-@torch.no_grad()
-def accuracy(model):
-    model.eval()
-    hits = sum(int((model(x_test[i:i + 500]).argmax(1) == y_test[i:i + 500]).sum()) for i in range(0, len(x_test), 500))
-    return 100 * hits / len(x_test)
-
-
 # %% [markdown]
 # One function runs the six steps for a model. Each step is one library call;
 # the comments say what it does.
@@ -215,30 +147,31 @@ probe = x_test[:16]
 
 
 def walk_through(name):
-    model = build(name)
+    model = build(name, height, width)
     glth.generalize(model, "dct")                      # 1. every weight in the DCT basis (q, k, v and gates apart)
     start = glth.snapshot(model)                       #    the rewind point: initialisation
-    train(model, resnet_steps if name == "resnet18" else steps)     # 2. train a little
-    dense_accuracy = accuracy(model)
+    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"])  # 2. train a little
+    dense_accuracy = accuracy(model, x_test, y_test)
     dense = glth.export(model)                         #    (the trained dense model, kept for the comparison below)
     glth.prune(model, 1 - density, scope="layer")      # 3. keep the largest `density` of each tensor's coefficients
     glth.rewind(model, start)                          # 4. back to initialisation, masks kept ...
-    train(model, resnet_steps if name == "resnet18" else steps, seed=1)  # ... and train the ticket
+    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"], seed=1)  # ... and train the ticket
     plain = glth.export(model).eval()                  # 5. a plain torch model
     model.eval()
     with torch.no_grad():
         exported_error = float((plain(probe) - model(probe)).abs().max() / model(probe).abs().max())
     path = glth.save_ticket(model, tickets_dir / f"{name}.glth")  # 6. the ticket file ...
-    fresh = glth.load_ticket(build(name, seed=123).eval(), path)  # ... into a freshly built model
+    fresh = glth.load_ticket(build(name, height, width, seed=123).eval(), path)  # ... into a fresh model
     with torch.no_grad():
         identical = torch.equal(fresh(probe), model(probe))
     return {"model": model, "dense": dense, "plain": plain, "path": path,
             "row": {"model": name, "dense accuracy (%)": round(dense_accuracy, 1),
-                    "ticket accuracy (%)": round(accuracy(model), 1), "density": round(glth.density(model), 3),
+                    "ticket accuracy (%)": round(accuracy(model, x_test, y_test), 1),
+                    "density": round(glth.density(model), 3),
                     "export rel. error < 1e-5": exported_error < 1e-5, "loaded ticket identical": identical}}
 
 
-walks = {name: walk_through(name) for name in models}
+walks = {name: walk_through(name) for name in p["models"]}
 print(pd.DataFrame([w["row"] for w in walks.values()]).to_string(index=False))
 
 # %% [markdown]
@@ -266,25 +199,21 @@ if "transformer" in walks:
 # or changed, with a message instead of wrong weights:
 
 # %%
-name = models[0]
-other = build(models[1]) if len(models) > 1 else nn.Sequential(nn.Linear(3, 3))  # another architecture
-try:
-    glth.load_ticket(other, walks[name]["path"])
-except TicketError as error:
-    print("wrong model:", error)
-broken = tickets_dir / "broken.glth"
+from glth_core.tickets import TicketError
+
+name = p["models"][0]
+other = build(p["models"][1], height, width) if len(p["models"]) > 1 else torch.nn.Linear(3, 3)  # another model
 raw = bytearray(walks[name]["path"].read_bytes())
 raw[len(raw) // 2] ^= 1
-broken.write_bytes(bytes(raw))
-try:
-    glth.load_ticket(build(name), broken)
-except TicketError as error:
-    print("flipped byte:", error)
-broken.write_bytes(bytes(raw[: len(raw) // 2]))
-try:
-    glth.load_ticket(build(name), broken)
-except TicketError as error:
-    print("truncated:", error)
+broken = tickets_dir / "broken.glth"
+for what, content in [("wrong model", None), ("flipped byte", bytes(raw)), ("truncated", bytes(raw[: len(raw) // 2]))]:
+    if content is not None:
+        broken.write_bytes(content)
+    try:
+        glth.load_ticket(other if content is None else build(name, height, width),
+                         walks[name]["path"] if content is None else broken)
+    except TicketError as error:
+        print(f"{what}:", error)
 broken.unlink()
 
 # %% [markdown]
@@ -321,60 +250,18 @@ broken.unlink()
 # `state_dict` (`torch.save`) against the ticket file.
 
 # %%
-UNIT_PAIRS = {"transformer": [("encoder.layers.0.linear1", "encoder.layers.0.linear2"),
-                              ("encoder.layers.1.linear1", "encoder.layers.1.linear2"), ("head.1", "head.3")],
-              "lstm": [("head.0", "head.2")], "resnet18": []}
-UNIT_LAYERS = {"resnet18": [f"layer{i}.{j}.conv1" for i in range(1, 5) for j in range(2)]}
-LOW_RANK_LAYERS = {"transformer": ["head.1"], "lstm": ["head.0"], "resnet18": ["fc"]}
+from glth_core.inference_variants import size_table, structured_variants
 
-
-def variant(dense, basis, layers, fraction):
-    """Generalize a copy of the trained dense model on ``layers``, prune whole rows, return it."""
-    model = glth.generalize(copy.deepcopy(dense), basis, layers=layers)
-    glth.prune(model, fraction, granularity="row", scope="layer")
-    return model.eval()
-
-
-def shrink(plain, pairs):
-    for first, second in pairs:
-        a, b = plain.get_submodule(first), plain.get_submodule(second)
-        a, b = remove_dead_units(a, b)
-        for path, layer in ((first, a), (second, b)):
-            parent, _, child = path.rpartition(".")
-            setattr(plain.get_submodule(parent), child, layer)
-    return plain
-
-
-def variants(name):
-    walk = walks[name]
-    pairs = UNIT_PAIRS[name]
-    unit_layers = [first for first, _ in pairs] or UNIT_LAYERS[name]
-    generalized = {"dense": glth.generalize(copy.deepcopy(walk["dense"]), "canonical"),
-                   "element ticket": walk["model"],
-                   "unit-pruned": variant(walk["dense"], "canonical", unit_layers, 1 - unit_density),
-                   "low-rank": variant(walk["dense"], "dct", LOW_RANK_LAYERS[name], 1 - rank_density)}
-    exported = {"dense": walk["dense"].eval(), "element ticket": walk["plain"],
-                "unit-pruned": shrink(glth.export(generalized["unit-pruned"]), pairs).eval(),
-                "low-rank": glth.export(generalized["low-rank"]).eval()}
-    rows = []
-    for kind, model in generalized.items():
-        path = glth.save_ticket(model, tickets_dir / f"{name}-{kind.replace(' ', '-')}.glth")
-        dense_bytes = state_dict_bytes(exported["dense"])
-        with torch.no_grad():
-            error = float((exported[kind](probe) - model(probe)).abs().max() / model(probe).abs().max())
-        rows.append({"ticket": kind, "parameters (ticket)": glth.count_parameters(model),
-                     "parameters (exported)": sum(p.numel() for p in exported[kind].parameters()),
-                     "state dict bytes (exported)": state_dict_bytes(exported[kind]),
-                     "ticket file bytes": path.stat().st_size,
-                     "ticket file / dense state dict": round(path.stat().st_size / dense_bytes, 3),
-                     "export = generalized": error < 1e-5})
-    return exported, pd.DataFrame(rows)
-
-
-results = {name: variants(name) for name in models}
-for name, (_, sizes) in results.items():
-    print(f"\n{name}")
-    print(sizes.to_string(index=False))
+results = {}
+for name, walk in walks.items():
+    generalized, exported = structured_variants(
+        walk["dense"], walk["model"], walk["plain"], pairs=UNIT_PAIRS[name], unit_layers=UNIT_LAYERS.get(name, []),
+        low_rank_layers=LOW_RANK_LAYERS[name], unit_density=unit_density, rank_density=rank_density)
+    results[name] = exported, size_table(generalized, exported, tickets_dir, name, probe)
+    print(f"\n{name}\n{results[name][1].to_string(index=False)}")
+sizes = results[p["models"][0]][1].set_index("ticket")["ticket file / dense state dict"]
+glue("c7_element_file_ratio", float(sizes["element ticket"]), display=False)
+glue("c7_low_rank_file_ratio", float(sizes["low-rank"]), display=False)
 
 # %% [markdown]
 # The ticket file is where every ticket pays off on disk: it holds only the
@@ -382,6 +269,11 @@ for name, (_, sizes) in results.items():
 # fewer than one in 32 survive) and the name and seed of the basis, which is
 # rebuilt when the file is loaded. The dense ticket (nothing pruned) costs a
 # little more than its state dict: the positions of all coefficients.
+# For the first model of `models` (the Transformer by default), the element
+# ticket's file is
+# {glue:text}`c7_element_file_ratio:.3f` times the size of the dense state
+# dict, and the low-rank ticket's {glue:text}`c7_low_rank_file_ratio:.3f`
+# times.
 #
 # ### Speed of the exported models
 #
@@ -398,17 +290,12 @@ for name, (_, sizes) in results.items():
 # by the book's tests.
 
 # %% tags=["nbval-ignore-output"]
-threads = torch.get_num_threads()
+from glth_core.inference_variants import speed_table
+
 for name, (exported, _) in results.items():
-    timed = {"dense": exported["dense"], "dense, again": copy.deepcopy(exported["dense"]),
-             **{kind: model for kind, model in exported.items() if kind != "dense"}}
-    table = latency_table(timed, lambda b: x_test[:b], batch_sizes, repeats=repeats)
-    speed = table.pivot(index="model", columns="batch", values="speedup").loc[list(timed)]
-    speed.columns = [f"speed-up, batch {b}" for b in speed.columns]
-    dense_ms = table[table.model == "dense"].set_index("batch")["seconds"] * 1000
+    speed, dense_ms = speed_table(exported, lambda b: x_test[:b], p["batch_sizes"], p["repeats"])
     print(f"\n{name}: dense latency " + ", ".join(f"{ms:.2f} ms at batch {b}" for b, ms in dense_ms.items())
-          + f" ({threads} torch threads)")
-    print(speed.round(2).to_string())
+          + f" ({torch.get_num_threads()} torch threads)\n{speed.round(2).to_string()}")
 
 # %% [markdown]
 # ### Which tickets make a model faster, and why

@@ -49,6 +49,11 @@ VALUES = {
     "ticket_bases": ([["canonical", "random"]], [["random"], ["nope"], []]),
     "threshold": ([0.9, 1.0], [0.0, 1.5, NAN, "0.9"]),
     "subspace_batch_size": ([256, 512], [0, -1, 2**21, 1.5]),
+    "subspace_lrs": ([[0.3, 1.0], [1.0]], [[], [0.0], [0.3, 0.3], "0.3", [True]]),
+    "subspace_batch_sizes": ([[128], [64, 128]], [[], [0], [1.5], [128, 128], 128]),
+    "subspace_epochs": ([1, 2], [0, -1, 1.5, "2"]),
+    "search_dimension": ([100, 1000], [0, -5, 2.5]),
+    "validation_size": ([100, 300], [0, -1, 1.5]),
     "row_fraction": ([0.4], [0.0, 1.0, NAN]),
     "lowrank_bases": ([["dct"]], [["canonical"], [], ["nope"]]),
     "element_bases": ([["canonical", "dct"]], [["dct"], []]),
@@ -59,6 +64,24 @@ VALUES = {
 }
 # chapter 06 reads a results folder: it must exist
 SUMMARY_VALUES = {"results_dir": (["RESULTS"], [3, "MISSING", "A_FILE"])}
+# chapter 07 (a tutorial) trains its own models with its own loop: its names mean other things
+TUTORIAL_VALUES = {
+    "models": ([["transformer"], ["lstm", "transformer"]], [["vgg"], [], "lstm"]),
+    "steps": ([1, 2], [0, -1, 1.5, "2"]),
+    "resnet_steps": ([1], [0, 2.5]),
+    "batch_size": ([16, 32], [0, -1, 1.5]),
+    "lr": ([1e-3], [0.0, -0.1, NAN, "0.1", True]),
+    "density": ([0.2], [0.0, 1.0, NAN]),
+    "unit_density": ([0.5], [0.0, 1.5]),
+    "rank_density": ([0.125], [0.0, -0.1]),
+    "batch_sizes": ([[1, 8]], [[], [0], "1", [True]]),
+    "repeats": ([1, 2], [0, 1.5]),
+    "results_dir": (["RESULTS"], [3]),
+}
+CHAPTER_VALUES = {"06_summary": SUMMARY_VALUES, "07_your_model": TUTORIAL_VALUES}
+#: Parameters whose default is a value, not None (None is then invalid, never drawn as valid).
+NOT_NONE = {"profile", "device", "scheduler", "results_dir", "subspace_batch_size"}
+CHAPTER_NOT_NONE = {"07_your_model": {"batch_size", "lr", "density", "unit_density", "rank_density"}}
 
 
 def cells(chapter: str) -> tuple[str, str]:
@@ -102,7 +125,7 @@ def run_first_cells(chapter: str, overrides: dict) -> None:
 
 def test_every_chapter_parameter_is_fuzzed():
     for chapter in CHAPTERS:
-        table = SUMMARY_VALUES if chapter == "06_summary" else VALUES
+        table = CHAPTER_VALUES.get(chapter, VALUES)
         missing = [n for n in declared(chapter) if n != "smoke" and n not in table and n not in VALUES]
         assert not missing, f"{chapter}: no fuzz values for {missing}"
 
@@ -112,14 +135,15 @@ def test_every_chapter_parameter_is_fuzzed():
 @given(data=st.data())
 def test_fuzz_chapter_parameters(chapter, places, data, monkeypatch):
     monkeypatch.setenv("GLTH_RESULTS_DIR", places["RESULTS"])
-    table = {**VALUES, **SUMMARY_VALUES} if chapter == "06_summary" else VALUES
+    table = {**VALUES, **CHAPTER_VALUES.get(chapter, {})}
     names = [n for n in declared(chapter) if n in table]
     broken = data.draw(st.one_of(st.none(), st.sampled_from(names)), label="broken")
     overrides = {"smoke": True}
     for name in names:
         valid, invalid = table[name]
-        value = data.draw(st.sampled_from(invalid if name == broken else valid + ([None] if name not in (
-            "profile", "device", "scheduler", "results_dir", "subspace_batch_size") else [])), label=name)
+        not_none = NOT_NONE | CHAPTER_NOT_NONE.get(chapter, set())
+        value = data.draw(st.sampled_from(invalid if name == broken else valid + ([None] if name not in not_none
+                                                                                  else [])), label=name)
         overrides[name] = places.get(value, value) if isinstance(value, str) else value
     start = time.perf_counter()
     if broken is None:

@@ -183,8 +183,8 @@ def test_labels_come_from_one_registry():
 @pytest.mark.parametrize("chapter, extras, bad, message", [
     ("02_bases", {}, {"bases": ["dct", "random"]}, "parameter bases must include 'canonical'"),
     ("02_bases", {}, {"adam_lr": -1.0}, "parameter adam_lr"),
-    ("03_subspace", {"subspace_batch_size": 512}, {"dimensions": [5, 5]}, "parameter dimensions"),
-    ("03_subspace", {"subspace_batch_size": 512}, {"subspace_batch_size": 0}, "parameter subspace_batch_size"),
+    ("03_subspace", {}, {"dimensions": [5, 5]}, "parameter dimensions"),
+    ("03_subspace", {}, {"subspace_batch_sizes": [0]}, "parameter subspace_batch_sizes"),
     ("04_structured", {}, {"row_fraction": 1.0}, "parameter row_fraction"),
     ("04_structured", {}, {"lowrank_bases": ["canonical"]}, "parameter lowrank_bases"),
     ("05_conv", {}, {"models": ["lenet300"]}, "parameter models"),

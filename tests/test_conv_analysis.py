@@ -1,0 +1,135 @@
+"""Chapter 05's library: runs, claim tables and verdicts (glth_core.conv_analysis), weight inspection
+(glth_core.conv_inspection) and figures (glth_core.chapter_figures_conv), on synthetic tables."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glth_core import chapter_figures_conv, conv_analysis as conv, conv_inspection as inspection
+from glth_core.profiles import chapter_parameters
+
+ACC = {"canonical": [0.90, 0.90, 0.895, 0.894], "dct (spatial)": [0.90, 0.91, 0.905, 0.904]}
+
+
+def synthetic_table(acc=ACC, seeds=3, noise=0.001):
+    """A swept ticket table: accuracy per variant and round (densities 1, 0.4, 0.16, 0.064), seed noise."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for variant, curve in acc.items():
+        for seed in range(seeds):
+            jitter = rng.normal(0, noise, len(curve))
+            for r, a in enumerate(curve):
+                rows.append({"model": "small_cnn", "variant": variant, "seed": seed, "round": r,
+                             "density": 0.4 ** r, "test_accuracy": a + (jitter[r] if r else 0.0)})
+    return pd.DataFrame(rows)
+
+
+def quick(**overrides):
+    return {**chapter_parameters("05_conv", "quick"), **overrides}
+
+
+def test_basis_variants_and_runs_follow_the_profiles():
+    assert list(conv.basis_variants(quick())) == ["canonical", "dct (spatial)"]
+    paper = chapter_parameters("05_conv", "paper")
+    assert list(conv.basis_variants(paper)) == ["canonical", "dct (spatial)", "dct (spatial + channels)"]
+    runs = conv.chapter_runs(paper)
+    assert len(runs) == 3 * 3 * 5  # models x variants x seeds
+    assert sum(hp.pruning.channel_dct for hp in runs) == 3 * 5
+    assert conv.variant_order(quick(bases=["random", "dct"])) == (["random", "dct (spatial)"], "random")
+
+
+def test_claim3_per_round_holds_where_the_dct_is_above_and_the_compression_of_an_unpruned_band_is_censored():
+    table = synthetic_table()
+    rounds = conv.claim3_rounds(table, quick())
+    assert list(rounds["round"]) == [1, 2, 3]
+    assert (rounds["verdict"] == "holds").all()
+    assert np.allclose(rounds["estimate"], 0.01, atol=0.003)
+    summary, ratios = conv.compression_tables(table, quick())
+    # the DCT never leaves the band (0.89 and above): its compression is a lower bound, the verdict "censored"
+    assert ratios["verdict"].tolist() == ["censored"]
+    assert summary.set_index("variant").loc["dct (spatial)", "shown"].startswith("≥")
+
+
+def test_claim3_is_contradicted_when_the_dct_is_below_and_the_ratio_is_uncensored():
+    acc = {"canonical": [0.90, 0.90, 0.895, 0.80], "dct (spatial)": [0.90, 0.88, 0.85, 0.70]}
+    table = synthetic_table(acc, seeds=5)
+    rounds = conv.claim3_rounds(table, quick())
+    assert (rounds["verdict"] == "contradicted").all()
+    _, ratios = conv.compression_tables(table, quick())
+    assert ratios["verdict"].tolist() == ["contradicted"]
+    assert ratios["estimate"].iloc[0] < 1
+
+
+def test_claim2_and_the_recorded_rows():
+    table = synthetic_table()
+    claim2 = conv.claim2_table(table, quick())
+    assert sorted(set(claim2["round"])) == [1, 3]
+    sparsest = claim2[claim2["round"] == 3].set_index("variant")
+    assert sparsest.loc["dct (spatial)", "verdict"] == "holds"          # within 1 point of dense
+    assert sparsest.loc["canonical", "verdict"] in ("holds", "inconclusive")
+    assert sparsest.loc["canonical", "weights remaining (%)"] == pytest.approx(6.4)
+    _, ratios = conv.compression_tables(table, quick())
+    rows = conv.verdict_rows(claim2, ratios, quick())
+    assert rows["claim"].tolist() == ["2", "2", "3"]
+    assert rows["comparison"].iloc[2] == "compression dct (spatial) / canonical at equal accuracy (small_cnn)"
+    assert rows["comparison"].iloc[0].startswith("ticket − dense at 6.4% of weights, claimed > -1 pp")
+
+
+def test_words_and_sentences_come_from_the_data():
+    assert conv.side_word(0.91, 0.90) == "at or above"
+    assert conv.side_word(0.89, 0.90) == "below"
+    rounds = conv.claim3_rounds(synthetic_table(), quick())
+    assert conv.round_counts_sentence(rounds) == ("small CNN, dct (spatial): holds at 3, contradicted at 0 and "
+                                                  "inconclusive at 0 of 3 pruned rounds")
+    assert conv.round_counts_sentence(rounds.iloc[:0]).startswith("only one basis")
+    assert conv.verdict_list(rounds.iloc[:1]) == "small CNN dct (spatial): holds"
+
+
+def test_prunable_shares_of_the_small_cnn_match_the_closed_form():
+    shares = inspection.prunable_shares("small_cnn", (1, 28, 28), 10)
+    sizes = {"conv1": 16 * 9, "conv2": 32 * 16 * 9, "fc1": 32 * 7 * 7 * 128, "fc2": 128 * 10}
+    total = sum(sizes.values())
+    assert shares["layer"].iloc[0] == "fc1"
+    assert shares["share (%)"].iloc[0] == pytest.approx(100 * sizes["fc1"] / total)
+    conv_share = shares.loc[shares["kind"] == "conv kernels", "share (%)"].sum()
+    assert conv_share == pytest.approx(100 * (sizes["conv1"] + sizes["conv2"]) / total)
+    assert 96.9 < shares["share (%)"].iloc[0] < 97.2
+
+
+@pytest.mark.parametrize("q", [0.01, 0.064, 0.4])
+def test_noise_energy_matches_sampled_noise(q):
+    rng = np.random.default_rng(1)
+    n = 400_000
+    for sample, closed in zip((rng.uniform(-1, 1, n), rng.standard_normal(n)), inspection.noise_energy(q)):
+        energy = np.sort(sample ** 2)[::-1]
+        assert energy[: int(q * n)].sum() / energy.sum() == pytest.approx(closed, abs=0.004)
+    with pytest.raises(ValueError, match="fraction"):
+        inspection.noise_energy(0.0)
+
+
+def test_energy_numbers_words_and_the_change_since_initialisation():
+    index = pd.MultiIndex.from_tuples(
+        [("m", "conv kernels", "initialisation"), ("m", "conv kernels", "after dense training"),
+         ("m", "fully connected", "after dense training"), ("m", "conv kernels", "sparsest ticket")],
+        names=["model", "layers", "state"])
+    at_k = pd.DataFrame({"canonical": [0.10, 0.30, 0.50, 0.6], "dct": [0.20, 0.35, 0.40, 0.7]}, index=index)
+    numbers = inspection.energy_numbers(at_k, "m", "canonical", "dct", k_star=6.4)
+    assert numbers["change"] == pytest.approx((35 - 30) - (20 - 10))
+    assert (numbers["conv_word"], numbers["fc_word"]) == ("more", "less")
+    assert numbers["ticket_cmp"] == pytest.approx(70)
+    assert numbers["uniform"] == pytest.approx(100 * (1 - (1 - 0.064) ** 3))
+    missing = inspection.energy_numbers(at_k, "m", "canonical", "random", k_star=6.4)
+    assert np.isnan(missing["init_cmp"]) and missing["fc_word"] == "not measured"
+
+
+def test_sparsest_densities():
+    assert inspection.sparsest_densities({"fraction": 0.6}, 3) == (pytest.approx(6.4), pytest.approx(2.56))
+
+
+def test_accuracy_figure_has_a_panel_per_model():
+    table = synthetic_table()
+    fig = chapter_figures_conv.accuracy_figure(table, ["small_cnn"], list(ACC), {"small_cnn": 0.9},
+                                               tolerance=0.01, dataset="digits", titles=conv.MODEL_LABELS)
+    assert [ax.get_title() for ax in fig.axes] == ["small CNN on digits"]
+    assert len(fig.axes[0].get_lines()) >= 2
