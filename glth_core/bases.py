@@ -83,7 +83,7 @@ from .transforms import (
     random_transform,
 )
 
-__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "Basis", "basis"]
+__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "BASIS_LABELS", "basis_label", "Basis", "basis"]
 
 #: Valid basis names for :func:`basis`.
 BASIS_NAMES = ("canonical", "dct", "hadamard", "random", "svd")
@@ -92,6 +92,20 @@ FIXED_BASES = tuple(name for name in BASIS_NAMES if name != "svd")
 #: The bases that rotate the canonical one: all but ``canonical`` (row pruning in one of
 #: them is a low-rank factorisation; in the canonical basis it is unit pruning).
 ROTATED_BASES = tuple(name for name in BASIS_NAMES if name != "canonical")
+#: How the book names each basis to a reader (tables, legends, prose); the one place these labels live.
+BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal",
+                "svd": "SVD"}
+
+
+def basis_label(name: str) -> str:
+    """The reader's name of basis ``name`` (:data:`BASIS_LABELS`), e.g. ``"DCT"`` for ``"dct"``.
+
+    Raises:
+        ValueError: ``name`` is not in :data:`BASIS_NAMES`.
+    """
+    if name not in BASIS_LABELS:
+        raise ValueError(f"unknown basis {name!r}; bases: {', '.join(BASIS_NAMES)}")
+    return BASIS_LABELS[name]
 
 
 def _check_shape(shape, name: str = "shape") -> tuple[int, ...]:

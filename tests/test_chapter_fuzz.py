@@ -2,7 +2,8 @@
 chapter's first code cells, within seconds, with a message naming the parameter; a good one passes them.
 
 The cells are executed from the chapter's paired ``.py`` source (its ``parameters`` cell, then the
-values papermill would inject, then the check cell), not through papermill, to keep this fast.
+values papermill would inject, then the check cell: ``ch = Chapter(NAME, globals())``, or the explicit
+checks of a chapter not yet converted), not through papermill, to keep this fast.
 """
 import math
 import re
@@ -67,7 +68,8 @@ def cells(chapter: str) -> tuple[str, str]:
     headers = re.findall(r"^# %%.*$", source, flags=re.M)
     index = next(i for i, h in enumerate(headers) if 'tags=["parameters"]' in h)
     check = chunks[index + 2]
-    assert "check_parameters(globals())" in check, chapter
+    assert "Chapter(" in check or "check_parameters(globals())" in check, f"{chapter}: the cell after the " \
+        "parameters cell must check them (ch = Chapter(NAME, globals()))"
     return chunks[index + 1], check
 
 

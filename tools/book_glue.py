@@ -10,7 +10,8 @@ the chapter ``other``.
 
 Two views of a chapter's keys:
 
-- :func:`source_keys` reads them from the code without running it: a literal
+- :func:`source_keys` reads them from the code without running it (``glue`` calls, and the
+  keys of ``Test(key, ...)`` declarations, whose sentences ``Chapter.verdicts`` glues): a literal
   string is the key, an f-string is a pattern (each ``{...}`` any text), a
   variable bound by a ``for`` loop over a literal (tuple, list or dict, also
   ``{...}.items()``) stands for each of its values;
@@ -34,6 +35,19 @@ def _is_glue_call(node: ast.AST) -> bool:
     func = node.func
     return (isinstance(func, ast.Name) and func.id == "glue") or (
         isinstance(func, ast.Attribute) and func.attr == "glue")
+
+
+def _test_key(node: ast.AST) -> ast.expr | None:
+    """The key of a ``Test(key, ...)`` call (``glth_core.chapter.Test``), which ``Chapter.verdicts`` glues."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if not ((isinstance(func, ast.Name) and func.id == "Test") or (isinstance(func, ast.Attribute)
+                                                                    and func.attr == "Test")):
+        return None
+    if node.args:
+        return node.args[0]
+    return next((k.value for k in node.keywords if k.arg == "key"), None)
 
 
 def _loop_values(name: str, loops: list[ast.For]) -> list[str] | None:
@@ -83,6 +97,8 @@ def source_keys(code: str) -> list[str]:
     def visit(node: ast.AST, loops: list[ast.For]) -> None:
         if _is_glue_call(node):
             patterns.extend(_key_patterns(node.args[0], loops))
+        elif _test_key(node) is not None:
+            patterns.extend(_key_patterns(_test_key(node), loops))
         inner = loops + [node] if isinstance(node, ast.For) else loops
         for child in ast.iter_child_nodes(node):
             visit(child, inner)
