@@ -5,7 +5,7 @@ exist in every basis; claim 3: a suitable basis compresses better), a random
 re-initialisation control and dense Adam networks (Adam is not rotation-equivariant).
 This module turns the sweep's tidy tables into what the chapter shows:
 
-* :func:`chapter_runs`: every run, by experiment group (``tickets``, ``reinit``, ``adam``);
+* :data:`RUN_GROUPS`: every run, by experiment group (``tickets``, ``reinit``, ``adam``);
 * :func:`accuracy_by_round`, :func:`dense_equivariance`, :func:`adam_dense`: tables;
 * :func:`reinit_effects`, :func:`dense_effects`, :func:`compression_effects`,
   :func:`basis_effects`: the paired effects with their verdicts, and
@@ -16,7 +16,7 @@ This module turns the sweep's tidy tables into what the chapter shows:
 * :func:`count_verdicts`, :func:`labelled_sentences`, :func:`share_relation`: short
   texts the chapter glues (verdict counts, verdict sentences, one comparative word).
 
-Basis display names come from :data:`BASIS_LABELS`.
+Basis display names come from the basis registry (:func:`glth_core.bases.basis_label`).
 """
 from __future__ import annotations
 
@@ -25,33 +25,43 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from . import compaction, lottery, stats
+from .bases import BASIS_LABELS, basis_label
 from .chapter import VERDICT_COLUMNS
 from .profiles import imp_base
 from .sweep import grid
 from .verdict_tables import verdict_row
 
-__all__ = ["CHAPTER", "BASIS_LABELS", "chapter_runs", "percent", "count_verdicts", "labelled_sentences",
+__all__ = ["CHAPTER", "RUN_GROUPS", "compared_bases", "percent", "count_verdicts", "labelled_sentences",
            "accuracy_by_round", "dense_equivariance", "adam_dense", "reinit_effects", "dense_effects",
-           "compression_effects", "basis_effects", "effect_table", "chapter_verdicts", "verdict_rows", "compaction_table", "share_relation",
-           "compaction_numbers"]
+           "compression_effects", "basis_effects", "effect_table", "chapter_verdicts", "verdict_rows",
+           "compaction_table", "share_relation", "compaction_numbers"]
 
 CHAPTER = "02_bases"
-BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal"}
+_label = basis_label
 
 
-def _label(basis: str) -> str:
-    return BASIS_LABELS.get(basis, basis)
+#: Chapter 02's named run groups (``Chapter.runs(group)``), functions of the resolved parameters ``p``:
+#: the IMP tickets of every basis and seed, the random re-initialisation control of ``reinit_bases``, and
+#: the dense Adam networks of ``adam_seeds`` seeds.
+RUN_GROUPS = {
+    "tickets": lambda p: grid(imp_base(p), basis=p["bases"], seed=list(range(p["seeds"]))),
+    "reinit": lambda p: grid(imp_base(p, control="reinit"), basis=p["reinit_bases"], seed=list(range(p["seeds"])))
+    if p["reinit_bases"] else [],
+    "adam": lambda p: grid(imp_base(p, rounds=0, optimizer="adam", lr=p["adam_lr"]), basis=p["bases"],
+                           seed=list(range(p["adam_seeds"]))),
+}
 
 
-def chapter_runs(p: dict) -> dict:
-    """Every run of chapter 02 under resolved parameters ``p``, by group: ``tickets``, ``reinit``, ``adam``."""
-    seeds = list(range(p["seeds"]))
-    return {
-        "tickets": grid(imp_base(p), basis=p["bases"], seed=seeds),
-        "reinit": grid(imp_base(p, control="reinit"), basis=p["reinit_bases"], seed=seeds) if p["reinit_bases"] else [],
-        "adam": grid(imp_base(p, rounds=0, optimizer="adam", lr=p["adam_lr"]), basis=p["bases"],
-                     seed=list(range(p["adam_seeds"]))),
-    }
+def compared_bases(bases: Sequence[str]) -> tuple[list[str], str]:
+    """The bases compared with the canonical one, and the one the prose discusses: the DCT if run, else the first.
+
+    Raises:
+        ValueError: ``bases`` has no basis besides ``canonical``.
+    """
+    others = [b for b in bases if b != "canonical"]
+    if not others:
+        raise ValueError(f"bases must name at least one basis besides 'canonical', got {list(bases)}")
+    return others, "dct" if "dct" in others else others[0]
 
 
 def percent(density: float) -> str:

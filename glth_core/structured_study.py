@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from . import equal_size, stats
+from .bases import basis_label
 from .chapter import VERDICT_COLUMNS
 from .export import count_parameters, export, multiply_adds
 from .lottery import load_splits, round_model
@@ -38,7 +39,6 @@ __all__ = ["CHAPTER", "SVD_METHOD", "chapter_runs", "row_run", "method_of", "wit
 
 CHAPTER = "04_structured"
 SVD_METHOD = "trained SVD, truncated"
-_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal"}
 
 
 def row_run(p: dict, basis: str, seed: int):
@@ -50,20 +50,21 @@ def row_run(p: dict, basis: str, seed: int):
                     basis=basis, seed=seed)
 
 
-def chapter_runs(p: dict) -> dict:
-    """Chapter 04's runs under resolved parameters ``p``: ``rows`` (canonical and ``lowrank_bases``), ``elements``."""
+def chapter_runs(p: dict) -> list:
+    """Chapter 04's runs under resolved parameters ``p``: the structured (row) runs of the canonical basis and of
+    ``lowrank_bases``, then the shared element runs of ``element_bases`` (every seed)."""
     seeds = range(p["seeds"])
-    return {"rows": [row_run(p, b, s) for b in ["canonical", *p["lowrank_bases"]] for s in seeds],
-            "elements": [imp_base(p, basis=b, seed=s) for b in p["element_bases"] for s in seeds]}
+    return ([row_run(p, b, s) for b in ["canonical", *p["lowrank_bases"]] for s in seeds]
+            + [imp_base(p, basis=b, seed=s) for b in p["element_bases"] for s in seeds])
 
 
 def method_of(granularity: str, basis: str) -> str:
     """``("row", "dct") -> "low rank, DCT rows"``; ``("row", "canonical") -> "units (canonical rows)"``."""
     if granularity == "element":
-        return f"element ticket, {_LABELS[basis]}"
+        return f"element ticket, {basis_label(basis)}"
     if basis == "svd":
         return SVD_METHOD
-    return "units (canonical rows)" if basis == "canonical" else f"low rank, {_LABELS[basis]} rows"
+    return "units (canonical rows)" if basis == "canonical" else f"low rank, {basis_label(basis)} rows"
 
 
 def with_svd_baseline(table: pd.DataFrame, p: dict, results_dir=None) -> pd.DataFrame:

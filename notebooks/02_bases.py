@@ -72,55 +72,23 @@ scheduler = "auto"          # "auto" (serial on a small machine), "local", "seri
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-# Check every parameter before anything runs (papermill -p ... with a bad value fails here).
-from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import (check_common, check_hparams, require_fraction, require_names, require_nonnegative,
-                               smoke_scheduler)
-from glth_core.profiles import chapter_parameters, imp_base
-
-CHAPTER = "02_bases"
-from glth_core.bases import FIXED_BASES as ALLOWED_BASES  # not svd: it is fitted to trained weights
-params = chapter_parameters(
-    CHAPTER, profile, smoke=smoke, dataset=dataset, model=model, seeds=seeds, rounds=rounds, fraction=fraction,
-    output_fraction=output_fraction, epochs=epochs, lr=lr, momentum=momentum, milestones=milestones, bases=bases,
-    reinit_bases=reinit_bases, tolerance=tolerance, adam_seeds=adam_seeds, adam_lr=adam_lr)
-check_common(smoke=smoke, dataset=params["dataset"], model=params["model"], device=device, scheduler=scheduler,
-             results_dir=results_dir, seeds=(params["seeds"], 2), rounds=(params["rounds"], 1),
-             epochs=(params["epochs"], 1), adam_seeds=(params["adam_seeds"], 2))
-for name in ("fraction", "output_fraction"):
-    require_fraction(name, params[name])
-require_names("bases", params["bases"], ALLOWED_BASES)
-if "canonical" not in params["bases"] or len(params["bases"]) < 2:
-    raise ValueError("parameter bases must include 'canonical' (claim 3 compares every basis with it) and at least "
-                     f"one other basis, got {params['bases']!r}")
-require_names("reinit_bases", params["reinit_bases"], params["bases"], allow_empty=True)
-require_nonnegative("tolerance", params["tolerance"], unit="percentage points")
-require_nonnegative("adam_lr", params["adam_lr"])
-check_hparams(imp_base(params))  # the engine's own bounds, named as parameters
-check_hparams(imp_base(params, rounds=0, optimizer="adam", lr=params["adam_lr"]), lr="adam_lr")
-if smoke:
-    scheduler = smoke_scheduler(scheduler)
-bases, reinit_bases, tolerance = params["bases"], params["reinit_bases"], params["tolerance"]
-others = [b for b in bases if b != "canonical"]
-focus = "dct" if "dct" in others else others[0]  # the basis the prose discusses first (the paper's DCT)
-print(f"profile={profile}{' (smoke)' if smoke else ''}: " + ", ".join(f"{k}={v}" for k, v in params.items()
-                                                                    if k not in ("profile", "smoke")))
+from glth_core.chapter import Chapter
+ch = Chapter("02_bases", globals())
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
 
 from glth_core import bases_study as study
-from glth_core.bases_study import BASIS_LABELS
+from glth_core.bases import BASIS_LABELS
 from glth_core.chapter import record_verdicts
 from glth_core.chapter_figures_bases import basis_accuracy_figure, compaction_figure
 from glth_core.equivariance import PROBE_STEPS, equivariance_probe
 from glth_core.profiles import imp_base, settings_table
-from glth_core.sweep import sweep
 
-runs = study.chapter_runs(params)
-print(settings_table(CHAPTER).to_string())
+p = ch.params
+bases, reinit_bases, tolerance = p["bases"], p["reinit_bases"], p["tolerance"]
+others, focus = study.compared_bases(bases)
+print(settings_table("02_bases").to_string(), ch.cost_table().to_string(index=False), sep="\n\n")
 
 # %% [markdown]
 # ## The experiment
@@ -146,8 +114,7 @@ print(settings_table(CHAPTER).to_string())
 # The table below is the mean test accuracy (%) over seeds, by round.
 
 # %% tags=["remove-stderr"]
-lottery_table = sweep(runs["tickets"] + runs["reinit"], scheduler=scheduler, device=device, results_dir=results_dir,
-                      progress=False, errors="raise")
+lottery_table = pd.concat([ch.sweep("tickets"), ch.sweep("reinit")], ignore_index=True)
 tickets, lottery_full, curves = study.accuracy_by_round(lottery_table, reinit_bases)
 density_at, last_round = tickets.groupby("round").density.mean(), int(tickets["round"].max())
 print(curves.round(2).to_string())
@@ -175,9 +142,9 @@ print(curves.round(2).to_string())
 equivariance = study.dense_equivariance(tickets, others)
 print(equivariance.assign(basis=equivariance.basis.map(BASIS_LABELS))[
     ["basis", "n", "mean difference (pp)", "max |difference| (pp)"]].round(4).to_string(index=False))
-glue("c2_dense_spread", float(equivariance["max |difference| (pp)"].max()), display=False)
+ch.glue("c2_dense_spread", float(equivariance["max |difference| (pp)"].max()))
 for key, column in {"c2_dense_diff": "estimate", "c2_dense_low": "ci_low", "c2_dense_high": "ci_high"}.items():
-    glue(key, 100 * float(equivariance[column].iloc[0]), display=False)
+    ch.glue(key, 100 * float(equivariance[column].iloc[0]))
 
 # %% [markdown]
 # A difference of one test image is 0.01 percentage points on Fashion-MNIST's
@@ -203,11 +170,11 @@ for key, column in {"c2_dense_diff": "estimate", "c2_dense_low": "ci_low", "c2_d
 # ```
 
 # %%
-probe = equivariance_probe(imp_base(params), focus, BASIS_LABELS[focus])
+probe = equivariance_probe(imp_base(p), focus, BASIS_LABELS[focus])
 print(probe.to_string(float_format=lambda v: f"{v:.0e}"))
-glue("c2_probe_steps", PROBE_STEPS, display=False)
+ch.glue("c2_probe_steps", PROBE_STEPS)
 for key, row in {"c2_probe_f64": 0, "c2_probe_f32": 1, "c2_probe_nudge": 2}.items():
-    glue(key, float(probe["weights"].iloc[row]), display=False)
+    ch.glue(key, float(probe["weights"].iloc[row]))
 
 # %% [markdown]
 # In float64 the two bases give the same weights to
@@ -231,12 +198,11 @@ for key, row in {"c2_probe_f64": 0, "c2_probe_f32": 1, "c2_probe_nudge": 2}.item
 # each basis minus canonical.
 
 # %% tags=["remove-stderr"]
-adam_table = sweep(runs["adam"], scheduler=scheduler, device=device, results_dir=results_dir, progress=False,
-                   errors="raise")
+adam_table = ch.sweep("adam")
 adam_by_basis, adam_versus, adam_numbers = study.adam_dense(adam_table, others)
 print(adam_by_basis.round(2).to_string(index=False), adam_versus.round(2).to_string(index=False), sep="\n")
 for key in ("spread", "max_abs"):
-    glue(f"c2_adam_{key}", adam_numbers[key], display=False)
+    ch.glue(f"c2_adam_{key}", adam_numbers[key])
 
 # %% [markdown]
 # Under Adam the dense networks of one seed differ by up to
@@ -256,9 +222,8 @@ for key in ("spread", "max_abs"):
 # tickets against the random re-initialisation control (right).
 
 # %%
-glue("c2_fig_accuracy", basis_accuracy_figure(tickets, lottery_full, bases=bases, reinit_bases=reinit_bases,
-                                              labels=BASIS_LABELS, tolerance_pp=tolerance), display=False)
-plt.close("all")
+ch.glue("c2_fig_accuracy", basis_accuracy_figure(tickets, lottery_full, bases=bases, reinit_bases=reinit_bases,
+                                              labels=BASIS_LABELS, tolerance_pp=tolerance))
 
 # %% [markdown]
 # ```{glue:figure} c2_fig_accuracy
@@ -286,13 +251,12 @@ plt.close("all")
 vs_reinit, vs_dense = study.reinit_effects(lottery_table), study.dense_effects(tickets)
 for effects in (vs_reinit, vs_dense):
     print(study.effect_table(effects, density_at).to_string(index=False), end="\n\n")
-glue("c2_first_pct", float(100 * density_at[1]), display=False)
-glue("c2_sparsest_pct", float(100 * density_at[last_round]), display=False)
-glue("c2_best_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == 1]), display=False)
-glue("c2_sparsest_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == last_round]), display=False)
-glue("c2_reinit_counts", study.count_verdicts(vs_reinit), display=False)
-glue("c2_reinit_sparsest", study.labelled_sentences(vs_reinit[vs_reinit["round"] == last_round]) or "none",
-     display=False)
+ch.glue("c2_first_pct", float(100 * density_at[1]))
+ch.glue("c2_sparsest_pct", float(100 * density_at[last_round]))
+ch.glue("c2_best_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == 1]))
+ch.glue("c2_sparsest_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == last_round]))
+ch.glue("c2_reinit_counts", study.count_verdicts(vs_reinit))
+ch.glue("c2_reinit_sparsest", study.labelled_sentences(vs_reinit[vs_reinit["round"] == last_round]) or "none")
 
 # %% [markdown]
 # **What the numbers show for claim 2.** Pruning the coefficients by
@@ -344,11 +308,11 @@ print(ratios.assign(basis=ratios.basis.map(BASIS_LABELS))[["basis", "sentence"]]
 vs_canonical = study.basis_effects(tickets, others)
 print(study.effect_table(vs_canonical, density_at).to_string(index=False))
 verdicts = study.chapter_verdicts(vs_reinit, vs_dense, ratios, vs_canonical, density_at, tolerance)
-record_verdicts(CHAPTER, verdicts, profile=profile, smoke=smoke, results_dir=results_dir)
-glue("c2_tolerance", float(tolerance), display=False)
-glue("c2_focus_ratio", ratios.set_index("basis").sentence[focus], display=False)
-glue("c2_focus_rounds", study.count_verdicts(vs_canonical[vs_canonical.basis == focus]), display=False)
-glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus]) or "none", display=False)
+record_verdicts("02_bases", verdicts, profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
+ch.glue("c2_tolerance", float(tolerance))
+ch.glue("c2_focus_ratio", ratios.set_index("basis").sentence[focus])
+ch.glue("c2_focus_rounds", study.count_verdicts(vs_canonical[vs_canonical.basis == focus]))
+ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus]) or "none")
 
 # %% [markdown]
 # **What the numbers show for claim 3.** Allowing a loss of
@@ -381,15 +345,14 @@ glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus]) 
 # 90% of its energy (lower: more compact).
 
 # %%
-curves_e, k90 = study.compaction_table({hp.pruning.basis: hp for hp in runs["tickets"] if hp.seed == 0}, bases,
-                                      results_dir)
+curves_e, k90 = study.compaction_table({hp.pruning.basis: hp for hp in ch.runs("tickets") if hp.seed == 0}, bases,
+                                      ch.results_dir)
 print(k90.rename(columns=BASIS_LABELS).round(2).to_string())
-glue("c2_fig_compaction", compaction_figure(curves_e, bases, BASIS_LABELS), display=False)
-plt.close("all")
+ch.glue("c2_fig_compaction", compaction_figure(curves_e, bases, BASIS_LABELS))
 compact = study.compaction_numbers(k90, focus)
 for moment in ("init", "trained", "hidden", "ticket"):
     for what in ("focus", "canonical", "random", "relation"):
-        glue(f"c2_k90_{moment}_{what}", compact[f"c2_k90_{moment}_{what}"], display=False)
+        ch.glue(f"c2_k90_{moment}_{what}", compact[f"c2_k90_{moment}_{what}"])
 
 # %% [markdown]
 # ```{glue:figure} c2_fig_compaction

@@ -61,46 +61,17 @@ device = "auto"             # "auto" (CUDA if available), "cpu" or "cuda"
 scheduler = "auto"          # "auto" (fastest here), "local" (Dask LocalCluster), "serial", or tcp://HOST:PORT
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
-# %%
-from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import check_common, check_hparams, require_fraction, require_names, smoke_scheduler
-from glth_core.profiles import chapter_parameters, imp_base
-
-from glth_core.bases import FIXED_BASES as ALLOWED_ELEMENT, ROTATED_BASES as ALLOWED_LOWRANK  # low rank needs a rotation
-
-params = chapter_parameters("04_structured", profile, smoke=smoke, seeds=seeds, row_fraction=row_fraction,
-                            row_rounds=row_rounds, lowrank_bases=lowrank_bases, element_bases=element_bases,
-                            epochs=epochs, rounds=rounds)
-# low-rank export factorises Linear layers: the fully connected LeNets only
-check_common(smoke=smoke, dataset=params["dataset"], model=params["model"], device=device, scheduler=scheduler,
-             results_dir=results_dir,
-             seeds=(params["seeds"], 2), row_rounds=(params["row_rounds"], 1), epochs=(params["epochs"], 1),
-             rounds=(params["rounds"], 1))
-if not params["model"].startswith("lenet"):
-    raise ValueError(f"parameter model must be a fully connected LeNet (low-rank export), got {params['model']!r}")
-require_fraction("row_fraction", params["row_fraction"])
-require_names("lowrank_bases", params["lowrank_bases"], ALLOWED_LOWRANK)
-require_names("element_bases", params["element_bases"], ALLOWED_ELEMENT)
-if "canonical" not in params["element_bases"]:
-    raise ValueError("parameter element_bases must include 'canonical': its tickets are the reference, and their "
-                     "round 0 is the trained dense network that the SVD baseline truncates")
-check_hparams(imp_base(params))  # the engine's own bounds, named as parameters; the structured runs too:
-check_hparams(imp_base(params, granularity="row", fraction=params["row_fraction"], rounds=params["row_rounds"],
-                       output_fraction=0.0), fraction="row_fraction", rounds="row_rounds")
-if smoke:
-    scheduler = smoke_scheduler(scheduler)
-print(", ".join(f"{k}={v}" for k, v in params.items()))
+# %% tags=["hide-input"]
+from glth_core.chapter import Chapter
+ch = Chapter("04_structured", globals())
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
 
 from glth_core import structured_study as study
 from glth_core.chapter import record_verdicts
 from glth_core.chapter_figures_bases import parameters_figure
 from glth_core.profiles import settings_table
-from glth_core.sweep import sweep
 
 pd.set_option("display.width", 160)
 
@@ -120,9 +91,7 @@ pd.set_option("display.width", 160)
 # input axis as the $28 \times 28$ image.
 
 # %% tags=["remove-stderr"]
-runs = study.chapter_runs(params)
-table = sweep(runs["rows"] + runs["elements"], scheduler=scheduler, device=device, results_dir=results_dir,
-              progress=False, errors="raise")
+table = ch.sweep("tickets")
 
 # %% [markdown]
 # What the two profiles set, and what they cost (measured: the training times
@@ -130,8 +99,8 @@ table = sweep(runs["rows"] + runs["elements"], scheduler=scheduler, device=devic
 # included).
 
 # %%
-print(settings_table("04_structured").to_string())
-print(f"\nthis build ({profile}{', smoke' if smoke else ''}): {table.wall_time_s.sum() / 60:.1f} min of training")
+print(settings_table("04_structured").to_string(), ch.cost_table().to_string(index=False), sep="\n\n")
+print(f"\nthis build: {table.wall_time_s.sum() / 60:.1f} min of training")
 
 # %% [markdown]
 # ## The baseline: truncating the SVD of the trained network
@@ -148,11 +117,10 @@ print(f"\nthis build ({profile}{', smoke' if smoke else ''}): {table.wall_time_s
 # accuracy (%) and mean parameter count of each structured method, by round.
 
 # %%
-frame = study.with_svd_baseline(table, params, results_dir)
+frame = study.with_svd_baseline(table, ch.params, ch.results_dir)
 for part in study.structured_summary(frame):
     print(part.to_string(), end="\n\n")
-glue("c4_fig_params", parameters_figure(frame), display=False)
-plt.close("all")
+ch.glue("c4_fig_params", parameters_figure(frame))
 
 # %% [markdown]
 # ```{glue:figure} c4_fig_params
@@ -184,10 +152,10 @@ plt.close("all")
 # $r(d_\text{out} + d_\text{in})$ per factorised layer plus the rest.
 
 # %%
-check = study.export_check(params, results_dir)
+check = study.export_check(ch.params, ch.results_dir)
 print(study.export_report(check))
-glue("c4_checks_passed", sum(check["checks"].values()), display=False)
-glue("c4_check_params", check["exported"], display=False)
+ch.glue("c4_checks_passed", sum(check["checks"].values()))
+ch.glue("c4_check_params", check["exported"])
 
 # %% [markdown]
 # In the DCT low-rank ticket, {glue:text}`c4_checks_passed` of the three
@@ -228,20 +196,20 @@ print(study.element_table(versus_element).to_string(index=False))
 # network truncated to the same ranks (same seed): *ticket − truncation*.
 
 # %%
-versus_svd = study.svd_effects(frame, params["lowrank_bases"])
+versus_svd = study.svd_effects(frame, ch.params["lowrank_bases"])
 print(study.svd_table(versus_svd).to_string(index=False))
 verdicts = pd.concat([
     study.verdict_rows(versus_element, lambda r: f"{r.method} − element ticket at {int(round(r.params)):,} "
                                                  "parameters (LeNet)"),
     study.verdict_rows(versus_svd, lambda r: f"{r.method} − truncated SVD, round {int(r['round'])} (LeNet)")],
     ignore_index=True)
-record_verdicts("04_structured", verdicts, profile=profile, smoke=smoke, results_dir=results_dir)
+record_verdicts("04_structured", verdicts, profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
 for key, effects in (("element", versus_element), ("svd", versus_svd)):
     for outcome, count in study.verdict_counts(effects).items():
-        glue(f"c4_{key}_{outcome}", count, display=False)
+        ch.glue(f"c4_{key}_{outcome}", count)
 dense_rows = frame[(frame.method == "element ticket, canonical") & (frame["round"] == 0)]
-glue("c4_dense_params", int(dense_rows.params.iloc[0]), display=False)
-glue("c4_dense_acc", 100 * float(dense_rows.test_accuracy.mean()), display=False)
+ch.glue("c4_dense_params", int(dense_rows.params.iloc[0]))
+ch.glue("c4_dense_acc", 100 * float(dense_rows.test_accuracy.mean()))
 
 # %% [markdown]
 # ## What the experiments show

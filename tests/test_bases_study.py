@@ -119,7 +119,16 @@ def test_compaction_numbers_read_the_right_cells():
 def test_chapter_runs_pair_every_basis_with_every_seed():
     from glth_core.profiles import chapter_parameters
 
-    runs = study.chapter_runs(chapter_parameters("02_bases", "quick", smoke=True))
+    p = chapter_parameters("02_bases", "quick", smoke=True)
+    runs = {group: make(p) for group, make in study.RUN_GROUPS.items()}
     assert len(runs["tickets"]) == 3 * 2 and len(runs["reinit"]) == 2 * 2 and len(runs["adam"]) == 3 * 2
     assert {hp.pruning.basis for hp in runs["reinit"]} == {"canonical", "dct"}
     assert {hp.training.optimizer for hp in runs["adam"]} == {"adam"}
+    assert study.RUN_GROUPS["reinit"]({**p, "reinit_bases": []}) == []
+
+
+def test_compared_bases_prefer_the_dct():
+    assert study.compared_bases(["canonical", "random", "dct"]) == (["random", "dct"], "dct")
+    assert study.compared_bases(["canonical", "hadamard"]) == (["hadamard"], "hadamard")
+    with pytest.raises(ValueError, match="besides 'canonical'"):
+        study.compared_bases(["canonical"])
