@@ -88,6 +88,23 @@ from glth_core.profiles import imp_base, settings_table
 p = ch.params
 bases, reinit_bases, tolerance = p["bases"], p["reinit_bases"], p["tolerance"]
 others, focus = study.compared_bases(bases)
+
+# %% [markdown]
+# ## The two profiles
+#
+# The chapter runs under one of two profiles: `quick`, sized so that the whole
+# book builds on a 2-core CPU (three bases: canonical, DCT and random
+# orthogonal; the re-initialisation control in the canonical and DCT bases;
+# 60% pruning per round), and `paper`, at the scale of the literature (the
+# Walsh–Hadamard basis added, the control in every basis, 20 rounds of 20%
+# pruning, 30 epochs per round). Its runs come in three named groups, declared
+# with the profiles (`glth_core.bases_study.RUN_GROUPS`): `tickets`, `reinit`
+# and `adam`. The LeNet-300-100 settings are those of {doc}`01_canonical`,
+# so the canonical tickets here are that chapter's runs, read from the results
+# folder. Below the settings, the runs of each profile and their estimated
+# training time (from measured seconds per epoch).
+
+# %% tags=["hide-input"]
 print(settings_table("02_bases").to_string(), ch.cost_table().to_string(index=False), sep="\n\n")
 
 # %% [markdown]
@@ -425,9 +442,8 @@ for moment in ("init", "trained", "hidden", "ticket"):
 #
 # ## Cost of this chapter
 #
-# The settings of both profiles are printed at the top of the chapter. The
-# paper profile (four bases, the control in every basis, 20 rounds of 20%
-# pruning, 30 epochs per round) is for a GPU or a cluster:
+# The settings and estimated costs of both profiles are printed at the top of
+# the chapter. The paper profile is for a GPU or a cluster:
 # `make book PROFILE=paper`, or this chapter alone with
 # `papermill notebooks/02_bases.ipynb out.ipynb -p profile paper` (add
 # `-p scheduler tcp://HOST:PORT` for a Dask cluster). The training time of
