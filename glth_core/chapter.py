@@ -97,7 +97,7 @@ class Chapter:
     def settings(self) -> str:
         """The resolved settings in one line (``profile quick: seeds=5, ...``)."""
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items() if k not in ("profile", "smoke"))
-        return f"profile {self.profile}{' (smoke)' if self.smoke else ''}: {shown}"
+        return f"profile {self.profile}{' (smoke)' if self.smoke else ''}" + (f": {shown}" if shown else "")
 
     # ------------------------------------------------------------------------------------------ runs
 
@@ -169,7 +169,7 @@ class Chapter:
             value = float(value)
         glue(key, value, display=False)
 
-    def verdicts(self, table, tests: Sequence[Test], *, not_run: str | None = None, **context):
+    def verdicts(self, table, tests: Sequence[Test], *, not_run: str | None = None, effects=None, **context):
         """Compute ``tests`` on ``table``, record them for the summary, glue each sentence under its key.
 
         Args:
@@ -178,6 +178,8 @@ class Chapter:
             not_run: if given, a test whose treatment or reference arm has no rows in ``table`` (a
                 control that the parameters left out) is neither computed nor recorded, and this text
                 is glued under its key; if None, such a test raises.
+            effects: test key -> an effect computed elsewhere, used for that test instead of the table
+                (see :func:`glth_core.chapter_verdicts.compute_verdicts`).
             **context: values of the ``{name}`` fields of the comparison labels; ``{model}`` (its
                 reader label) and ``{dataset}`` default to the chapter's.
 
@@ -190,12 +192,12 @@ class Chapter:
         if "model" in self.params:
             defaults["model"] = model_label(self.params["model"])
         if not_run is not None:
-            missing = [t for t in tests if t.kind == "difference" and not {t.treatment, t.reference}
-                       <= set(table[t.arm].unique())]
+            missing = [t for t in tests if t.kind == "difference" and t.key not in (effects or {})
+                       and not {t.treatment, t.reference} <= set(table[t.arm].unique())]
             for test in missing:
                 self.glue(test.key, not_run)
             tests = [t for t in tests if t not in missing]
-        rows = compute_verdicts(table, tests, chapter=self.name, **{**defaults, **context})
+        rows = compute_verdicts(table, tests, chapter=self.name, effects=effects, **{**defaults, **context})
         record_verdicts(self.name, rows, profile=self.profile, smoke=self.smoke, results_dir=self.results_dir)
         for row in rows.itertuples():
             self.glue(row.key, row.glued_sentence)

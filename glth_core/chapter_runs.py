@@ -12,7 +12,8 @@ r"""What each chapter checks and runs, declared next to the profiles (:mod:`glth
   ImpHparams/SubspaceHparams`` (what ``Chapter.runs(group)`` and ``Chapter.sweep(group)``
   run and what the cost estimate counts);
 * ``extras``: parameters of the chapter that no profile sets (kept as the chapter declares them);
-* ``trains``: False for a chapter that only reads results (06).
+* ``trains``: False for a chapter that only reads results (06);
+* ``verdicts``: False for a chapter that records no verdicts for the summary.
 
 A chapter's helper adds its own groups here (``SPECS["05_conv"].runs["tickets"] = ...``),
 or declares its spec in full.
@@ -30,7 +31,7 @@ from .profiles import imp_base
 from .sweep import grid
 
 __all__ = ["ChapterSpec", "SPECS", "SHORT_SCHEDULE", "engine", "one_of", "fractions", "names", "includes",
-           "nonnegative"]
+           "nonnegative", "verdict_chapters"]
 
 Rule = Callable[[dict], None]
 
@@ -45,6 +46,12 @@ class ChapterSpec:
     extras: tuple = ()
     trains: bool = True
     models: tuple | None = None  # the models a chapter allows (None: every registered one)
+    verdicts: bool = True  # records verdicts for the summary (06 lists the chapters that did not)
+
+
+def verdict_chapters() -> list[str]:
+    """The chapters whose verdicts the summary expects (``verdicts=True``), in book order."""
+    return sorted(name for name, spec in SPECS.items() if spec.verdicts)
 
 
 # ----------------------------------------------------------------------------------------------- rules
@@ -187,5 +194,5 @@ SPECS: dict[str, ChapterSpec] = {
         integers={"seeds": 2, "rounds": 1, "epochs": 1, "rewind_iteration": 0}, models=CONV_MODELS,
         rules=(names("bases", FIXED_BASES), _channel_dct,
                lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"])))),
-    "06_summary": ChapterSpec(trains=False),
+    "06_summary": ChapterSpec(trains=False, verdicts=False),
 }

@@ -6,7 +6,9 @@ seeds, 95% t intervals); these functions only select rows and format:
 * :func:`schedule_comparison`: dense networks of two training schedules, seed by seed;
 * :func:`versus_dense`: a ticket against its own dense network (round 0), at every round;
 * :func:`versus_controls`: a ticket against each control, at every pruned round;
-* :func:`side_word`: "reaches" / "falls short of" a bar, for the Markdown.
+* :func:`side_word`: "reaches" / "falls short of" a bar, for the Markdown;
+* :func:`numbered_verdicts`: the summary's table of every recorded verdict;
+* :func:`listed`: names as one glued phrase ("none" when empty).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import pandas as pd
 from . import stats
 from .labels import control_label
 
-__all__ = ["TRAINED_ACCURACY", "schedule_comparison", "versus_dense", "versus_controls", "side_word", "weights_percent"]
+__all__ = ["TRAINED_ACCURACY", "schedule_comparison", "versus_dense", "versus_controls", "side_word",
+           "weights_percent", "numbered_verdicts", "listed"]
 
 #: Test accuracy (fraction) that a trained dense LeNet-300-100 reaches on Fashion-MNIST: the book's bar for
 #: "trained" (DESIGN.md's evidence standard; chapter 01 checks the profile's schedule against it).
@@ -115,3 +118,19 @@ def versus_controls(table: pd.DataFrame, controls: Sequence[str], arm: str = "co
 def side_word(value: float, bar: float, *, above: str = "reaches", below: str = "falls short of") -> str:
     """``above`` if ``value >= bar`` else ``below``: the word the Markdown needs around a threshold."""
     return above if value >= bar else below
+
+
+def numbered_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Every verdict row as text (:func:`glth_core.verdict_tables.display_table`), numbered ``#`` from 1,
+    chapters by their number ("01")."""
+    from .verdict_tables import display_table
+
+    shown = display_table(verdicts)
+    shown.insert(0, "#", range(1, len(shown) + 1))
+    shown["chapter"] = shown["chapter"].str[:2]
+    return shown
+
+
+def listed(names: Sequence[str], empty: str = "none") -> str:
+    """``names`` joined by commas, or ``empty`` when there is none."""
+    return ", ".join(names) if len(names) else empty

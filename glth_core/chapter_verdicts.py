@@ -143,7 +143,8 @@ def effect_of(table: pd.DataFrame, test: Test) -> tuple[pd.Series, dict]:
     return effects.loc[r], fields
 
 
-def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str, **context) -> pd.DataFrame:
+def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str,
+                     effects: Mapping[str, Mapping] | None = None, **context) -> pd.DataFrame:
     """One verdict row per test (:data:`VERDICT_COLUMNS`, plus ``key``, the glued ``glued_sentence``, and the
     tested ``round`` and ``weights_pct``, mean density in %, of a difference test; None for a compression).
 
@@ -152,6 +153,10 @@ def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str
             compression tests.
         tests: the chapter's :class:`Test` s.
         chapter: the chapter's name (``"01_canonical"``).
+        effects: test key -> an effect computed elsewhere (a row with ``n``, ``estimate``, ``ci_low``,
+            ``ci_high``, optional ``bound``; e.g. a comparison at equal parameter count), used instead of
+            reading the table for that test; its other fields (``params``, ``method`` ...) fill the
+            comparison label. The test's arms then only document the comparison.
         **context: values of the ``{name}`` fields of the tests' comparison labels.
 
     Returns:
@@ -166,7 +171,11 @@ def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str
         raise ValueError(f"duplicated Test keys: {sorted({k for k in keys if keys.count(k) > 1})}")
     rows = []
     for test in tests:
-        effect, fields = effect_of(table, test)
+        if effects is not None and test.key in effects:
+            effect = pd.Series(dict(effects[test.key]))
+            fields = {k: v for k, v in effect.items() if k not in ("n", "estimate", "ci_low", "ci_high", "bound")}
+        else:
+            effect, fields = effect_of(table, test)
         ratio = test.kind == "compression"
         units = dict(unit="x", scale=1.0, null=1.0) if ratio else dict(unit="pp", scale=100.0, null=test.null)
         try:

@@ -47,60 +47,50 @@ profile = "quick"   # the profile whose verdicts are shown: "quick" (make book) 
 results_dir = None  # None: the engine default ($GLTH_RESULTS_DIR or ./results), where the chapters recorded them
 
 # %% tags=["hide-input"]
-from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import check_results_folder, require_bool
-from glth_core.profiles import chapter_parameters
-
-require_bool("smoke", smoke)
-chapter_parameters("06_summary", profile, smoke=smoke)  # checks the profile's name
-check_results_folder(results_dir)  # a missing or unreadable folder fails here, naming it
-print(f"verdicts of the {profile} profile{' (smoke build)' if smoke else ''}")
+from glth_core.chapter import Chapter
+ch = Chapter("06_summary", globals())
 
 # %% tags=["hide-input"]
-import textwrap
-
-import matplotlib.pyplot as plt
-from myst_nb import glue
-
 from glth_core.chapter import recorded_verdicts
-from glth_core.profiles import CHAPTERS
-from glth_core.verdict_tables import (claim_evidence, claim_summary, display_table, forest_panels, markdown_table,
-                                      MarkdownText, missing_chapters)
+from glth_core.chapter_plots import summary_forest
+from glth_core.chapter_runs import verdict_chapters
+from glth_core.chapter_tables import listed, numbered_verdicts
+from glth_core.verdict_tables import MarkdownText, claim_evidence, claim_summary, missing_chapters
 
-CLAIMS = ["1", "2", "3", "4", "5"]
-EXPERIMENT_CHAPTERS = [c for c in CHAPTERS if c != "06_summary"]
-verdicts = recorded_verdicts(profile=profile, smoke=smoke, results_dir=results_dir)
+verdicts = recorded_verdicts(profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
 verdicts = verdicts.sort_values("claim", kind="stable").reset_index(drop=True)  # by claim, chapters in order
-missing = missing_chapters(verdicts, EXPERIMENT_CHAPTERS)
-
-glue("s6_recorded", f"{len(verdicts)} comparisons from {verdicts.chapter.nunique()} of the "
-     f"{len(EXPERIMENT_CHAPTERS)} experiment chapters", display=False)
-glue("s6_missing", "Every experiment chapter recorded its verdicts." if not missing else
-     f"Not recorded (run these chapters with the same profile first, then this one): {', '.join(missing)}.",
-     display=False)
-# claims 1 and 4 are constructions; their recorded comparisons are side questions, not tests of the claim
-CONSTRUCTIONS = {"1": ("a construction: tickets are found and trained in every basis tried", "comparisons"),
-                 "4": ("a construction, checked by the export test of chapter 04",
-                       "side comparisons, not tests of the claim")}
-for claim in CLAIMS:
-    summary = claim_summary(verdicts, claim)
-    if claim in CONSTRUCTIONS:
-        construction, side = CONSTRUCTIONS[claim]
-        recorded_any = (verdicts["claim"] == claim).any()
-        summary = f"{construction}; {side}: {summary}" if recorded_any else construction
-    glue(f"s6_claim{claim}", summary, display=False)
+ch.glue("s6_n", len(verdicts))
+ch.glue("s6_chapters", verdicts.chapter.nunique())
+ch.glue("s6_expected", len(verdict_chapters()))
+ch.glue("s6_missing", listed(missing_chapters(verdicts, verdict_chapters())))
+for claim in ("1", "2", "3", "4", "5"):
+    ch.glue(f"s6_claim{claim}", claim_summary(verdicts, claim))
 
 # %% [markdown]
 # ## The claims at a glance
 #
-# This build shows {glue:text}`s6_recorded`. {glue:text}`s6_missing`
+# This build shows {glue:text}`s6_n` comparisons from
+# {glue:text}`s6_chapters` of the {glue:text}`s6_expected` experiment
+# chapters. Experiment chapters without recorded verdicts:
+# {glue:text}`s6_missing`.
+#
+# ```{admonition} If a chapter is listed as without verdicts
+# :class: dropdown
+# Each chapter records its verdicts when it runs, under its profile (and, in
+# the smoke build, separately). A chapter listed above has not run with this
+# page's profile: run it with the same profile first, then this page.
+# ```
+#
+# Claims 1 and 4 are constructions: they hold wherever the code that builds
+# them passes its tests, and the comparisons recorded for them are side
+# questions, not tests of the claim.
 #
 # | claim | chapters | recorded verdicts | main weakness |
 # |---|---|---|---|
-# | 1. Sparsity in any orthonormal basis | {doc}`02_bases`, {doc}`05_conv` | {glue:text}`s6_claim1` | partly a construction; claims 2 and 3 test whether it is useful |
+# | 1. Sparsity in any orthonormal basis | {doc}`02_bases`, {doc}`05_conv` | a construction: tickets are found and trained in every basis tried; recorded comparisons: {glue:text}`s6_claim1` | partly a construction; claims 2 and 3 test whether it is useful |
 # | 2. Lottery-ticket results carry over | {doc}`01_canonical`, {doc}`02_bases`, {doc}`05_conv` | {glue:text}`s6_claim2` | short sparsity grid in the quick profile; rewinding not varied by default |
 # | 3. A good basis (DCT) compresses better | {doc}`02_bases`, {doc}`05_conv` | {glue:text}`s6_claim3` | small networks, Fashion-MNIST instead of CIFAR-10 |
-# | 4. Structured pruning is an instance | {doc}`04_structured` | {glue:text}`s6_claim4` | a construction; whether structured tickets are *good* is a separate question |
+# | 4. Structured pruning is an instance | {doc}`04_structured` | a construction, checked by the export test of chapter 04; side comparisons, not tests of the claim: {glue:text}`s6_claim4` | a construction; whether structured tickets are *good* is a separate question |
 # | 5. Random subspaces are a corner of the framework | {doc}`03_subspace` | {glue:text}`s6_claim5` | a construction; one data set and one network, a grid of dimensions |
 #
 # ## Every recorded verdict
@@ -111,27 +101,10 @@ for claim in CLAIMS:
 # numbers the rows of the figure below.
 
 # %% mystnb={"markdown_format": "myst"}
-shown = display_table(verdicts)
-shown.insert(0, "#", range(1, len(shown) + 1))
-shown["chapter"] = shown["chapter"].str[:2]  # "01_canonical" -> "01": room for the comparison
-MarkdownText(markdown_table(shown)) if len(shown) else print("No chapter has recorded a verdict for this profile yet.")
+ch.show(numbered_verdicts(verdicts))
 
-# %%
-if len(verdicts):
-    UNITS = {"pp": "difference in percentage points", "x": "ratio"}
-    labelled = verdicts.assign(
-        label=[f"{i}. ch. {r.chapter[:2]}: {textwrap.shorten(r.comparison, 44, placeholder=' …')}"
-               for i, r in enumerate(verdicts.itertuples(), start=1)],
-        panel=[f"claim {r.claim}: {UNITS.get(r.unit, r.unit)}"
-               + (f", tested against {r.null:+g}" if r.null not in (0, 1) else "")  # e.g. "within 1 pp": null -1
-               for r in verdicts.itertuples()])
-    fig = forest_panels(labelled, panel="panel")
-else:  # nothing recorded: an empty figure that says so (the page must still build)
-    fig, ax = plt.subplots(figsize=(7, 1.5))
-    ax.text(0.5, 0.5, "no verdict recorded", ha="center", va="center")
-    ax.set_axis_off()
-glue("s6_fig_forest", fig, display=False)
-plt.close(fig)
+# %% tags=["hide-input"]
+ch.glue("s6_fig_forest", summary_forest(verdicts))
 
 # %% [markdown]
 # ```{glue:figure} s6_fig_forest

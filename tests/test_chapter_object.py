@@ -122,6 +122,15 @@ def test_a_test_against_the_dense_round_matches_scipy():
     assert got["verdict"] == ("holds" if high < 0 else "contradicted" if low > 0 else "inconclusive")
 
 
+def test_an_effect_computed_elsewhere_is_used_for_its_test():
+    effect = {"n": 4, "estimate": 0.012, "ci_low": 0.004, "ci_high": 0.02, "params": 1234, "method": "rows"}
+    test = Test("k", "4", "{method} − element ticket at {params:,} parameters", "method", "rows", "element")
+    got = compute_verdicts(pd.DataFrame(), [test], chapter="04_x", effects={"k": effect}).iloc[0]
+    assert got["comparison"] == "rows − element ticket at 1,234 parameters"
+    assert (got["n"], got["estimate"], got["verdict"]) == (4, pytest.approx(1.2), "holds")
+    assert got["sentence"] == "holds (n = 4, difference +1.20 pp, 95% CI [+0.40, +2.00])"
+
+
 def test_a_malformed_test_is_refused():
     with pytest.raises(ValueError, match="claim must be"):
         Test("k", "7", "c", "control", "ticket", "reinit")
@@ -164,3 +173,22 @@ def test_labels_come_from_one_registry():
     assert control_label("reinit") == "random re-initialisation"
     with pytest.raises(ValueError, match="unknown basis 'dtc'"):
         basis_label("dtc")
+
+
+@pytest.mark.parametrize("chapter, extras, bad, message", [
+    ("02_bases", {}, {"bases": ["dct", "random"]}, "parameter bases must include 'canonical'"),
+    ("02_bases", {}, {"adam_lr": -1.0}, "parameter adam_lr"),
+    ("03_subspace", {"subspace_batch_size": 512}, {"dimensions": [5, 5]}, "parameter dimensions"),
+    ("03_subspace", {"subspace_batch_size": 512}, {"subspace_batch_size": 0}, "parameter subspace_batch_size"),
+    ("04_structured", {}, {"row_fraction": 1.0}, "parameter row_fraction"),
+    ("04_structured", {}, {"lowrank_bases": ["canonical"]}, "parameter lowrank_bases"),
+    ("05_conv", {}, {"models": ["lenet300"]}, "parameter models"),
+    ("05_conv", {}, {"channel_dct": True, "bases": ["canonical"]}, "parameter channel_dct"),
+])
+def test_the_other_chapters_rules_pass_their_defaults_and_refuse_by_name(place, chapter, extras, bad, message):
+    ns = {**{k: None for k in CHAPTERS[chapter]["quick"]}, "smoke": True, "profile": "quick", "device": "cpu",
+          "scheduler": "serial", "results_dir": None, **extras}
+    ch = Chapter(chapter, ns)
+    assert ch.params["dataset"] == "digits" and all(k in ch.params for k in extras)
+    with pytest.raises(ValueError, match=message):
+        Chapter(chapter, {**ns, **bad})
