@@ -350,10 +350,11 @@ ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus
 # explanation of claim 3, not a law. IMP does not keep the trained
 # coefficients: it rewinds the survivors to their initial values and
 # retrains them, so what a mask is worth depends on how the masked network
-# trains, which compaction does not measure. The book's data (this chapter's
-# verdicts above, and {doc}`05_conv`) is what decides whether the more
-# compact basis also gives the better ticket; compaction is neither necessary
-# nor sufficient for it. We measure it for seed 0, layer by layer, at three
+# trains, which compaction does not measure. So this chapter does not assume
+# that a more compact basis must give the better ticket, or that a better
+# ticket needs a more compact basis: the verdicts above (and those of
+# {doc}`05_conv`) decide, and the figures below are read beside them. We
+# measure compaction for seed 0, layer by layer, at three
 # moments: at initialisation, after dense training (round 0), and for the
 # sparsest ticket (its own coefficients in its own basis, so its curve
 # reaches 1 at the ticket's density; what matters is how fast it gets
