@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from . import compaction, lottery, stats
-from .bases import BASIS_LABELS, basis_label
+from .bases import basis_label
 from .chapter import VERDICT_COLUMNS
 from .profiles import imp_base
 from .sweep import grid
@@ -126,14 +126,15 @@ def adam_dense(adam_table: pd.DataFrame, others: Sequence[str]) -> tuple[pd.Data
     dense = stats.summarize(adam_table, ["basis"])
     versus = pd.concat([stats.paired_difference(adam_table, "basis", b, "canonical", by=[]).assign(basis=b)
                         for b in others], ignore_index=True)
-    by_basis = pd.DataFrame({"basis": dense.basis.map(_label), "n": dense.n, "dense accuracy (%)": 100 * dense["mean"],
-                             "95% CI": [f"[{100 * lo:.2f}, {100 * hi:.2f}]" for lo, hi in zip(dense.ci_low, dense.ci_high)]})
-    shown = pd.DataFrame({"basis": versus.basis.map(_label), "n": versus.n, "minus canonical (pp)": 100 * versus.estimate,
-                          "95% CI": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(versus.ci_low, versus.ci_high)],
-                          "interval excludes 0": (versus.ci_low > 0) | (versus.ci_high < 0)})
-    numbers = {"spread": float(100 * (dense["mean"].max() - dense["mean"].min())),
-               "max_abs": float(100 * max(stats.paired_values(adam_table, "basis", b, "canonical").difference.abs().max()
-                                          for b in others))}
+    by_basis = pd.DataFrame({
+        "basis": dense.basis.map(_label), "n": dense.n, "dense accuracy (%)": 100 * dense["mean"],
+        "95% CI": [f"[{100 * lo:.2f}, {100 * hi:.2f}]" for lo, hi in zip(dense.ci_low, dense.ci_high)]})
+    shown = pd.DataFrame({
+        "basis": versus.basis.map(_label), "n": versus.n, "minus canonical (pp)": 100 * versus.estimate,
+        "95% CI": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(versus.ci_low, versus.ci_high)],
+        "interval excludes 0": (versus.ci_low > 0) | (versus.ci_high < 0)})
+    largest = max(stats.paired_values(adam_table, "basis", b, "canonical").difference.abs().max() for b in others)
+    numbers = {"spread": float(100 * (dense["mean"].max() - dense["mean"].min())), "max_abs": float(100 * largest)}
     return by_basis, shown, numbers
 
 
@@ -169,17 +170,20 @@ def compression_effects(tickets: pd.DataFrame, tolerance_pp: float, others: Sequ
         with its verdict (claimed greater than 1, ``side`` column).
     """
     per_seed = stats.compression(tickets, tolerance_pp / 100, reference={"basis": "canonical"})
-    own = stats.summarize_compression(stats.compression(tickets, tolerance_pp / 100, reference="own")).set_index("basis")
+    own_reference = stats.compression(tickets, tolerance_pp / 100, reference="own")
+    own = stats.summarize_compression(own_reference).set_index("basis")
     summary = stats.summarize_compression(per_seed)
     shown = pd.DataFrame({
         "basis": summary.basis.map(_label), "n": summary.n, "censored": summary.censored,
-        "compression (geo. mean)": [stats.format_compression(r.compression, r.censored > 0, 1) for r in summary.itertuples()],
+        "compression (geo. mean)": [stats.format_compression(r.compression, r.censored > 0, 1)
+                                    for r in summary.itertuples()],
         "95% CI": [f"[{r.ci_low:.1f}, {r.ci_high:.1f}]" + (" (lower bound)" if r.bound == "lower" else "")
                    for r in summary.itertuples()],
         "check: own reference": [stats.format_compression(own.compression[b], own.censored[b] > 0, 1)
                                  for b in summary.basis]})
     bases = ["canonical", *others]
-    by_seed = per_seed.assign(shown=[stats.format_compression(r.compression, r.censored, 1) for r in per_seed.itertuples()])
+    by_seed = per_seed.assign(shown=[stats.format_compression(r.compression, r.censored, 1)
+                                     for r in per_seed.itertuples()])
     by_seed = by_seed.pivot(index="seed", columns="basis", values="shown")[bases].rename(columns=_label)
     ratios = pd.concat([stats.compression_ratio(per_seed, "basis", b, "canonical").assign(basis=b) for b in others],
                        ignore_index=True)
@@ -195,7 +199,7 @@ def basis_effects(tickets: pd.DataFrame, others: Sequence[str]) -> pd.DataFrame:
 
 
 def effect_table(effects: pd.DataFrame, density_at: pd.Series) -> pd.DataFrame:
-    """``effects`` for reading: basis label, round, weights remaining (``density_at[round]``), side, verdict sentence."""
+    """``effects`` for reading: basis label, round, weights remaining (``density_at[round]``), side, sentence."""
     return pd.DataFrame({"basis": effects.basis.map(_label), "round": effects["round"],
                          "weights": [percent(density_at[r]) for r in effects["round"]], "side": effects.side,
                          "sentence": effects.sentence})
@@ -273,7 +277,8 @@ def compaction_table(runs_of_seed0: dict, bases: Sequence[str], results_dir=None
 
 
 def share_relation(a: float, b: float) -> str:
-    """How a share of coefficients ``a`` compares with ``b``: "fewer than", "about as many as" (within 10%), "more than"."""
+    """How a share of coefficients ``a`` compares with ``b``: "fewer than", "about as many as" (within 10%) or
+    "more than"."""
     return "about as many as" if abs(a - b) <= 0.1 * max(a, b) else "fewer than" if a < b else "more than"
 
 

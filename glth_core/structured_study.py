@@ -110,8 +110,9 @@ def export_check(p: dict, results_dir=None) -> dict:
     pairs = {name: m for name, m in plain.named_modules() if isinstance(m, torch.nn.Sequential) and len(m) == 2
              and all(isinstance(layer, torch.nn.Linear) for layer in m)}
     factor_params = sum(m[0].out_features * (m[0].in_features + m[1].out_features) for m in pairs.values())
-    other_params = sum(q.numel() for n, q in plain.named_parameters() if not any(n.startswith(k + ".") for k in pairs)) \
-        + sum(m[1].bias.numel() for m in pairs.values() if m[1].bias is not None)
+    outside = [q for n, q in plain.named_parameters() if not any(n.startswith(k + ".") for k in pairs)]
+    other_params = sum(q.numel() for q in outside) + sum(m[1].bias.numel() for m in pairs.values()
+                                                         if m[1].bias is not None)
     exported = sum(q.numel() for q in plain.parameters())
     dense = export(round_model(imp_base(p, basis="canonical", seed=0), 0, results_dir))
     shape = tuple(x_test.shape[1:])

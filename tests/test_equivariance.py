@@ -42,8 +42,9 @@ def test_adam_is_not_equivariant(hparams):
     from glth_core.hparams import update
 
     adam = update(hparams, optimizer="adam", lr=1e-3)
+    x = torch.rand(8, 64, dtype=torch.float64)
     gap = relative_gap(probe_network(adam, "dct", torch.float64, steps=10),
-                       probe_network(adam, "canonical", torch.float64, steps=10), torch.rand(8, 64, dtype=torch.float64))
+                       probe_network(adam, "canonical", torch.float64, steps=10), x)
     assert gap["weights"] > 1e-4
 
 
