@@ -106,6 +106,11 @@ def test_a_declared_test_gives_the_verdict_row_built_by_hand():
                            comparison="ticket − reinit at 16% of weights (here)")
     assert {k: got[k] for k in expected} == expected
     assert got["round"] == 2 and got["weights_pct"] == pytest.approx(16.0)
+    within = Test("w", "3", "within 1 pp", "control", "ticket", "reinit", "greater", round=1, null=-0.01)
+    got = compute_verdicts(table, [within], chapter="01_x").iloc[0]
+    effect = stats.paired_difference(table, "control", "ticket", "reinit", by=["round"]).set_index("round").loc[1]
+    expected = verdict_row(effect, "greater", claim="3", chapter="01_x", comparison="within 1 pp", null=-0.01)
+    assert {k: got[k] for k in expected} == expected and got["null"] == pytest.approx(-1.0)
 
 
 def test_a_test_against_the_dense_round_matches_scipy():
