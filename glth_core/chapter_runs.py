@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping
 
+from . import bases_study, structured_study
 from .bases import FIXED_BASES, ROTATED_BASES
 from .chapter_checks import check_hparams, require_bool, require_fraction, require_names, require_nonnegative
 from .hparams import CONTROLS, OPTIMIZERS, SubspaceHparams, update
@@ -185,7 +186,8 @@ SPECS: dict[str, ChapterSpec] = {
                includes("bases", "canonical", "claim 3 compares every basis with it", at_least=2),
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
-               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr"))),
+               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr")),
+        runs=bases_study.RUN_GROUPS),
     "03_subspace": ChapterSpec(  # runs: the search, then runs with the setting it chose (subspace_analysis)
         integers={"seeds": 2, "epochs": 1, "rounds": 1, "subspace_epochs": 1, "search_dimension": 1,
                   "validation_size": 1},
@@ -200,7 +202,8 @@ SPECS: dict[str, ChapterSpec] = {
                includes("element_bases", "canonical", "its tickets are the reference, and their round 0 is the "
                         "trained dense network that the SVD baseline truncates"), engine(),
                engine(lambda p: dict(granularity="row", fraction=p["row_fraction"], rounds=p["row_rounds"],
-                                     output_fraction=0.0), fraction="row_fraction", rounds="row_rounds"))),
+                                     output_fraction=0.0), fraction="row_fraction", rounds="row_rounds")),
+        runs={"tickets": structured_study.chapter_runs}),
     "05_conv": ChapterSpec(
         integers={"seeds": 2, "rounds": 1, "epochs": 1, "rewind_iteration": 0}, models=CONV_MODELS,
         rules=(names("bases", FIXED_BASES), _channel_dct,

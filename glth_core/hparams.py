@@ -306,6 +306,8 @@ ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", 
                          # analysis of finished runs: they read results, never compute a stored one
                          "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
                          "equal_size.py", "mechanisms.py",
+                         # chapters 02 and 04: analysis, the equivariance probe (never stored) and figures
+                         "bases_study.py", "structured_study.py", "equivariance.py", "chapter_figures_bases.py",
                          # chapter settings: they reach a run only through its hyperparameters, hashed by value
                          "profiles.py",
                          # the data package's re-exports and command line (its other modules count)

@@ -46,7 +46,7 @@ if importlib.util.find_spec("glth_core") is None:  # %pip install, written as va
 # {doc}`01_canonical` uses and justifies: the canonical runs of this chapter
 # *are* that chapter's runs, found in the results cache. Before the
 # verdicts, two facts about optimisers that decide how to read them, shown by
-# experiment; after them, the mechanism behind claim 3: how compactly each
+# experiment; after them, a candidate explanation of claim 3: how compactly each
 # basis writes the weights.
 
 # %% tags=["parameters"]
@@ -72,92 +72,40 @@ scheduler = "auto"          # "auto" (serial on a small machine), "local", "seri
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-# Check every parameter before anything runs (papermill -p ... with a bad value fails here).
-from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.chapter import (check_common, check_hparams, require_fraction, require_names, require_nonnegative,
-                               smoke_scheduler)
-from glth_core.profiles import chapter_parameters, imp_base
-
-CHAPTER = "02_bases"
-from glth_core.bases import FIXED_BASES as ALLOWED_BASES  # not svd: it is fitted to trained weights
-params = chapter_parameters(
-    CHAPTER, profile, smoke=smoke, dataset=dataset, model=model, seeds=seeds, rounds=rounds, fraction=fraction,
-    output_fraction=output_fraction, epochs=epochs, lr=lr, momentum=momentum, milestones=milestones, bases=bases,
-    reinit_bases=reinit_bases, tolerance=tolerance, adam_seeds=adam_seeds, adam_lr=adam_lr)
-check_common(smoke=smoke, dataset=params["dataset"], model=params["model"], device=device, scheduler=scheduler,
-             results_dir=results_dir, seeds=(params["seeds"], 2), rounds=(params["rounds"], 1),
-             epochs=(params["epochs"], 1), adam_seeds=(params["adam_seeds"], 2))
-for name in ("fraction", "output_fraction"):
-    require_fraction(name, params[name])
-require_names("bases", params["bases"], ALLOWED_BASES)
-if "canonical" not in params["bases"] or len(params["bases"]) < 2:
-    raise ValueError("parameter bases must include 'canonical' (claim 3 compares every basis with it) and at least "
-                     f"one other basis, got {params['bases']!r}")
-require_names("reinit_bases", params["reinit_bases"], params["bases"], allow_empty=True)
-require_nonnegative("tolerance", params["tolerance"], unit="percentage points")
-require_nonnegative("adam_lr", params["adam_lr"])
-check_hparams(imp_base(params))  # the engine's own bounds, named as parameters
-check_hparams(imp_base(params, rounds=0, optimizer="adam", lr=params["adam_lr"]), lr="adam_lr")
-if smoke:
-    scheduler = smoke_scheduler(scheduler)
-bases, reinit_bases, tolerance = params["bases"], params["reinit_bases"], params["tolerance"]
-others = [b for b in bases if b != "canonical"]
-focus = "dct" if "dct" in others else others[0]  # the basis the prose discusses first (the paper's DCT)
-print(f"profile={profile}{' (smoke)' if smoke else ''}: " + ", ".join(f"{k}={v}" for k, v in params.items()
-                                                                    if k not in ("profile", "smoke")))
+from glth_core.chapter import Chapter
+ch = Chapter("02_bases", globals())
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
-import matplotlib.ticker as mticker
-import numpy as np
 import pandas as pd
-import seaborn as sns
-import torch
-from myst_nb import glue
 
-from glth_core import compaction, lottery, plots, stats
-from glth_core.export import export
-from glth_core.parametrization import generalized_layers
-from glth_core.training import train
-from glth_core.chapter import VERDICT_COLUMNS, record_verdicts
-from glth_core.verdict_tables import verdict_row
-from glth_core.profiles import estimated_cost_hours, imp_base, settings_table
-from glth_core.sweep import grid, sweep
+from glth_core import bases_study as study
+from glth_core.bases import BASIS_LABELS
+from glth_core.chapter import record_verdicts
+from glth_core.chapter_figures_bases import basis_accuracy_figure, compaction_figure
+from glth_core.equivariance import PROBE_STEPS, equivariance_probe
+from glth_core.profiles import imp_base, settings_table
 
-sns.set_theme(style="whitegrid", context="notebook")
-BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal"}
-PROBE_STEPS = 200  # SGD steps of the direct equivariance check (momentum, weight decay 5e-4)
+p = ch.params
+bases, reinit_bases, tolerance = p["bases"], p["reinit_bases"], p["tolerance"]
+others, focus = study.compared_bases(bases)
 
+# %% [markdown]
+# ## The two profiles
+#
+# The chapter runs under one of two profiles: `quick`, sized so that the whole
+# book builds on a 2-core CPU (three bases: canonical, DCT and random
+# orthogonal; the re-initialisation control in the canonical and DCT bases;
+# 60% pruning per round), and `paper`, at the scale of the literature (the
+# Walsh–Hadamard basis added, the control in every basis, 20 rounds of 20%
+# pruning, 30 epochs per round). Its runs come in three named groups, declared
+# with the profiles (`glth_core.bases_study.RUN_GROUPS`): `tickets`, `reinit`
+# and `adam`. The LeNet-300-100 settings are those of {doc}`01_canonical`,
+# so the canonical tickets here are that chapter's runs, read from the results
+# folder. Below the settings, the runs of each profile and their estimated
+# training time (from measured seconds per epoch).
 
-def chapter_runs(p: dict) -> dict:
-    """Every run of this chapter under resolved parameters ``p``, by experiment."""
-    seeds_ = list(range(p["seeds"]))
-    return {
-        "tickets": grid(imp_base(p), basis=p["bases"], seed=seeds_),
-        "reinit": grid(imp_base(p, control="reinit"), basis=p["reinit_bases"], seed=seeds_) if p["reinit_bases"] else [],
-        "adam": grid(imp_base(p, rounds=0, optimizer="adam", lr=p["adam_lr"]), basis=p["bases"],
-                     seed=list(range(p["adam_seeds"]))),
-    }
-
-
-def run(runs: list) -> pd.DataFrame:
-    """One experiment: its runs through the sweep (cached runs are read, not trained)."""
-    table = sweep(runs, scheduler=scheduler, device=device, results_dir=results_dir, progress=False)
-    if table.attrs["failures"]:
-        raise RuntimeError("some runs failed:\n" + "\n".join(map(str, table.attrs["failures"])))
-    return table
-
-
-def hours(value) -> str:
-    return "not measured" if value is None else f"{value:.1f} h"
-
-
-runs = chapter_runs(params)
-print(settings_table(CHAPTER).to_string())
-for other in ("quick", "paper"):
-    every = [hp for part in chapter_runs(chapter_parameters(CHAPTER, other)).values() for hp in part]
-    print(f"{other} profile: {len(every)} runs, estimated {hours(estimated_cost_hours(every, 'cpu'))} on a 2-core CPU, "
-          f"{hours(estimated_cost_hours(every, 'gpu'))} on a GPU")
+# %% tags=["hide-input"]
+print(settings_table("02_bases").to_string(), ch.cost_table().to_string(index=False), sep="\n\n")
 
 # %% [markdown]
 # ## The experiment
@@ -180,22 +128,12 @@ for other in ("quick", "paper"):
 # that are powers of two; for the other sizes (28, 300, 100, 10)
 # `glth_core.bases` uses $H_{2^k} \otimes R_m$ with a seeded random orthogonal
 # $R_m$ for the odd factor $m$, so "hadamard" is partly a random rotation too.
+# The table below is the mean test accuracy (%) over seeds, by round.
 
 # %% tags=["remove-stderr"]
-lottery_table = run(runs["tickets"] + runs["reinit"])
-tickets = lottery_table[lottery_table.control == "ticket"]
-last_round = int(tickets["round"].max())
-density_at = tickets.groupby("round").density.mean()  # the same schedule in every basis
-controls = lottery_table[lottery_table.control != "ticket"]
-if not controls.empty:  # the controls start at round 1: give them the dense round 0 of their ticket
-    controls = stats.with_dense_round(lottery_table[lottery_table.basis.isin(reinit_bases)])
-    controls = controls[controls.control != "ticket"]
-lottery_full = pd.concat([tickets, controls], ignore_index=True)
-accuracy = stats.summarize(lottery_full, ["basis", "control", "round"], means=["density"])
-curves = accuracy.pivot(index="round", columns=["basis", "control"], values="mean").mul(100)
-curves.columns = [f"{BASIS_LABELS[b]}, {c}" for b, c in curves.columns]
-curves.insert(0, "weights remaining (%)", 100 * density_at)
-print(f"{len(lottery_table.run_id.unique())} runs; mean test accuracy (%) over {params['seeds']} seeds, by round")
+lottery_table = pd.concat([ch.sweep("tickets"), ch.sweep("reinit")], ignore_index=True)
+tickets, lottery_full, curves = study.accuracy_by_round(lottery_table, reinit_bases)
+density_at, last_round = tickets.groupby("round").density.mean(), int(tickets["round"].max())
 print(curves.round(2).to_string())
 
 # %% [markdown]
@@ -214,125 +152,74 @@ print(curves.round(2).to_string())
 # in any basis follows the same trajectory of weights, up to floating-point
 # round-off, and any difference between bases in this chapter comes from the
 # masks alone ({eq}`eq-projected`). The dense round 0 of every run above is
-# that experiment, with the same initial weights per seed:
+# that experiment, with the same initial weights per seed (basis minus
+# canonical, paired over seeds):
 
 # %%
-dense_sgd = tickets[tickets["round"] == 0]
-equivariance = pd.concat([stats.paired_difference(dense_sgd, "basis", b, "canonical", by=[]).assign(basis=b)
-                          for b in others], ignore_index=True)
-pairs = {b: stats.paired_values(dense_sgd, "basis", b, "canonical", pair_on=["seed"]) for b in others}
-equivariance["max |difference| (pp)"] = [100 * pairs[b].difference.abs().max() for b in others]
-equivariance["test images"] = [int(round(pairs[b].difference.abs().max() * 10_000)) for b in others]
-shown = equivariance.assign(**{"basis": equivariance.basis.map(BASIS_LABELS),
-                               "mean difference (pp)": 100 * equivariance.estimate})
-print("dense round 0 (SGD, momentum), basis minus canonical, paired over seeds")
-print(shown[["basis", "n", "mean difference (pp)", "max |difference| (pp)"]].round(4).to_string(index=False))
-glue("c2_dense_spread", float(100 * max(pairs[b].difference.abs().max() for b in others)), display=False)
-_first = equivariance.iloc[0]
-glue("c2_dense_sentence", f"{100 * _first.estimate:+.3f} pp for the {BASIS_LABELS[_first.basis]} basis (n = "
-     f"{int(_first.n)}, 95% CI [{100 * _first.ci_low:+.3f}, {100 * _first.ci_high:+.3f}])", display=False)
+equivariance = study.dense_equivariance(tickets, others)
+print(equivariance.assign(basis=equivariance.basis.map(BASIS_LABELS))[
+    ["basis", "n", "mean difference (pp)", "max |difference| (pp)"]].round(4).to_string(index=False))
+ch.glue("c2_dense_spread", float(equivariance["max |difference| (pp)"].max()))
+for key, column in {"c2_dense_diff": "estimate", "c2_dense_low": "ci_low", "c2_dense_high": "ci_high"}.items():
+    ch.glue(key, 100 * float(equivariance[column].iloc[0]))
 
 # %% [markdown]
 # A difference of one test image is 0.01 percentage points on Fashion-MNIST's
 # 10,000 test images. The dense networks agree to
 # {glue:text}`c2_dense_spread:.2f` percentage points at most; the mean
-# paired difference to the canonical basis is {glue:text}`c2_dense_sentence`. They are not bit-identical, and the
-# direct check below says why. It trains seed 0's network for a few hundred
-# steps of SGD with momentum and weight decay $5 \cdot 10^{-4}$, on the same
-# minibatches, in the canonical basis and in the {glue:text}`c2_probe_basis`
-# basis, in float64 and in float32, and compares the effective weights $W$ and
-# the outputs on the test set. A third pair is the control for round-off: two
-# canonical runs whose initial weights differ in a single float32 rounding
-# step of a single weight.
+# paired difference DCT minus canonical is {glue:text}`c2_dense_diff:+.3f` pp
+# (95% CI [{glue:text}`c2_dense_low:+.3f`, {glue:text}`c2_dense_high:+.3f`]).
+# They are not bit-identical, and the direct check below
+# (`glth_core.equivariance`) says why. It trains seed 0's network for
+# {glue:text}`c2_probe_steps` steps of SGD with momentum and weight decay
+# $5 \cdot 10^{-4}$, on the same minibatches, in the canonical basis and in
+# the DCT basis, in float64 and in float32, and compares the effective
+# weights $W$ and the outputs on the test set (largest relative difference).
+# A third pair is the control for round-off: two canonical runs whose initial
+# weights differ in a single float32 rounding step of a single weight.
+#
+# ```{admonition} Without the DCT
+# :class: dropdown
+# Both profiles train the DCT. If `bases` leaves it out, the dense difference
+# above and the check below use the first non-canonical basis of `bases`
+# instead (the tables name it), and so does every sentence of this chapter
+# that names the DCT.
+# ```
 
 # %%
-def probe_network(basis: str, dtype: torch.dtype, nudge: bool = False) -> torch.nn.Module:
-    """Seed 0's dense network after PROBE_STEPS steps of SGD in ``basis`` (a plain exported model)."""
-    hp = imp_base(params, basis=basis, rounds=0, iterations=PROBE_STEPS, weight_decay=5e-4, milestones=())
-    data = lottery.load_splits(hp.dataset)
-    default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # weights and bases built in ``dtype``: float64 bases are orthonormal to 1e-16
-    try:
-        net = lottery.generalized_model(hp, data.input_shape, data.num_classes, seed=0)
-    finally:
-        torch.set_default_dtype(default_dtype)
-    if nudge:  # one rounding step on one hidden-layer weight: the size of the differences round-off makes
-        with torch.no_grad():
-            w = net.get_submodule(list(generalized_layers(net))[1]).parametrizations.weight.original
-            w.view(-1)[0] = torch.nextafter(w.view(-1)[0], torch.tensor(float("inf"), dtype=dtype))
-    train(net, (data.train[0].to(dtype), data.train[1]), (data.test[0][:1].to(dtype), data.test[1][:1]),
-          hp.training, seed=0, device="cpu", progress=False)
-    return export(net).eval()
-
-
-def gap(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> dict:
-    """Largest |difference| of the weights and of the outputs on ``x``, relative to their largest value."""
-    wa, wb = ([p.detach().double() for n, p in m.named_parameters() if n.endswith("weight")] for m in (a, b))
-    with torch.no_grad():
-        ya, yb = a(x.to(next(a.parameters()).dtype)).double(), b(x.to(next(b.parameters()).dtype)).double()
-    return {"weights": max(float((u - v).abs().max() / u.abs().max()) for u, v in zip(wa, wb)),
-            "test-set outputs": float((ya - yb).abs().max() / ya.abs().max())}
-
-
-probe_basis = "dct" if "dct" in params["bases"] else others[0]
-split = lottery.load_splits(imp_base(params).dataset)
-x_probe = split.test[0]
-probe = pd.DataFrame([
-    {"pair": f"{BASIS_LABELS[probe_basis]} vs canonical, float64",
-     **gap(probe_network(probe_basis, torch.float64), probe_network("canonical", torch.float64), x_probe)},
-    {"pair": f"{BASIS_LABELS[probe_basis]} vs canonical, float32",
-     **gap(probe_network(probe_basis, torch.float32), probe_network("canonical", torch.float32), x_probe)},
-    {"pair": "canonical vs canonical nudged by one rounding, float32",
-     **gap(probe_network("canonical", torch.float32, nudge=True), probe_network("canonical", torch.float32), x_probe)},
-]).set_index("pair")
-print(f"seed 0 after {PROBE_STEPS} SGD steps (momentum {params['momentum']}, weight decay 5e-4): largest relative "
-      "difference")
+probe = equivariance_probe(imp_base(p), focus, BASIS_LABELS[focus])
 print(probe.to_string(float_format=lambda v: f"{v:.0e}"))
-glue("c2_probe_basis", BASIS_LABELS[probe_basis], display=False)
-glue("c2_probe_f64", f"{probe['weights'].iloc[0]:.0e}", display=False)
-glue("c2_probe_f32", f"{probe['weights'].iloc[1]:.0e}", display=False)
-glue("c2_probe_nudge", f"{probe['weights'].iloc[2]:.0e}", display=False)
-glue("c2_probe_steps", str(PROBE_STEPS), display=False)
+ch.glue("c2_probe_steps", PROBE_STEPS)
+for key, row in {"c2_probe_f64": 0, "c2_probe_f32": 1, "c2_probe_nudge": 2}.items():
+    ch.glue(key, float(probe["weights"].iloc[row]))
 
 # %% [markdown]
 # In float64 the two bases give the same weights to
-# {glue:text}`c2_probe_f64` of their scale after
+# {glue:text}`c2_probe_f64:.0e` of their scale after
 # {glue:text}`c2_probe_steps` steps: SGD is equivariant, and what is left is
-# float64 round-off. In float32 the gap is {glue:text}`c2_probe_f32`: float32
-# round-off (its unit is $6 \cdot 10^{-8}$), which a basis changes because it
-# changes the order of the sums, grown over the steps. Training amplifies any
-# such perturbation: a single rounding step on a single initial weight of the
-# canonical network opens a gap of {glue:text}`c2_probe_nudge` over the same
-# steps. Over the 5-epoch runs these gaps grow into the small differences of
-# dense accuracy above, which are round-off noise amplified by training, not an
-# effect of the basis.
+# float64 round-off. In float32 the gap is {glue:text}`c2_probe_f32:.0e`:
+# float32 round-off (its unit is $6 \cdot 10^{-8}$), which a basis changes
+# because it changes the order of the sums, grown over the steps. Training
+# amplifies any such perturbation: a single rounding step on a single initial
+# weight of the canonical network opens a gap of
+# {glue:text}`c2_probe_nudge:.0e` over the same steps. Over the 5-epoch runs
+# these gaps grow into the small differences of dense accuracy above, which
+# are round-off noise amplified by training, not an effect of the basis.
 #
 # **Adam is not.** Adam {cite:p}`kingma2015adam` divides each coordinate's
 # step by a running estimate of that coordinate's gradient magnitude: a
 # per-coordinate rescaling, which does not commute with a rotation. Training
 # the coefficients with Adam in another basis is a different optimiser for
 # the weights. The same dense networks, trained with Adam (learning rate
-# `adam_lr`, the rest of the schedule unchanged):
+# `adam_lr`, the rest of the schedule unchanged): accuracy by basis, then
+# each basis minus canonical.
 
 # %% tags=["remove-stderr"]
-adam_table = run(runs["adam"])
-adam_dense = stats.summarize(adam_table, ["basis"])
-adam_vs = pd.concat([stats.paired_difference(adam_table, "basis", b, "canonical", by=[]).assign(basis=b)
-                     for b in others], ignore_index=True)
-adam_shown = adam_dense.assign(basis=adam_dense.basis.map(BASIS_LABELS), **{
-    "dense accuracy (%)": 100 * adam_dense["mean"], "95% CI": [f"[{100 * lo:.2f}, {100 * hi:.2f}]"
-                                                               for lo, hi in zip(adam_dense.ci_low, adam_dense.ci_high)]})
-adam_vs_shown = adam_vs.assign(basis=adam_vs.basis.map(BASIS_LABELS), **{
-    "minus canonical (pp)": 100 * adam_vs.estimate,
-    "95% CI": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(adam_vs.ci_low, adam_vs.ci_high)],
-    "interval excludes 0": (adam_vs.ci_low > 0) | (adam_vs.ci_high < 0)})
-print(f"dense networks trained with Adam (lr {params['adam_lr']:g}), {params['epochs']} epochs")
-print(adam_shown[["basis", "n", "dense accuracy (%)", "95% CI"]].round(2).to_string(index=False))
-print(adam_vs_shown[["basis", "n", "minus canonical (pp)", "95% CI", "interval excludes 0"]].round(2)
-      .to_string(index=False))
-glue("c2_adam_spread", float(100 * (adam_dense["mean"].max() - adam_dense["mean"].min())), display=False)
-glue("c2_adam_max_abs", float(100 * max(stats.paired_values(adam_table, "basis", b, "canonical")
-                                         .difference.abs().max() for b in others)), display=False)
+adam_table = ch.sweep("adam")
+adam_by_basis, adam_versus, adam_numbers = study.adam_dense(adam_table, others)
+print(adam_by_basis.round(2).to_string(index=False), adam_versus.round(2).to_string(index=False), sep="\n")
+for key in ("spread", "max_abs"):
+    ch.glue(f"c2_adam_{key}", adam_numbers[key])
 
 # %% [markdown]
 # Under Adam the dense networks of one seed differ by up to
@@ -352,23 +239,8 @@ glue("c2_adam_max_abs", float(100 * max(stats.paired_values(adam_table, "basis",
 # tickets against the random re-initialisation control (right).
 
 # %%
-fig, axes = plt.subplots(1, 2 if reinit_bases else 1, figsize=(12 if reinit_bases else 7, 4.5), squeeze=False,
-                         sharey=True)
-dense_reference = float(dense_sgd[dense_sgd.basis == "canonical"].test_accuracy.mean())
-plots.accuracy_curves(tickets, hue="basis", hue_order=bases, labels=BASIS_LABELS, ax=axes[0, 0],
-                      reference=dense_reference, reference_label="dense canonical network (mean)",
-                      tolerance=tolerance / 100)
-axes[0, 0].set_title("IMP tickets by basis")
-if reinit_bases:
-    part = lottery_full[lottery_full.basis.isin(reinit_bases)]
-    plots.accuracy_curves(part, hue="basis", style="control", hue_order=reinit_bases, style_order=["ticket", "reinit"],
-                          labels={**BASIS_LABELS, "reinit": "random re-init"}, ax=axes[0, 1])
-    axes[0, 1].set_title("ticket against random re-initialisation")
-low, high = axes[0, 0].get_ylim()
-axes[0, 0].set_ylim(max(low, 0), min(high, 100))  # wide intervals of few seeds must not stretch the axis past 0-100%
-fig.tight_layout()
-glue("c2_fig_accuracy", fig, display=False)
-plt.close(fig)
+ch.glue("c2_fig_accuracy", basis_accuracy_figure(tickets, lottery_full, bases=bases, reinit_bases=reinit_bases,
+                                              labels=BASIS_LABELS, tolerance_pp=tolerance))
 
 # %% [markdown]
 # ```{glue:figure} c2_fig_accuracy
@@ -387,68 +259,21 @@ plt.close(fig)
 # book (a claim *holds* when the 95% interval of the paired difference lies
 # on the claimed side of 0, is *contradicted* when it lies on the other side,
 # and is *inconclusive* otherwise). The ticket against its random
-# re-initialisation, claimed greater, at every pruned round:
+# re-initialisation, claimed greater, at every pruned round; then the ticket
+# against the dense network of the same seed, at two rounds fixed in advance:
+# the first pruned round (claimed greater: accuracy first rises with pruning)
+# and the sparsest round (claimed less: then it falls).
 
 # %%
-def percent(density: float) -> str:
-    return f"{100 * density:.3g}%"
-
-
-def verdict_records(effects: pd.DataFrame, claim: str, side: str, comparison, *, unit="pp", null=0.0, scale=100.0):
-    """Rows of the chapter's verdict table, one per effect (``verdict_tables.verdict_row``)."""
-    return pd.DataFrame([verdict_row(r, side, claim=claim, chapter=CHAPTER, comparison=comparison(r), unit=unit,
-                                     scale=scale, null=null) for _, r in effects.iterrows()], columns=VERDICT_COLUMNS)
-
-
-if reinit_bases:
-    vs_reinit = stats.paired_difference(lottery_table, "control", "ticket", "reinit", by=["basis", "round"])
-    vs_reinit = stats.with_verdicts(vs_reinit, "greater")
-    reinit_records = verdict_records(vs_reinit, "2", "greater", lambda r: (
-        f"ticket − reinit at {percent(density_at[r['round']])} of weights (LeNet, {BASIS_LABELS[r.basis]})"))
-    print("ticket minus random re-initialisation (claimed: greater)")
-    print(vs_reinit.assign(basis=vs_reinit.basis.map(BASIS_LABELS),
-                           weights=[percent(density_at[r]) for r in vs_reinit["round"]])
-          [["basis", "round", "weights", "sentence"]].to_string(index=False))
-else:
-    vs_reinit, reinit_records = pd.DataFrame(columns=["basis", "round", "verdict", "sentence"]), pd.DataFrame()
-    print("no re-initialisation control (parameter reinit_bases is empty)")
-
-# %% [markdown]
-# And the ticket against the dense network of the same seed, at two rounds
-# fixed in advance: the first pruned round (claimed greater: accuracy first
-# rises with pruning) and the sparsest round (claimed less: then it falls).
-
-# %%
-vs_dense = []
-for r, side in ((1, "greater"), (last_round, "less")):
-    effect = stats.paired_difference(tickets, "round", r, 0, by=["basis"])
-    vs_dense.append(stats.with_verdicts(effect, side).assign(round=r, side=side))
-vs_dense = pd.concat(vs_dense, ignore_index=True)
-dense_records = pd.concat([verdict_records(part, "2", side, lambda r: (
-    f"ticket − dense at {percent(density_at[r['round']])} of weights (LeNet, {BASIS_LABELS[r.basis]})"))
-    for side, part in vs_dense.groupby("side", sort=False)], ignore_index=True)
-print(vs_dense.assign(basis=vs_dense.basis.map(BASIS_LABELS), weights=[percent(density_at[r]) for r in vs_dense["round"]])
-      [["basis", "weights", "side", "sentence"]].to_string(index=False))
-
-first, sparsest = vs_dense[vs_dense["round"] == 1], vs_dense[vs_dense["round"] == last_round]
-glue("c2_sparsest_pct", float(100 * density_at[last_round]), display=False)
-glue("c2_first_pct", float(100 * density_at[1]), display=False)
-glue("c2_sparsest_summary", "; ".join(f"{BASIS_LABELS[r.basis]}: {r.sentence}" for _, r in sparsest.iterrows()),
-     display=False)
-glue("c2_best_summary", "; ".join(f"{BASIS_LABELS[r.basis]}: {r.sentence}" for _, r in first.iterrows()),
-     display=False)
-
-
-def count_verdicts(effects: pd.DataFrame) -> str:
-    counts = effects.verdict.value_counts()
-    return ", ".join(f"{counts[v]} {v}" for v in stats.VERDICTS if v in counts) or "none"
-
-
-reinit_summary = "; ".join(
-    f"in the {BASIS_LABELS[b]} basis, over {len(part)} pruned rounds: {count_verdicts(part)} (at "
-    f"{percent(density_at[last_round])} of the weights: {part[part['round'] == last_round].sentence.iloc[0]})"
-    for b, part in vs_reinit.groupby("basis", sort=False)) if reinit_bases else "was not run (reinit_bases is empty)"
-glue("c2_reinit_summary", reinit_summary, display=False)
+vs_reinit, vs_dense = study.reinit_effects(lottery_table), study.dense_effects(tickets)
+for effects in (vs_reinit, vs_dense):
+    print(study.effect_table(effects, density_at).to_string(index=False), end="\n\n")
+ch.glue("c2_first_pct", float(100 * density_at[1]))
+ch.glue("c2_sparsest_pct", float(100 * density_at[last_round]))
+ch.glue("c2_best_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == 1]))
+ch.glue("c2_sparsest_summary", study.labelled_sentences(vs_dense[vs_dense["round"] == last_round]))
+ch.glue("c2_reinit_counts", study.count_verdicts(vs_reinit))
+ch.glue("c2_reinit_sparsest", study.labelled_sentences(vs_reinit[vs_reinit["round"] == last_round]) or "none")
 
 # %% [markdown]
 # **What the numbers show for claim 2.** Pruning the coefficients by
@@ -458,7 +283,9 @@ glue("c2_reinit_summary", reinit_summary, display=False)
 # dense network of the same seed: {glue:text}`c2_best_summary`. At the
 # sparsest round, {glue:text}`c2_sparsest_pct:.1f`% of the coefficients:
 # {glue:text}`c2_sparsest_summary`. Against random re-initialisation of the
-# same coefficient mask, {glue:text}`c2_reinit_summary`.
+# same coefficient mask, over every basis with the control and every pruned
+# round: {glue:text}`c2_reinit_counts`; at the sparsest round,
+# {glue:text}`c2_reinit_sparsest`.
 #
 # ## Claim 3: compression at equal accuracy
 #
@@ -475,44 +302,16 @@ glue("c2_reinit_summary", reinit_summary, display=False)
 # every basis is held to the same target. Under SGD the choice hardly
 # matters (each basis' own dense network is the same function, shown above);
 # the table shows the other choice, each basis' own dense network, as a
-# check.
-
-# %%
-per_seed = stats.compression(tickets, tolerance / 100, reference={"basis": "canonical"})
-own_seed = stats.compression(tickets, tolerance / 100, reference="own")
-compressions = stats.summarize_compression(per_seed)
-own = stats.summarize_compression(own_seed).set_index("basis")
-
-
-def interval(row) -> str:
-    return f"[{row.ci_low:.1f}, {row.ci_high:.1f}]" + (" (lower bound)" if row.bound == "lower" else "")
-
-
-table_a = pd.DataFrame({
-    "basis": compressions.basis.map(BASIS_LABELS), "n": compressions.n, "censored": compressions.censored,
-    "compression (geo. mean)": [stats.format_compression(r.compression, r.censored > 0, 1)
-                                for r in compressions.itertuples()],
-    "95% CI": [interval(r) for r in compressions.itertuples()],
-    "check: own reference": [stats.format_compression(own.compression[b], own.censored[b] > 0, 1)
-                             for b in compressions.basis]})
-print(f"compression at equal accuracy: within {tolerance:g} pp of the same seed's dense canonical network")
-print(table_a.to_string(index=False))
-by_seed = per_seed.assign(shown=[stats.format_compression(r.compression, r.censored, 1) for r in per_seed.itertuples()])
-print("\nper seed")
-print(by_seed.pivot(index="seed", columns="basis", values="shown")[bases].rename(columns=BASIS_LABELS).to_string())
-
-# %% [markdown]
+# check. Below it, the compression of every seed.
+#
 # Then the paired ratio of each basis' compression to the canonical one,
 # seed by seed (claimed greater than 1), with the t interval of the
 # geometric mean ratio (on the log ratios, `glth_core.stats.compression_ratio`;
-# a comparison with censored runs is reported as censored, never as holding):
+# a comparison with censored runs is reported as censored, never as holding).
 
 # %%
-ratios = pd.concat([stats.compression_ratio(per_seed, "basis", b, "canonical").assign(basis=b) for b in others],
-                   ignore_index=True)
-ratios = stats.with_verdicts(ratios, "greater", unit="x", scale=1, null=1)
-ratio_records = verdict_records(ratios, "3", "greater", lambda r: (
-    f"compression {BASIS_LABELS[r.basis]} / canonical within {tolerance:g} pp (LeNet)"), unit="x", null=1.0, scale=1.0)
+compressions, by_seed, ratios = study.compression_effects(tickets, tolerance, others)
+print(compressions.to_string(index=False), by_seed.to_string(), sep="\n\n")
 print(ratios.assign(basis=ratios.basis.map(BASIS_LABELS))[["basis", "sentence"]].to_string(index=False))
 
 # %% [markdown]
@@ -520,129 +319,58 @@ print(ratios.assign(basis=ratios.basis.map(BASIS_LABELS))[["basis", "sentence"]]
 # interpolated between two rounds a factor
 # $1/(1 - \text{fraction})$ apart in density) and on where the band is drawn.
 # The second view needs neither: the paired accuracy difference, basis minus
-# canonical, at every matched pruned round (claimed greater):
+# canonical, at every matched pruned round (claimed greater).
 
 # %%
-vs_canonical = pd.concat([stats.paired_difference(tickets, "basis", b, "canonical").assign(basis=b) for b in others],
-                         ignore_index=True)
-vs_canonical = stats.with_verdicts(vs_canonical[vs_canonical["round"] > 0].reset_index(drop=True), "greater")
-accuracy_records = verdict_records(vs_canonical, "3", "greater", lambda r: (
-    f"{BASIS_LABELS[r.basis]} − canonical at {percent(density_at[r['round']])} of weights (LeNet)"))
-print(vs_canonical.assign(basis=vs_canonical.basis.map(BASIS_LABELS),
-                          weights=[percent(density_at[r]) for r in vs_canonical["round"]])
-      [["basis", "round", "weights", "sentence"]].to_string(index=False))
-
-verdicts = pd.concat([reinit_records, dense_records, ratio_records, accuracy_records], ignore_index=True)
-record_verdicts(CHAPTER, verdicts, profile=profile, smoke=smoke, results_dir=results_dir)
-print(f"\n{len(verdicts)} verdicts recorded for the summary: " + count_verdicts(verdicts))
-
-focus_ratio = ratios.set_index("basis").loc[focus]
-focus_rounds = vs_canonical[vs_canonical.basis == focus]
-glue("c2_tolerance", float(tolerance), display=False)
-glue("c2_focus", BASIS_LABELS[focus], display=False)
-glue("c2_focus_ratio", focus_ratio.sentence, display=False)
-glue("c2_focus_rounds", f"{count_verdicts(focus_rounds)} over {len(focus_rounds)} pruned rounds", display=False)
-glue("c2_other_ratios", "; ".join(f"{BASIS_LABELS[b]}: {r.sentence}" for b, r in ratios.set_index("basis").iterrows()
-                                  if b != focus) or "no other basis was run", display=False)
+vs_canonical = study.basis_effects(tickets, others)
+print(study.effect_table(vs_canonical, density_at).to_string(index=False))
+verdicts = study.chapter_verdicts(vs_reinit, vs_dense, ratios, vs_canonical, density_at, tolerance)
+record_verdicts("02_bases", verdicts, profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
+ch.glue("c2_tolerance", float(tolerance))
+ch.glue("c2_focus_ratio", ratios.set_index("basis").sentence[focus])
+ch.glue("c2_focus_rounds", study.count_verdicts(vs_canonical[vs_canonical.basis == focus]))
+ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus]) or "none")
 
 # %% [markdown]
 # **What the numbers show for claim 3.** Allowing a loss of
 # {glue:text}`c2_tolerance:.1f` percentage points with respect to the dense
-# canonical network, the compression ratio of the
-# {glue:text}`c2_focus` basis over the canonical one:
-# {glue:text}`c2_focus_ratio`. Round by round, the accuracy difference
-# {glue:text}`c2_focus` minus canonical gives
-# {glue:text}`c2_focus_rounds`. The other bases against the canonical one:
-# {glue:text}`c2_other_ratios`.
+# canonical network, the compression ratio of the DCT over the canonical
+# basis: {glue:text}`c2_focus_ratio`. Round by round, the accuracy difference
+# DCT minus canonical gives {glue:text}`c2_focus_rounds`. The other bases
+# against the canonical one: {glue:text}`c2_other_ratios`.
 #
-# ## Why a basis can compress: energy compaction
+# ## How compactly each basis writes the weights
 #
 # Magnitude pruning to a density $k\%$ keeps the $k\%$ largest coefficients,
 # and the squared norm it removes is $1 - E(k)$, where $E(k)$ is the fraction
 # of the weight's energy that those coefficients hold
-# (`glth_core.compaction`). A basis can only prune better than the canonical
-# one where its curve $E(k)$ lies above the canonical curve: where it writes
-# the weights more compactly. We measure it for seed 0, layer by layer, at
-# three moments: at initialisation, after dense training (round 0), and for
-# the sparsest ticket (its own coefficients in its own basis, so its curve
-# reaches 1 at the ticket's density; what matters is how fast it gets there).
-# The first layer is measured with the image-aware view the engine trains
-# with.
+# (`glth_core.compaction`). A basis whose curve $E(k)$ lies above the
+# canonical one writes the weights more compactly: pruning to the same
+# density removes less of them. That makes compaction a *candidate*
+# explanation of claim 3, not a law. IMP does not keep the trained
+# coefficients: it rewinds the survivors to their initial values and
+# retrains them, so what a mask is worth depends on how the masked network
+# trains, which compaction does not measure. So this chapter does not assume
+# that a more compact basis must give the better ticket, or that a better
+# ticket needs a more compact basis: the verdicts above (and those of
+# {doc}`05_conv`) decide, and the figures below are read beside them. We
+# measure compaction for seed 0, layer by layer, at three
+# moments: at initialisation, after dense training (round 0), and for the
+# sparsest ticket (its own coefficients in its own basis, so its curve
+# reaches 1 at the ticket's density; what matters is how fast it gets
+# there). The first layer is measured with the image-aware view the engine
+# trains with. The table: the percent of each layer's coefficients that hold
+# 90% of its energy (lower: more compact).
 
 # %%
-tickets_of = {hp.pruning.basis: hp for hp in runs["tickets"] if hp.seed == 0}
-input_shape, num_classes = split.input_shape, split.num_classes
-states = {
-    "initialisation": lottery.generalized_model(tickets_of["canonical"], input_shape, num_classes),
-    "dense trained": lottery.round_model(tickets_of["canonical"], 0, results_dir),
-}
-curves_e, needed = [], []
-for state, net in states.items():
-    for b in bases:
-        curves_e.append(compaction.energy_curve(net, b, image_shape=input_shape).assign(state=state))
-        needed.append(compaction.energy_needed(net, b, levels=(0.9,), image_shape=input_shape).assign(state=state))
-for b in bases:
-    ticket_net = lottery.round_model(tickets_of[b], last_round, results_dir)
-    curves_e.append(compaction.energy_curve(ticket_net).assign(state="sparsest ticket"))
-    needed.append(compaction.energy_needed(ticket_net, levels=(0.9,)).assign(state="sparsest ticket"))
-curves_e, needed = pd.concat(curves_e, ignore_index=True), pd.concat(needed, ignore_index=True)
-k90 = needed.pivot_table(index=["state", "layer"], columns="basis", values="k_percent", sort=False)[bases]
-print("percent of each layer's coefficients that hold 90% of its energy (seed 0; lower = more compact)")
+curves_e, k90 = study.compaction_table({hp.pruning.basis: hp for hp in ch.runs("tickets") if hp.seed == 0}, bases,
+                                      ch.results_dir)
 print(k90.rename(columns=BASIS_LABELS).round(2).to_string())
-
-# %%
-grid_plot = sns.relplot(data=curves_e.assign(basis=curves_e.basis.map(BASIS_LABELS), energy=100 * curves_e.energy_fraction),
-                        x="k_percent", y="energy", hue="basis", hue_order=[BASIS_LABELS[b] for b in bases],
-                        style="basis", style_order=[BASIS_LABELS[b] for b in bases],
-                        row="state", col="layer", kind="line", height=2.6, aspect=1.25,
-                        palette="colorblind", facet_kws={"margin_titles": True})
-for ax in grid_plot.axes.flat:
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(mticker.FixedLocator([0.01, 0.1, 1, 10, 100]))
-    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
-grid_plot.set_axis_labels("coefficients kept (%, log scale)", "energy held (%)")
-grid_plot.set_titles(row_template="{row_name}", col_template="{col_name}")
-glue("c2_fig_compaction", grid_plot.figure, display=False)
-plt.close(grid_plot.figure)
-
-
-def relation(a: float, b: float) -> str:
-    """How a share of coefficients ``a`` compares with ``b`` (within 10%: about as many)."""
-    return "about as many as" if abs(a - b) <= 0.1 * max(a, b) else "fewer than" if a < b else "more than"
-
-
-def compaction_sentence(state: str, layer: str, what: str, implication: bool = False) -> str:
-    """Computed: the share of coefficients holding 90% of the energy, focus basis against the others."""
-    share = k90.loc[(state, layer)]
-    a, c = share[focus], share["canonical"]
-    rest = [f"{share[b]:.2g}% {BASIS_LABELS[b]}" for b in others if b != focus]
-    sentence = (f"{what}, 90% of the energy takes {a:.2g}% of the {BASIS_LABELS[focus]} coefficients, "
-                f"{relation(a, c)} the {c:.2g}% of the canonical ones" + (f" ({', '.join(rest)})" if rest else ""))
-    if not implication:
-        return sentence
-    sentence += {"fewer than": f": the {BASIS_LABELS[focus]} leaves magnitude pruning more room in this layer",
-                 "about as many as": f": the {BASIS_LABELS[focus]} gives magnitude pruning no more room here",
-                 "more than": f": the {BASIS_LABELS[focus]} gives magnitude pruning less room here"}[relation(a, c)]
-    if relation(a, c) == "fewer than" and focus != "random" and "random" in others:
-        sentence += ({"fewer than": ", and more than a random rotation does, so it finds structure in the weights"}
-                     .get(relation(a, share["random"]),
-                          ", but no more than a random rotation does, so this is not structure that the "
-                          f"{BASIS_LABELS[focus]} finds"))
-    return sentence
-
-
-layers = list(k90.loc["dense trained"].index)
-first_layer, hidden_layer = layers[0], layers[1] if len(layers) > 2 else layers[-1]
-glue("c2_compact_init", compaction_sentence("initialisation", first_layer, f"At initialisation, in {first_layer}"),
-     display=False)
-glue("c2_compact_trained", compaction_sentence("dense trained", first_layer,
-                                               f"After dense training, in the first layer {first_layer}", True),
-     display=False)
-glue("c2_compact_hidden", compaction_sentence("dense trained", hidden_layer,
-                                              f"In the hidden layer {hidden_layer} after training", True), display=False)
-glue("c2_compact_ticket", compaction_sentence("sparsest ticket", first_layer,
-                                              f"In the sparsest tickets' {first_layer}"), display=False)
+ch.glue("c2_fig_compaction", compaction_figure(curves_e, bases, BASIS_LABELS))
+compact = study.compaction_numbers(k90, focus)
+for moment in ("init", "trained", "hidden", "ticket"):
+    for what in ("focus", "canonical", "random", "relation"):
+        ch.glue(f"c2_k90_{moment}_{what}", compact[f"c2_k90_{moment}_{what}"])
 
 # %% [markdown]
 # ```{glue:figure} c2_fig_compaction
@@ -656,46 +384,72 @@ glue("c2_compact_ticket", compaction_sentence("sparsest ticket", first_layer,
 # coincide are drawn with different dashes).
 # ```
 #
-# {glue:text}`c2_compact_init`. Random weights have no structure that a basis
-# could concentrate: the initial weights are independent uniform draws, and a
+# At initialisation, in the first layer `fc1`, 90% of the energy takes
+# {glue:text}`c2_k90_init_focus:.2g`% of the DCT coefficients,
+# {glue:text}`c2_k90_init_relation` the {glue:text}`c2_k90_init_canonical:.2g`%
+# of the canonical ones ({glue:text}`c2_k90_init_random:.2g`% for the random
+# orthogonal basis). Random weights have no structure that a basis could
+# concentrate: the initial weights are independent uniform draws, and a
 # rotation only turns them into nearly Gaussian coefficients (a different
 # distribution, hence a different curve, in every non-canonical basis alike).
-# An advantage of the DCT over the random basis, or a change of the gap to the
-# canonical basis from initialisation to training, is what training put
-# there. {glue:text}`c2_compact_trained`. This is the comparison that bounds claim
-# 3: magnitude pruning in a basis cannot keep more of the trained first
-# layer's energy than that basis' curve allows. {glue:text}`c2_compact_hidden`.
-# The axes of the 300 and 100 hidden units have no spatial order, so there
-# the DCT is just another rotation. {glue:text}`c2_compact_ticket`: this is how the pruned
-# weights are spread within what the tickets kept.
+# An advantage of the DCT over the random basis, or a change of the gap to
+# the canonical basis from initialisation to training, is what training put
+# there.
 #
-# Why the DCT can help, and what limits it in LeNet: in the
-# image-aware first layer, which holds about 88% of LeNet-300-100's weights,
-# each hidden unit's incoming weights form a $28 \times 28$ image, and smooth
-# images concentrate their energy in few low-frequency DCT coefficients. The
-# first-layer weights of a fully connected network trained on
-# Fashion-MNIST need not be smooth, and whatever the DCT gains there it must not lose in the other layers.
-# Random rotations do the opposite of concentrating energy: they spread every
-# weight over all coefficients, which is why the random basis is the natural
-# control for the DCT. Where claim 3 does not hold in our settings, the
-# likely reasons are these: the sparsity range (the quick profile prunes 60%
-# per round to about 1% of the weights, a coarse grid), the basis variant
-# (the paper does not say how its DCT treats the input axis; ours views it
-# as the image), the optimiser (Frankle & Carbin's LeNet used Adam, which is
-# not equivariant, shown above), and the data set (Fashion-MNIST instead of
-# MNIST and CIFAR-10); {doc}`05_conv` takes claim 3 to convolutional networks,
-# whose trained filters are spatially smooth.
+# After dense training, in `fc1`, 90% of the energy takes
+# {glue:text}`c2_k90_trained_focus:.2g`% of the DCT coefficients,
+# {glue:text}`c2_k90_trained_relation` the
+# {glue:text}`c2_k90_trained_canonical:.2g`% of the canonical ones
+# ({glue:text}`c2_k90_trained_random:.2g`% random orthogonal). Fewer means
+# that magnitude pruning in that basis removes less of the trained layer's
+# energy at the same density; a DCT figure no lower than the random basis'
+# means the DCT finds no structure in the weights that any rotation would not.
+# In the hidden layer `fc2` after training the DCT needs
+# {glue:text}`c2_k90_hidden_focus:.2g`%,
+# {glue:text}`c2_k90_hidden_relation` the
+# {glue:text}`c2_k90_hidden_canonical:.2g`% canonical
+# ({glue:text}`c2_k90_hidden_random:.2g`% random orthogonal): the axes of the
+# 300 and 100 hidden units have no spatial order, so there the DCT is just
+# another rotation. In the sparsest tickets' `fc1`, the DCT ticket needs
+# {glue:text}`c2_k90_ticket_focus:.2g`%, {glue:text}`c2_k90_ticket_relation`
+# the canonical ticket's {glue:text}`c2_k90_ticket_canonical:.2g`%
+# ({glue:text}`c2_k90_ticket_random:.2g`% random orthogonal): this is how the
+# pruned weights are spread within what the tickets kept.
+#
+# ```{admonition} Other models and bases
+# :class: dropdown
+# The layer names are those of LeNet-300-100 (`fc1`, `fc2`, `fc3`), the model
+# of both profiles; for another `model` the sentences above read the first
+# and the second layer of the table. Without the random basis in `bases`, its
+# figures read "nan".
+# ```
+#
+# Why the DCT could help, and what limits it in LeNet: in the image-aware
+# first layer, which holds about 88% of LeNet-300-100's weights, each hidden
+# unit's incoming weights form a $28 \times 28$ image, and smooth images
+# concentrate their energy in few low-frequency DCT coefficients. The
+# first-layer weights of a fully connected network trained on Fashion-MNIST
+# need not be smooth, and whatever the DCT gains there it must not lose in the
+# other layers. Random rotations do the opposite of concentrating energy: they
+# spread every weight over all coefficients, which is why the random basis is
+# the natural control for the DCT. Where claim 3 does not hold in our
+# settings, the likely reasons are these: the sparsity range (the quick
+# profile prunes 60% per round to about 1% of the weights, a coarse grid), the
+# basis variant (the paper does not say how its DCT treats the input axis;
+# ours views it as the image), the optimiser (Frankle & Carbin's LeNet used
+# Adam, which is not equivariant, shown above), and the data set
+# (Fashion-MNIST instead of MNIST and CIFAR-10); {doc}`05_conv` takes claim 3
+# to convolutional networks.
 #
 # ## Cost of this chapter
 #
 # The settings and estimated costs of both profiles are printed at the top of
-# the chapter. The paper profile (four bases, the control in every basis, 20
-# rounds of 20% pruning, 30 epochs per round) is for a GPU or a cluster:
+# the chapter. The paper profile is for a GPU or a cluster:
 # `make book PROFILE=paper`, or this chapter alone with
 # `papermill notebooks/02_bases.ipynb out.ipynb -p profile paper` (add
-# `-p scheduler tcp://HOST:PORT` for a Dask cluster).
+# `-p scheduler tcp://HOST:PORT` for a Dask cluster). The training time of
+# this build's runs, measured when they were trained (the cache reads them
+# back):
 
 # %%
-measured = sum(t.wall_time_s.sum() for t in (lottery_table, adam_table))
-print(f"this build's runs ({profile} profile{', smoke' if smoke else ''}): {measured / 60:.1f} min of training "
-      "(measured when they were trained; the cache reads them back)")
+print(f"{(lottery_table.wall_time_s.sum() + adam_table.wall_time_s.sum()) / 60:.1f} min of training")
