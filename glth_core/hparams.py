@@ -20,24 +20,14 @@ finishes in minutes on a CPU; pass ``--epochs 40`` for the reference setting.
 Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
 ``hash`` is the first 12 hex digits of the SHA-256 of the canonical JSON
 (sorted keys, no spaces) of ``{"kind", "hparams", "version", "source"}``:
-its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, a
-SHA-256 of the code that computes numbers: the abstract syntax tree
-(``ast.dump``, docstrings removed; comments and layout never reach it) of every
-``.py`` file of the ``glth_core`` package, subpackages included (their path
-relative to the package is hashed with them), except the modules that only
-orchestrate, listed in :data:`ORCHESTRATION_MODULES`: ``__init__.py``,
-``__main__.py``, ``_version.py`` (the version is hashed on its own),
-``cli.py``, ``sweep.py``, ``chapter.py``, ``store.py``, ``archive.py``, the
-analysis modules ``stats.py``, ``plots.py``, ``compaction.py``,
-``truncation.py``, ``verdict_tables.py``, ``equal_size.py`` and
-``mechanisms.py``, which read finished runs but never compute a stored result, the chapter settings ``profiles.py`` (they reach a run only through its hyperparameters),
-and the re-exports and command line of the ``data`` package
-(``data/__init__.py``, ``data/__main__.py``, ``data/cli.py``); its registry,
-idx parsing, checksums, fetch steps, sources and splits count. So a changed
-hyperparameter, library version or line of numeric code gives a new run,
-while editing a docstring, a comment, the command line, the sweep, the result
-store or the book helpers keeps every cached result. A new module counts as
-numeric until it is added to the list.
+its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, the
+SHA-256 of what the numeric code computes (:mod:`glth_core.source_digest`: every
+top-level statement of every module that is not orchestration, analysis or book
+support, docstrings and imports removed, sorted, so moving code between modules
+keeps every key). So a changed hyperparameter, library version or line of numeric
+code gives a new run, while editing a docstring, a comment, the command line, the
+sweep, the result store or the book helpers keeps every cached result. A new module
+counts as numeric until it is listed in :data:`ORCHESTRATION_MODULES`.
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it. ``PruningHparams.layer_bases``
@@ -46,7 +36,6 @@ had before the field existed.
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import hashlib
@@ -57,8 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ._version import __version__
 from .bases import BASIS_NAMES
 from .pruning import GRANULARITIES, SCOPES
+from .source_digest import ORCHESTRATION_MODULES, code_digest, code_statements, source_hash  # noqa: F401 (re-exported)
 
 __all__ = [
     "ModelHparams",
@@ -299,108 +290,19 @@ def from_dict(cls, data: dict):
 # --------------------------------------------------------------------------- identity
 
 
-#: Modules of ``glth_core`` (paths relative to the package) that only orchestrate runs
-#: and cannot change a number of a result: :func:`source_hash` leaves them out.
-ORCHESTRATION_MODULES = ("__init__.py", "__main__.py", "_version.py", "cli.py", "cli_internals.py", "sweep.py", "chapter.py",
-                         "store.py", "archive.py",
-                         # analysis of finished runs: they read results, never compute a stored one
-                         "stats.py", "plots.py", "compaction.py", "truncation.py", "verdict_tables.py",
-                         "equal_size.py", "mechanisms.py",
-                         # chapters 02 and 04: analysis, the equivariance probe (never stored) and figures
-                         "bases_study.py", "structured_study.py", "equivariance.py", "chapter_figures_bases.py",
-                         # chapter settings: they reach a run only through its hyperparameters, hashed by value
-                         "profiles.py",
-                         # the data package's re-exports and command line (its other modules count)
-                         "data/__init__.py", "data/__main__.py", "data/cli.py")
-
-
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    """``tree`` with the docstring of the module and of every class and function removed (in place)."""
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:]
-    return tree
-
-
-def _is_import_only(node: ast.stmt) -> bool:
-    """An import, ``__all__ = ...``, or an ``if`` (``TYPE_CHECKING``) holding only imports."""
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
-    if isinstance(node, ast.If) and not node.orelse:
-        return all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
-    return False
-
-
-def _without_imports(tree: ast.AST) -> ast.AST:
-    """``tree`` without its import statements (at any depth), ``__all__`` and import-only ``if`` blocks."""
-    for node in ast.walk(tree):
-        for field in ("body", "orelse", "finalbody"):
-            body = getattr(node, field, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                kept = [n for n in body if not _is_import_only(n)]
-                setattr(node, field, kept or [ast.Pass()])
-    return tree
-
-
-def code_statements(path) -> list[str]:
-    """The numeric content of the module at ``path``: ``ast.dump`` of each top-level statement,
-    docstrings, imports and ``__all__`` removed (what :func:`code_digest` hashes)."""
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
-    tree = _without_imports(_without_docstrings(tree))
-    return [ast.dump(node) for node in tree.body if not isinstance(node, ast.Pass)]
-
-
-def code_digest(root) -> str:
-    """SHA-256 (hex) of the numeric code of the package at ``root``.
-
-    The code is every top-level statement (function, class, constant) of every ``**/*.py`` file not
-    in :data:`ORCHESTRATION_MODULES`, without docstrings and imports (:func:`code_statements`), sorted:
-    the digest says *what* the code computes, not *where* it lives, so moving a function to another
-    module, splitting a module or rewording a docstring keeps every run key, and any change to what a
-    function does changes it.
-    """
-    root = Path(root)
-    statements = []
-    for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).as_posix() not in ORCHESTRATION_MODULES:
-            statements.extend(code_statements(path))
-    digest = hashlib.sha256()
-    for statement in sorted(statements):
-        digest.update(statement.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
-def source_hash() -> str:
-    """:func:`code_digest` of the imported ``glth_core`` package.
-
-    Computed once per process: it describes the code this process imported.
-    """
-    return code_digest(Path(__file__).resolve().parent)
-
-
 #: Pruning fields hashed by :func:`run_key` only when they differ from this default.
 _KEY_ONLY_IF_SET = {"layer_bases": ""}
 
 
 def identity(kind: str, hparams) -> dict:
     """The dict hashed by :func:`run_key` (``rounds`` removed from IMP hyperparameters)."""
-    import glth_core
-
     data = to_dict(hparams)
     if "pruning" in data:
         data["pruning"].pop("rounds", None)
         for name, default in _KEY_ONLY_IF_SET.items():  # fields added later: absent from the key at their default,
             if data["pruning"].get(name) == default:  # so the runs cached before them keep their names
                 data["pruning"].pop(name)
-    return {"kind": kind, "hparams": data, "version": glth_core.__version__, "source": source_hash()}
+    return {"kind": kind, "hparams": data, "version": __version__, "source": source_hash()}
 
 
 def run_key(kind: str, hparams) -> str:

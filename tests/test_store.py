@@ -89,7 +89,7 @@ def test_run_key_identity():
 def test_run_key_depends_on_version_and_source(monkeypatch):
     hp = H.ImpHparams()
     key = H.run_key("imp", hp)
-    monkeypatch.setattr(glth_core, "__version__", "999.0")
+    monkeypatch.setattr(H, "__version__", "999.0")  # the version hparams read from glth_core._version
     assert H.run_key("imp", hp) != key
     monkeypatch.undo()
     assert H.run_key("imp", hp) == key
