@@ -8,10 +8,11 @@ import tarfile
 import pandas as pd
 import pytest
 
-from glth_core import archive, hparams as H, training
-from glth_core.archive import UnsafeArchiveError, pack, unpack
+from glth_core.runs import archive
+from glth_core.engine import hparams as H, training
+from glth_core.runs.archive import UnsafeArchiveError, pack, unpack
 from glth_core.cli import main
-from glth_core.lottery import run_imp
+from glth_core.engine.lottery import run_imp
 
 
 def tiny(**flags):

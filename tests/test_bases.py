@@ -7,7 +7,7 @@ import scipy.fft
 import scipy.linalg
 import torch
 
-from glth_core.bases import BASIS_NAMES, FIXED_BASES, ROTATED_BASES, basis
+from glth_core.core.bases import BASIS_NAMES, FIXED_BASES, ROTATED_BASES, basis
 
 
 SHAPES = [(6, 10), (7, 5), (8, 8), (1, 3), (4, 3, 3, 3), (5, 2, 2, 4), (3, 2, 5)]

@@ -1,4 +1,4 @@
-"""Pins the private torch and argparse behaviour that glth_core.internals relies on."""
+"""Pins the private torch and argparse behaviour that glth_core.core.internals and glth_core.cli.internals rely on."""
 import argparse
 
 import pytest
@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from glth_core import internals
+from glth_core.core import internals
 from glth_core.cli import build_parser
+from glth_core.cli import internals as cli_internals
 
 
 class Double(nn.Module):
@@ -60,8 +61,8 @@ def test_tensor_version_counts_in_place_changes():
 
 def test_parser_actions_and_subparser():
     parser = build_parser()
-    imp = internals.subparser(parser, "imp")
+    imp = cli_internals.subparser(parser, "imp")
     assert isinstance(imp, argparse.ArgumentParser) and imp.prog.endswith("imp")
-    actions = internals.parser_actions(imp)
+    actions = cli_internals.parser_actions(imp)
     assert actions["basis"].choices and "dct" in actions["basis"].choices
-    assert "dimensions" in internals.parser_actions(internals.subparser(parser, "subspace"))
+    assert "dimensions" in cli_internals.parser_actions(cli_internals.subparser(parser, "subspace"))

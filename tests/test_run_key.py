@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 import glth_core
-from glth_core import hparams as H
+from glth_core.engine import hparams as H
 
 PACKAGE = Path(glth_core.__file__).resolve().parent
 KEYS = """
-from glth_core.hparams import ImpHparams, SubspaceHparams, run_key, update
+from glth_core.engine.hparams import ImpHparams, SubspaceHparams, run_key, update
 print(run_key("imp", ImpHparams()), run_key("imp", update(ImpHparams(), basis="dct", granularity="row")),
       run_key("subspace", SubspaceHparams()))
 """

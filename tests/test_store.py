@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import glth_core
-from glth_core import hparams as H
-from glth_core.store import RunStore, StorageError, atomic_torch_save, atomic_write_csv, check_writable, default_results_dir
+from glth_core.engine import hparams as H
+from glth_core.storage.store import RunStore, StorageError, atomic_torch_save, atomic_write_csv, check_writable, default_results_dir
 
 
 def test_atomic_torch_save_roundtrip_and_no_leftovers(tmp_path):
@@ -159,7 +159,7 @@ def test_validate_types():
 def test_asking_for_fewer_rounds_does_not_shrink_the_table(tmp_path):
     import pandas as pd
 
-    from glth_core.store import RunStore
+    from glth_core.storage.store import RunStore
 
     store = RunStore(tmp_path, "imp_test", {"kind": "imp"})
     rows = [{"run_id": "imp_test", "round": r} for r in range(4)]

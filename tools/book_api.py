@@ -1,13 +1,13 @@
 """Sphinx extension of the companion book: the API reference lists each hyperparameter field.
 
-The fields of the frozen hyperparameter dataclasses (``glth_core.hparams``)
+The fields of the frozen hyperparameter dataclasses (``glth_core.engine.hparams``)
 carry their documentation in ``field(metadata={"help": ...})``, where the
 command line reads it. For the API reference (``book/api.md``), autodoc's
 docstring of such a dataclass gets one line per field: name, type, default,
 command-line flag and help, so the page and ``--help`` say the same.
 
 The page lists each function under the module that defines it
-(``glth_core.pruning.prune``); a reference to its re-export
+(``glth_core.core.pruning.prune``); a reference to its re-export
 (``:func:`glth_core.prune```, as the docstrings write it) resolves to it.
 
 Loaded through ``sphinx: local_extensions`` in ``_config.yml``; tools/book.py
