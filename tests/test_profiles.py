@@ -2,7 +2,7 @@
 import pytest
 
 from glth_core.book import chapter, profiles
-from glth_core.engine.hparams import run_key
+from glth_core.engine.run_identity import run_key
 from glth_core.runs.sweep import grid
 
 

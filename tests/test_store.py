@@ -8,6 +8,7 @@ import torch
 
 import glth_core
 from glth_core.engine import hparams as H
+from glth_core.engine import run_identity
 from glth_core.storage.store import RunStore, StorageError, atomic_torch_save, atomic_write_csv, check_writable, default_results_dir
 
 
@@ -89,13 +90,13 @@ def test_run_key_identity():
 def test_run_key_depends_on_version_and_source(monkeypatch):
     hp = H.ImpHparams()
     key = H.run_key("imp", hp)
-    monkeypatch.setattr(glth_core, "__version__", "999.0")
+    monkeypatch.setattr(glth_core._version, "__version__", "999.0")
     assert H.run_key("imp", hp) != key
     monkeypatch.undo()
     assert H.run_key("imp", hp) == key
     source = H.source_hash()
     assert len(source) == 64
-    monkeypatch.setattr(H, "source_hash", lambda: "0" * 64)
+    monkeypatch.setattr(run_identity, "source_hash", lambda: "0" * 64)
     assert H.run_key("imp", hp) != key
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from glth_core.engine.hparams import ImpHparams, run_key, update
+from glth_core.engine.hparams import ImpHparams, update
+from glth_core.engine.run_identity import run_key
 from glth_core.storage.store import run_lock
 from glth_core.runs.sweep import grid, sweep
 

@@ -192,7 +192,7 @@ def check_hparams(*runs, **renamed) -> None:
     Raises:
         ValueError, TypeError: naming the parameter and its bounds.
     """
-    from ..engine.hparams import validate
+    from ..engine.validation import validate
 
     for hp in runs:
         validate(hp, naming=lambda flag: f"parameter {renamed.get(flag, flag)}")

@@ -25,7 +25,8 @@ import sys
 import typing
 from pathlib import Path
 
-from ..engine.hparams import ImpHparams, SubspaceHparams, choices_for, flag_name, leaf_fields, update, validate
+from ..engine.hparams import ImpHparams, SubspaceHparams, flag_name, leaf_fields, update
+from ..engine.validation import choices_for, validate
 from .internals import parser_actions, subparser
 
 __all__ = ["main", "build_parser"]

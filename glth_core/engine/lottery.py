@@ -55,7 +55,9 @@ from torch import nn
 from ..core import pruning
 from . import training
 from ..core.export import count_parameters
-from .hparams import ImpHparams, identity, run_key, validate
+from .hparams import ImpHparams
+from .run_identity import identity, run_key
+from .validation import validate
 from ..core.layer_bases import parse_layer_bases, resolve_layer_bases, split_side
 from ..core.parametrization import generalize, prunable_layers
 from .models import build_model, input_layer_name, output_layer_name

@@ -43,7 +43,9 @@ from torch import nn
 from ..core import pruning
 from . import training
 from ..core.export import count_parameters
-from .hparams import SubspaceHparams, identity, run_key, update, validate
+from .hparams import SubspaceHparams, update
+from .run_identity import identity, run_key
+from .validation import validate
 from .lottery import load_splits
 from ..core.parametrization import coefficients, generalize, generalized_layers
 from .models import build_model

@@ -226,7 +226,7 @@ def pack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None, 
     Raises:
         ValueError: no runs, an unknown run id, or a file larger than its cap.
     """
-    from ..engine.hparams import source_hash
+    from ..engine.run_identity import source_hash
     from ..storage.store import default_results_dir
 
     from .. import _version
@@ -316,7 +316,8 @@ def _check_member(member: tarfile.TarInfo) -> str:
 
 def _current_identity(stored) -> tuple[dict | None, str | None]:
     """``(identity, run key)`` this code gives the packed run's hyperparameters (``None``s if it cannot)."""
-    from ..engine.hparams import ImpHparams, SubspaceHparams, from_dict, identity, run_key
+    from ..engine.hparams import ImpHparams, SubspaceHparams, from_dict
+    from ..engine.run_identity import identity, run_key
 
     cls = {"imp": ImpHparams, "subspace": SubspaceHparams}.get(stored.get("kind")) if isinstance(stored, dict) else None
     if cls is None or not isinstance(stored.get("hparams"), dict):

@@ -57,7 +57,9 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from ..engine.hparams import ImpHparams, SubspaceHparams, run_key, update, validate
+from ..engine.hparams import ImpHparams, SubspaceHparams, update
+from ..engine.run_identity import run_key
+from ..engine.validation import validate
 from ..storage.store import default_results_dir
 
 __all__ = ["grid", "sweep", "run_one", "SweepFailure", "default_workers", "auto_scheduler", "check_scheduler",
