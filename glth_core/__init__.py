@@ -37,7 +37,8 @@ from ._version import __version__
 #: public name -> module that defines it
 _PUBLIC = {
     **dict.fromkeys(("BASIS_NAMES", "Basis", "basis"), "core.bases"),
-    **dict.fromkeys(("GeneralizedWeight", "coefficients", "generalize", "generalized_layers"), "core.parametrization"),
+    **dict.fromkeys(("GeneralizedWeight", "coefficients", "generalized_layers"), "core.parametrization"),
+    "generalize": "core.generalize",
     "generalized_parameters": "core.params",
     "View": "core.views",
     **dict.fromkeys(("density", "densities", "masks", "prune", "random_masks", "rewind", "set_masks", "snapshot"),

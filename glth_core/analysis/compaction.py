@@ -54,9 +54,11 @@ import torch
 from torch import Tensor, nn
 
 from ..core.bases import basis as make_basis
-from ..core.parametrization import prunable_layers, generalized_weight, generalized_layers, layer_basis
+from ..core.generalize import prunable_layers, layer_basis
+from ..core.parametrization import generalized_weight, generalized_layers
 
 __all__ = ["DEFAULT_K_PERCENT", "layer_coefficients", "energy_fraction", "energy_curve", "energy_needed"]
+
 
 #: Default grid of ``k`` (percent of coefficients kept): 41 log-spaced points from 0.01% to 100%.
 DEFAULT_K_PERCENT = tuple(float(k) for k in np.round(np.geomspace(0.01, 100.0, 41), 6))

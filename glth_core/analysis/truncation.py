@@ -23,10 +23,12 @@ import torch
 from torch import nn
 
 from ..core.export import export
-from ..core.parametrization import coefficients, generalize, generalized_layers
+from ..core.parametrization import coefficients, generalized_layers
+from ..core.generalize import generalize
 from ..core.pruning import set_masks
 
 __all__ = ["truncate_svd", "ranks_from_densities"]
+
 
 _LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

@@ -56,9 +56,10 @@ from torch import Tensor, nn
 from .._version import __version__
 from .params import (build_basis, generalized_parameters, materialize, reads_child_weights,
                      require_generalized_parameters)
-from .parametrization import register_generalized
+from .generalize import register_generalized
 
 __all__ = ["save_ticket", "load_ticket", "read_header", "state_dict_bytes", "MAGIC", "VERSION", "TicketError"]
+
 
 MAGIC = b"GLTH-TICKET\n"
 VERSION = 1

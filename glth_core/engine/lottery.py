@@ -59,12 +59,16 @@ from .hparams import ImpHparams
 from .run_identity import identity, run_key
 from .validation import validate
 from ..core.layer_bases import parse_layer_bases, resolve_layer_bases, split_side
-from ..core.parametrization import generalize, prunable_layers
+from ..core.generalize import generalize, prunable_layers
 from .models import build_model, input_layer_name, output_layer_name
 from ..core.seeding import derive_seed
 from ..storage.store import RunStore
 
-__all__ = ["run_imp", "generalized_model", "round_model", "round_masks", "load_splits", "effective_output_fraction", "TABLE_COLUMNS"]
+__all__ = [
+    "run_imp", "generalized_model", "round_model", "round_masks", "load_splits", "effective_output_fraction",
+    "TABLE_COLUMNS"
+]
+
 
 #: Column order of the IMP results table.
 TABLE_COLUMNS = [

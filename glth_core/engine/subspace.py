@@ -47,13 +47,15 @@ from .hparams import SubspaceHparams, update
 from .run_identity import identity, run_key
 from .validation import validate
 from .lottery import load_splits
-from ..core.parametrization import coefficients, generalize, generalized_layers
+from ..core.parametrization import coefficients, generalized_layers
+from ..core.generalize import generalize
 from .models import build_model
 from ..core.seeding import derive_seed
 from ..storage.store import RunStore
 
 __all__ = ["run_subspace", "subspace_sweep", "intrinsic_dimension", "allocate_dimension", "subspace_masks",
            "SUBSPACE_COLUMNS"]
+
 
 SUBSPACE_COLUMNS = [
     "run_id", "kind", "model", "dataset", "basis", "seed", "dimension", "trainable", "density", "params",

@@ -51,8 +51,8 @@ from torch.nn.utils import parametrize
 
 from .hparams import TrainingHparams
 from ..core.internals import tensor_version
-from ..core.parametrization import (analyse_inputs, generalized_layers, inputs_analysed, require_analysable,
-                              serves_cached_weights)
+from ..core.fast_forward import analyse_inputs, inputs_analysed, require_analysable, serves_cached_weights
+from ..core.parametrization import generalized_layers
 
 __all__ = [
     "TrainingDiverged",
@@ -70,6 +70,7 @@ __all__ = [
     "AnalysedInputs",
     "input_analysis_layer",
 ]
+
 
 #: A training loss above this is treated as divergence (cross-entropy starts near log(classes)).
 MAX_LOSS = 1e4
