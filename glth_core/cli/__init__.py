@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     subspace.add_argument("--dimensions", type=_int_tuple, default=None,
                           help="comma-separated list of d for a sweep (default: --dimension)")
     _add_run_flags(subspace)
-    from ..runs.archive import add_parser as add_results_parser
+    from .results import add_parser as add_results_parser
 
     add_results_parser(sub)
     return parser
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "results":
-        from ..runs.archive import main as results_main
+        from .results import main as results_main
 
         return results_main(args)
     _check_run_flags(parser, args)
