@@ -105,3 +105,28 @@ def test_code_in_a_numeric_layer_changes_the_digest(package_copy, module):
     with open(pkg / module, "a") as f:  # a new module counts as numeric through its folder
         f.write("\n\ndef a_new_function():\n    return 2 * 21\n")
     assert H.code_digest(pkg) != before
+
+
+def test_moving_code_between_modules_keeps_the_digest(package_copy):
+    """The digest hashes what the code computes, not where it lives: a function moved to another module
+    of the numeric layers keeps it; the same function with one changed constant does not."""
+    pkg = package_copy / "glth_core"
+    before = H.code_digest(pkg)
+    text = (pkg / "core" / "internals.py").read_text()
+    start = text.index("def tensor_version(")
+    end = text.find("\n\n\n", start)
+    end = len(text) if end < 0 else end + 3  # up to the next definition, or the end of the file
+    moved = text[start:end]
+    (pkg / "core" / "internals.py").write_text(text[:start] + text[end:])
+    (pkg / "engine" / "inference.py").write_text((pkg / "engine" / "inference.py").read_text()
+                                                 + "\n\nfrom torch import Tensor\n\n\n" + moved)
+    assert H.code_digest(pkg) == before
+    edit(pkg / "engine" / "inference.py", "return t._version", "return t._version + 1")
+    assert H.code_digest(pkg) != before
+
+
+def test_moving_code_out_of_the_numeric_layers_changes_the_digest(package_copy):
+    pkg = package_copy / "glth_core"
+    before = H.code_digest(pkg)
+    (pkg / "core" / "seeding.py").rename(pkg / "analysis" / "seeding.py")
+    assert H.code_digest(pkg) != before

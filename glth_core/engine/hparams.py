@@ -260,7 +260,8 @@ def from_dict(cls, data: dict):
 
 
 #: Names that moved to :mod:`.run_identity` and :mod:`.validation`, still readable from here.
-_MOVED = {**dict.fromkeys(("run_key", "identity", "source_hash", "code_digest", "NUMERIC_LAYERS"), "run_identity"),
+_MOVED = {**dict.fromkeys(("run_key", "identity", "source_hash", "code_digest", "code_statements",
+                           "numeric_modules", "NUMERIC_LAYERS"), "run_identity"),
           **dict.fromkeys(("validate", "max_rounds", "prunable_coefficients", "choices_for", "MAX_SEED", "MAX_ROUNDS",
                            "MIN_DENSITY", "MAX_EPOCHS", "MAX_ITERATIONS", "MAX_BATCH_SIZE", "MAX_DIMENSION"),
                           "validation")}

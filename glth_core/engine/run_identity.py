@@ -4,19 +4,21 @@ Run identity (:func:`run_key`): a run is named ``<kind>_<hash>`` where
 ``hash`` is the first 12 hex digits of the SHA-256 of the canonical JSON
 (sorted keys, no spaces) of ``{"kind", "hparams", "version", "source"}``:
 its hyperparameters, ``glth_core.__version__`` and :func:`source_hash`, a
-SHA-256 of the code that computes numbers: the abstract syntax tree
-(``ast.dump``, docstrings removed; comments and layout never reach it) of every
-``.py`` file in the numeric layers of the package, the folders of
-:data:`NUMERIC_LAYERS` (``core/``, ``data/``, ``engine/``; their path relative to
-the package is hashed with them), except their command lines (``cli.py``,
-``__main__.py``) and their packages' re-export files (``__init__.py``). The other
-layers (``storage/``, ``runs/``, ``analysis/``, ``book/``, ``cli/``) cannot change a
-stored number: they write, orchestrate or read finished runs; ``_version.py`` is
-hashed on its own (the version). So a changed hyperparameter, library version or
-line of numeric code gives a new run, while editing a docstring, a comment, the
-command line, the sweep, the result store, the analysis or the book helpers keeps
-every cached result. A module belongs to the layer of its folder: one added to
-``core/``, ``data/`` or ``engine/`` counts.
+SHA-256 of the code that computes numbers (:func:`code_digest`): every
+top-level statement (function, class, constant) of every module in the numeric
+layers of the package, the folders of :data:`NUMERIC_LAYERS` (``core/``,
+``data/``, ``engine/``; their command lines ``cli.py``, ``__main__.py`` and
+re-export files ``__init__.py`` left out), without docstrings and imports
+(``ast.dump``: comments and layout never reach it), sorted. The digest says
+*what* the code computes, not *where* it lives: moving a function between
+modules of these layers keeps it. The other layers (``storage/``, ``runs/``,
+``analysis/``, ``book/``, ``cli/``) cannot change a stored number: they write,
+orchestrate or read finished runs; ``_version.py`` is hashed on its own (the
+version). So a changed hyperparameter, library version or line of numeric code
+gives a new run, while editing a docstring, a comment, the command line, the
+sweep, the result store, the analysis or the book helpers keeps every cached
+result. A module belongs to the layer of its folder: one added to ``core/``,
+``data/`` or ``engine/`` counts.
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it. ``PruningHparams.layer_bases``
@@ -33,7 +35,8 @@ from pathlib import Path
 
 from .hparams import to_dict
 
-__all__ = ["run_key", "identity", "source_hash", "code_digest", "NUMERIC_LAYERS"]
+__all__ = ["run_key", "identity", "source_hash", "code_digest", "code_statements", "numeric_modules",
+           "NUMERIC_LAYERS"]
 
 
 #: The folders of ``glth_core`` whose code computes stored numbers: :func:`code_digest` hashes them.
@@ -53,19 +56,58 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def code_digest(root) -> str:
-    """SHA-256 (hex) of the numeric code of the package at ``root``: the relative path and the
-    docstring-free ``ast.dump`` of every ``*.py`` file under the folders of :data:`NUMERIC_LAYERS`
-    (their ``__init__.py``, ``__main__.py`` and ``cli.py`` left out)."""
+def _is_import_only(node: ast.stmt) -> bool:
+    """An import, ``__all__ = ...``, or an ``if`` (``TYPE_CHECKING``) holding only imports."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+    if isinstance(node, ast.If) and not node.orelse:
+        return all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
+    return False
+
+
+def _without_imports(tree: ast.AST) -> ast.AST:
+    """``tree`` without its import statements (at any depth), ``__all__`` and import-only ``if`` blocks."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                kept = [n for n in body if not _is_import_only(n)]
+                setattr(node, field, kept or [ast.Pass()])
+    return tree
+
+
+def code_statements(path) -> list[str]:
+    """The numeric content of the module at ``path``: ``ast.dump`` of each top-level statement,
+    docstrings, imports and ``__all__`` removed (what :func:`code_digest` hashes)."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    tree = _without_imports(_without_docstrings(tree))
+    return [ast.dump(node) for node in tree.body if not isinstance(node, ast.Pass)]
+
+
+def numeric_modules(root) -> list[Path]:
+    """The modules of the package at ``root`` whose code :func:`code_digest` hashes: every ``*.py``
+    under the folders of :data:`NUMERIC_LAYERS`, their ``__init__.py``, ``__main__.py`` and ``cli.py``
+    left out."""
     root = Path(root)
+    return sorted(p for layer in NUMERIC_LAYERS for p in (root / layer).rglob("*.py") if p.name not in _NOT_NUMERIC)
+
+
+def code_digest(root) -> str:
+    """SHA-256 (hex) of the numeric code of the package at ``root``.
+
+    The code is every top-level statement (function, class, constant) of every module of
+    :func:`numeric_modules`, without docstrings and imports (:func:`code_statements`), sorted: the
+    digest says *what* the code computes, not *where* it lives, so moving a function to another
+    module of the numeric layers, splitting a module or rewording a docstring keeps every run key,
+    and any change to what a function does changes it.
+    """
+    statements = [s for path in numeric_modules(root) for s in code_statements(path)]
     digest = hashlib.sha256()
-    paths = sorted(p for layer in NUMERIC_LAYERS for p in (root / layer).rglob("*.py") if p.name not in _NOT_NUMERIC)
-    for path in paths:
-        relative = path.relative_to(root).as_posix()
-        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-        digest.update(relative.encode())
-        digest.update(b"\0")
-        digest.update(ast.dump(tree).encode())
+    for statement in sorted(statements):
+        digest.update(statement.encode())
         digest.update(b"\0")
     return digest.hexdigest()
 
