@@ -16,7 +16,8 @@ basis of the whole tensor is ``A_1 (x) ... (x) A_k`` (Kronecker product, row-maj
 vectorisation), orthonormal because every factor is, so ``weights(coeffs(w)) == w``
 and ``||coeffs(w)|| == ||w||``. Memory is ``O(sum d_i^2)``, never ``O(prod d_i^2)``.
 
-Basis names (:data:`BASIS_NAMES`):
+Basis names (:data:`BASIS_NAMES`; :data:`REGISTRY` holds each one's per-axis factory and display label,
+:func:`basis_label`):
 
 ``"canonical"``
     ``A_i = I``: coefficients are the weights; pruning is classic magnitude pruning.
@@ -66,9 +67,11 @@ axis ``j``, so the same ``seed`` gives the same basis on every platform.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
-from typing import Iterable, Sequence
+import types
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -83,10 +86,36 @@ from .transforms import (
     random_transform,
 )
 
-__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "Basis", "basis"]
+__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "REGISTRY", "BasisKind", "basis_label", "Basis", "basis"]
+
+
+
+@dataclasses.dataclass(frozen=True)
+class BasisKind:
+    """One entry of :data:`REGISTRY`: how a basis is built and how it is named to a reader.
+
+    Attributes:
+        label: the display name (tables, figures, prose), e.g. ``"DCT"``.
+        axis_transform: ``(size, seed, dtype) -> AxisTransform``, the transform of one axis;
+            None for a basis fitted to a weight (``"svd"``, built by :func:`basis` itself).
+    """
+
+    label: str
+    axis_transform: Callable[[int, int, torch.dtype], AxisTransform] | None
+
+
+#: The bases by name: each one's per-axis factory and display label. :func:`basis` builds from it
+#: and every label in the library is read from it (:func:`basis_label`).
+REGISTRY: Mapping[str, BasisKind] = types.MappingProxyType({
+    "canonical": BasisKind("canonical", lambda size, seed, dtype: IdentityTransform(size)),
+    "dct": BasisKind("DCT", lambda size, seed, dtype: dct_transform(size, dtype)),
+    "hadamard": BasisKind("Hadamard", hadamard_transform),
+    "random": BasisKind("random orthogonal", random_transform),
+    "svd": BasisKind("SVD", None),
+})
 
 #: Valid basis names for :func:`basis`.
-BASIS_NAMES = ("canonical", "dct", "hadamard", "random", "svd")
+BASIS_NAMES = tuple(REGISTRY)
 #: The bases fixed before training: all but ``svd``, which is fitted to a weight.
 FIXED_BASES = tuple(name for name in BASIS_NAMES if name != "svd")
 #: The bases that rotate the canonical one: all but ``canonical`` (row pruning in one of
@@ -228,16 +257,25 @@ class Basis(nn.Module):
         return s
 
 
+def basis_label(name: str) -> str:
+    """The display label of the basis ``name`` (:data:`REGISTRY`), e.g. ``"DCT"`` for ``"dct"``.
+
+    Args:
+        name: one of :data:`BASIS_NAMES`.
+
+    Returns:
+        The label a table, figure or sentence shows for that basis.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ValueError(f"unknown basis name {name!r}: name must be one of {', '.join(map(repr, BASIS_NAMES))}")
+    return REGISTRY[name].label
+
+
 def _axis_transform(name: str, size: int, seed: int, dtype: torch.dtype) -> AxisTransform:
-    if name == "canonical":
-        return IdentityTransform(size)
-    if name == "dct":
-        return dct_transform(size, dtype)
-    if name == "random":
-        return random_transform(size, seed, dtype)
-    if name == "hadamard":
-        return hadamard_transform(size, seed, dtype)
-    raise AssertionError(name)
+    return REGISTRY[name].axis_transform(size, seed, dtype)
 
 
 def _fix_signs(vectors: Tensor) -> Tensor:
