@@ -330,11 +330,11 @@ def test_forged_rows_in_rounds_csv_are_rewritten(tmp_path):
 def test_reading_a_finished_run_needs_no_free_space(tmp_path, monkeypatch):
     import collections
 
-    from glth_core.storage import store
+    from glth_core.storage import atomic
 
     table = run_imp(tiny(), tmp_path, progress=False)
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(store.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**20))  # 1 MiB free
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**20))  # 1 MiB free
     pd.testing.assert_frame_equal(run_imp(tiny(), tmp_path, progress=False), table)
     with pytest.raises(store.StorageError, match="MiB free"):
         run_imp(tiny(rounds=2), tmp_path, progress=False)  # round 2 would be computed

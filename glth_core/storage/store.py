@@ -1,4 +1,4 @@
-r"""Results folder, run folders, atomic writes and per-round checkpoints.
+r"""Results folder, run folders and per-round checkpoints (atomic writes: :mod:`glth_core.storage.atomic`).
 
 Layout::
 
@@ -38,8 +38,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
