@@ -336,7 +336,7 @@ def test_reading_a_finished_run_needs_no_free_space(tmp_path, monkeypatch):
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**20))  # 1 MiB free
     pd.testing.assert_frame_equal(run_imp(tiny(), tmp_path, progress=False), table)
-    with pytest.raises(store.StorageError, match="MiB free"):
+    with pytest.raises(atomic.StorageError, match="MiB free"):
         run_imp(tiny(rounds=2), tmp_path, progress=False)  # round 2 would be computed
 
 
