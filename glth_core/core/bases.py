@@ -67,52 +67,23 @@ axis ``j``, so the same ``seed`` gives the same basis on every platform.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
-import types
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from .basis_registry import REGISTRY, BasisKind, basis_label  # noqa: F401 (re-exported)
 from .seeding import check_seed, derive_seed
 from .transforms import (
     AxisTransform,
     IdentityTransform,
     MatrixTransform,
-    dct_transform,
-    hadamard_transform,
-    random_transform,
 )
 
 __all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "REGISTRY", "BasisKind", "basis_label", "Basis", "basis"]
 
-
-
-@dataclasses.dataclass(frozen=True)
-class BasisKind:
-    """One entry of :data:`REGISTRY`: how a basis is built and how it is named to a reader.
-
-    Attributes:
-        label: the display name (tables, figures, prose), e.g. ``"DCT"``.
-        axis_transform: ``(size, seed, dtype) -> AxisTransform``, the transform of one axis;
-            None for a basis fitted to a weight (``"svd"``, built by :func:`basis` itself).
-    """
-
-    label: str
-    axis_transform: Callable[[int, int, torch.dtype], AxisTransform] | None
-
-
-#: The bases by name: each one's per-axis factory and display label. :func:`basis` builds from it
-#: and every label in the library is read from it (:func:`basis_label`).
-REGISTRY: Mapping[str, BasisKind] = types.MappingProxyType({
-    "canonical": BasisKind("canonical", lambda size, seed, dtype: IdentityTransform(size)),
-    "dct": BasisKind("DCT", lambda size, seed, dtype: dct_transform(size, dtype)),
-    "hadamard": BasisKind("Hadamard", hadamard_transform),
-    "random": BasisKind("random orthogonal", random_transform),
-    "svd": BasisKind("SVD", None),
-})
 
 #: Valid basis names for :func:`basis`.
 BASIS_NAMES = tuple(REGISTRY)
@@ -255,23 +226,6 @@ class Basis(nn.Module):
         if self.image_shape is not None:
             s += f", image_shape={self.image_shape}"
         return s
-
-
-def basis_label(name: str) -> str:
-    """The display label of the basis ``name`` (:data:`REGISTRY`), e.g. ``"DCT"`` for ``"dct"``.
-
-    Args:
-        name: one of :data:`BASIS_NAMES`.
-
-    Returns:
-        The label a table, figure or sentence shows for that basis.
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    if not isinstance(name, str) or name not in REGISTRY:
-        raise ValueError(f"unknown basis name {name!r}: name must be one of {', '.join(map(repr, BASIS_NAMES))}")
-    return REGISTRY[name].label
 
 
 def _axis_transform(name: str, size: int, seed: int, dtype: torch.dtype) -> AxisTransform:
