@@ -121,7 +121,7 @@ def compression(table: pd.DataFrame, tolerance: float, *, reference="own", by: S
 
     Raises:
         ValueError: a negative ``tolerance``, a bad ``reference``, a missing column, several
-            rows per step, or a run without step 0 (see :func:`with_dense_round`).
+            rows per step, or a run without step 0 (see :func:`~glth_core.analysis.intervals.with_dense_round`).
     """
     by = _as_list(by, "by")
     _check_columns(table, [*by, unit, step, value, x])

@@ -7,25 +7,25 @@ paired differences in :mod:`glth_core.analysis.intervals`; compression with cens
 Input: a table with one row per run and round, as :func:`glth_core.runs.sweep.sweep`
 and :func:`glth_core.engine.lottery.run_imp` return (``glth_core.engine.lottery.TABLE_COLUMNS``).
 Accuracies there are **fractions in [0, 1]**; every function here keeps the
-units of the column it reads. Only :func:`verdict_sentence` converts, with its
+units of the column it reads. Only :func:`~glth_core.analysis.verdicts.verdict_sentence` converts, with its
 ``scale`` (default 100: a difference of fractions printed in percentage points).
 
 The sample is the seed: a configuration run with ``n`` seeds gives ``n``
 independent values. A seed fixes the initial weights and the data order, so two
 arms run with the same seed (ticket and control, or two bases) are *paired*.
 
-* :func:`summarize`: per configuration, mean, sd, ``n`` and the two-sided
+* :func:`~glth_core.analysis.intervals.summarize`: per configuration, mean, sd, ``n`` and the two-sided
   Student-t interval ``mean +- t_{(1+c)/2, n-1} sd / sqrt(n)``.
-* :func:`paired_difference`: ``treatment - reference`` at matched (seed, round),
+* :func:`~glth_core.analysis.intervals.paired_difference`: ``treatment - reference`` at matched (seed, round),
   the same t interval on the differences and the paired t-test p-value
   (``scipy.stats.ttest_rel``).
-* :func:`compression`: per seed, the sparsity at which accuracy first leaves the
+* :func:`~glth_core.analysis.compression.compression`: per seed, the sparsity at which accuracy first leaves the
   band ``[reference - tolerance, inf)``, interpolated linearly in
   ``log(density)`` between the last round inside and the first round outside;
   compression = ``density_0 / density*`` (``1 / density*`` for density). A run
   that never leaves the band is *right-censored*: its compression is only a
   lower bound (``">= 126x"``), taken at its sparsest round.
-* :func:`summarize_compression` and :func:`compression_ratio`: the geometric mean
+* :func:`~glth_core.analysis.compression.summarize_compression` and :func:`~glth_core.analysis.compression.compression_ratio`: the geometric mean
   over seeds (of compression, or of the paired basis/reference ratio) with,
   by default (``method="t"``), the Student-t interval of the mean log,
   ``exp(mean log +- t_{(1+c)/2, n-1} sd(log) / sqrt(n))``: exact coverage for
@@ -35,7 +35,7 @@ arms run with the same seed (ticket and control, or two bases) are *paired*.
   ``scipy.stats.bootstrap`` remain available (``method="percentile"``,
   ``"basic"``, ``"BCa"``). Censored values enter at their bound, recorded in the
   column ``bound`` (below).
-* :func:`verdict`: the rule every chapter uses. With the interval ``[lo, hi]``
+* :func:`~glth_core.analysis.verdicts.verdict`: the rule every chapter uses. With the interval ``[lo, hi]``
   of an effect and a ``null`` value (0 for a difference, 1 for a ratio), for a
   claimed side ``"greater"``: **holds** if ``lo > null``, **contradicted** if
   ``hi < null``, **inconclusive** otherwise (an interval touching the null is

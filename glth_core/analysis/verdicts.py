@@ -69,7 +69,7 @@ def verdict_sentence(effect: Mapping, claimed_side: str, *, unit: str = "pp", sc
     "(lower bound: censored runs)".
 
     Args:
-        effect: a row of :func:`paired_difference` or :func:`compression_ratio` (keys
+        effect: a row of :func:`~glth_core.analysis.intervals.paired_difference` or :func:`~glth_core.analysis.compression.compression_ratio` (keys
             ``n``, ``estimate``, ``ci_low``, ``ci_high``, optional ``bound``).
         claimed_side: as for :func:`verdict`.
         unit: printed after each value.
@@ -110,7 +110,7 @@ def with_verdicts(effects: pd.DataFrame, claimed_side: str, **sentence_options) 
     """``effects`` with the columns ``verdict`` and ``sentence``.
 
     Args:
-        effects: rows of :func:`paired_difference` or :func:`compression_ratio`.
+        effects: rows of :func:`~glth_core.analysis.intervals.paired_difference` or :func:`~glth_core.analysis.compression.compression_ratio`.
         claimed_side: as for :func:`verdict`.
         **sentence_options: passed to :func:`verdict_sentence`.
 

@@ -169,7 +169,7 @@ def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
 def serves_cached_weights(module: nn.Module) -> bool:
     """Whether ``module``'s forward reuses its synthesised weight under ``torch.no_grad()`` by itself.
 
-    True for a layer :func:`generalize` gave a fast forward, with its :class:`GeneralizedWeight` as the
+    True for a layer :func:`~glth_core.core.generalize.generalize` gave a fast forward, with its :class:`~glth_core.core.parametrization.GeneralizedWeight` as the
     only parametrization: it then keeps its weight across calls until the coefficients, mask, offset
     or basis change, so ``parametrize.cached()`` (which synthesises once per block) is not needed.
     """

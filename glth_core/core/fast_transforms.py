@@ -18,7 +18,7 @@ __all__ = ["DCTTransform", "KroneckerTransform"]
 
 
 #: DCT axes longer than this always use the FFT; shorter ones the dense matrix (memory <= DCT_DENSE_MAX * d)
-#: unless :func:`dct_uses_fft` finds an FFT-friendly length of at least :data:`DCT_FFT_MIN`.
+#: unless :func:`~glth_core.core.transforms.dct_uses_fft` finds an FFT-friendly length of at least :data:`DCT_FFT_MIN`.
 DCT_DENSE_MAX = 512
 #: Shortest FFT-friendly DCT length that uses the FFT (below it the dense product is faster on a CPU).
 DCT_FFT_MIN = 240
@@ -188,7 +188,7 @@ class KroneckerTransform(AxisTransform):
         """Each factor (transposed if ``inverse``) along its sub-axis of axis ``dim``.
 
         The tensor is viewed as ``(outer, d_i, inner)`` for factor ``i``: one matrix product
-        (:func:`apply_along` on a 2-D view) when ``inner == 1`` (the last sub-axis of a last
+        (:func:`~glth_core.core.matrices.apply_along` on a 2-D view) when ``inner == 1`` (the last sub-axis of a last
         axis) or ``outer == 1``, else one batched product of the small factor, so no step
         copies the tensor to move an axis.
         """

@@ -76,8 +76,8 @@ class AxisTransform(nn.Module):
     """
 
     is_identity = False
-    #: ``(dtype=...) -> AxisTransform`` building this transform again (set by :func:`dct_transform`,
-    #: :func:`hadamard_transform`, :func:`random_transform`): tables made on the ``meta`` device are
+    #: ``(dtype=...) -> AxisTransform`` building this transform again (set by :func:`~glth_core.core.transforms.dct_transform`,
+    #: :func:`~glth_core.core.transforms.hadamard_transform`, :func:`~glth_core.core.transforms.random_transform`): tables made on the ``meta`` device are
     #: rebuilt from it when they get storage (``module.to_empty(device=...)``), since the tables of
     #: fast transforms are not in the state dict.
     rebuild = None

@@ -43,14 +43,14 @@ forward and backward pass with ``B`` rows in ``x`` and ``c`` the cost per
 element of a transform, the weight side costs ``2 out in c`` and the
 activation side ``B in c (1 + g)`` for the input axis (``g = 1`` when ``x``
 needs a gradient, ``0`` for a first layer reading data) and ``2 B out c`` for
-the output axis; ``c`` cancels, so :func:`plan` puts
+the output axis; ``c`` cancels, so :func:`~glth_core.core.fast_forward.plan` puts
 
 * the input transform on the activations iff ``B (1 + g) < 2 out``,
 * the output transform on the activations iff ``B < in``.
 
 A first layer reading data can go further: its input transform is a fixed
-map of the data, so :func:`analyse_inputs` applies it to a whole data set
-once and, inside :func:`inputs_analysed`, the layer reads those rows and
+map of the data, so :func:`~glth_core.core.fast_forward.analyse_inputs` applies it to a whole data set
+once and, inside :func:`~glth_core.core.fast_forward.inputs_analysed`, the layer reads those rows and
 skips it (the experiment engine does this for every round it trains).
 
 Conv layers (where ``B`` counts every output pixel, so the weight side always
@@ -64,7 +64,7 @@ in-place version counters), so inference costs what a plain layer costs.
 ``torch.no_grad()`` and write to the tensor itself.) ``parametrize.cached()``
 is honoured as usual.
 
-Beyond Linear and Conv layers, :func:`generalize` takes any weight tensor by its
+Beyond Linear and Conv layers, :func:`~glth_core.core.generalize.generalize` takes any weight tensor by its
 parameter path (:mod:`glth_core.core.params`) and splits stacked ones into blocks with
 their own basis and mask (:mod:`glth_core.core.views`: attention's query, key and
 value; recurrent gates).
@@ -110,7 +110,7 @@ __all__ = [
 #: synthesise ``W``), ``"activation"`` (transform the activations wherever the layer allows).
 STRATEGIES = ("auto", "weight", "activation")
 
-#: Module types of :func:`prunable_layers` (their ``weight``); :func:`generalize` takes more by default
+#: Module types of :func:`~glth_core.core.generalize.prunable_layers` (their ``weight``); :func:`~glth_core.core.generalize.generalize` takes more by default
 #: (embeddings, transposed convolutions, attention, recurrent layers: :func:`glth_core.core.params.default_parameters`).
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

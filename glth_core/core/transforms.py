@@ -23,35 +23,35 @@ buffers and follow ``.to(device)`` and ``.double()``; each exposes
 
 Fast implementations (all exact up to float round-off, all device-agnostic):
 
-* :class:`MatrixTransform` -- a dense ``d x d`` matrix: ``d^2`` memory, ``d``
+* :class:`~glth_core.core.matrices.MatrixTransform` -- a dense ``d x d`` matrix: ``d^2`` memory, ``d``
   multiply-adds per element. Used for small axes, for ``"random"`` up to
-  :data:`RANDOM_DENSE_MAX` and for ``"svd"``.
-* :class:`DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
+  :data:`~glth_core.core.fast_transforms.RANDOM_DENSE_MAX` and for ``"svd"``.
+* :class:`~glth_core.core.fast_transforms.DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
   (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
   ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
   backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
   ``O(d log d)`` work. Used for FFT-friendly lengths of at least
-  :data:`DCT_FFT_MIN` and every length above :data:`DCT_DENSE_MAX`
+  :data:`~glth_core.core.fast_transforms.DCT_FFT_MIN` and every length above :data:`~glth_core.core.fast_transforms.DCT_DENSE_MAX`
   (:func:`dct_uses_fft`); other axes use the dense matrix (at most
   ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there. An
-  FFT axis up to :data:`DCT_DENSE_MAX` keeps its dense matrix as well and uses
-  it for calls with few rows (:data:`DCT_FFT_WORK`).
-* :class:`KroneckerTransform` -- ``A = (F_1 \otimes ... \otimes F_r) diag(s)``
+  FFT axis up to :data:`~glth_core.core.fast_transforms.DCT_DENSE_MAX` keeps its dense matrix as well and uses
+  it for calls with few rows (:data:`~glth_core.core.fast_transforms.DCT_FFT_WORK`).
+* :class:`~glth_core.core.fast_transforms.KroneckerTransform` -- ``A = (F_1 \otimes ... \otimes F_r) diag(s)``
   applied by reshaping the axis into ``(d_1, ..., d_r)`` and multiplying each
   small factor along its own sub-axis (the "butterflies via reshape" of the fast
-  Walsh-Hadamard transform, done in blocks of up to :data:`HADAMARD_BLOCK`).
+  Walsh-Hadamard transform, done in blocks of up to :data:`~glth_core.core.fast_transforms.HADAMARD_BLOCK`).
   Memory ``sum d_i^2`` (+ ``d`` signs), ``sum d_i`` multiply-adds per element.
-  Used for ``"hadamard"`` axes longer than :data:`KRONECKER_DENSE_MAX` (``H_{2^k}``
+  Used for ``"hadamard"`` axes longer than :data:`~glth_core.core.fast_transforms.KRONECKER_DENSE_MAX` (``H_{2^k}``
   split into Sylvester blocks, the odd part ``R_m`` dense; 300 = 4 x 75) and for
-  ``"random"`` axes longer than :data:`RANDOM_DENSE_MAX` (300 = 15 x 20); shorter
+  ``"random"`` axes longer than :data:`~glth_core.core.fast_transforms.RANDOM_DENSE_MAX` (300 = 15 x 20); shorter
   Hadamard axes are one dense matrix (at most ``KRONECKER_DENSE_MAX * d`` numbers).
 
 Matrix constructors (all built in float64, deterministic given the seed):
 
-* :func:`dct_matrix` -- orthonormal DCT-II, ``A @ x == scipy.fft.dct(x, type=2, norm="ortho")``.
-* :func:`haar_orthogonal_matrix` -- Haar-distributed random orthogonal matrix
+* :func:`~glth_core.core.matrices.dct_matrix` -- orthonormal DCT-II, ``A @ x == scipy.fft.dct(x, type=2, norm="ortho")``.
+* :func:`~glth_core.core.matrices.haar_orthogonal_matrix` -- Haar-distributed random orthogonal matrix
   (QR of a Gaussian matrix with the sign of ``diag(R)`` fixed, Mezzadri 2007).
-* :func:`hadamard_matrix` -- seeded randomised Walsh-Hadamard; for sizes that are
+* :func:`~glth_core.core.matrices.hadamard_matrix` -- seeded randomised Walsh-Hadamard; for sizes that are
   not a power of two, ``n = 2^k m`` with ``m`` odd, it is the Kronecker product
   of the normalised Sylvester-Hadamard matrix of size ``2^k`` with a seeded Haar
   random orthogonal matrix of size ``m``, times seeded random signs on the input.
@@ -90,8 +90,8 @@ def dct_uses_fft(size: int) -> bool:
     """Whether :func:`dct_transform` picks the FFT for length ``size``.
 
     Measured on a CPU (one thread, 60 to 512 rows): with enough rows the FFT beats the dense
-    product from about :data:`DCT_FFT_MIN` for lengths whose prime factors are at most 7
-    (FFT-friendly, e.g. 256, 300, 400), and above :data:`DCT_DENSE_MAX` for any length.
+    product from about :data:`~glth_core.core.fast_transforms.DCT_FFT_MIN` for lengths whose prime factors are at most 7
+    (FFT-friendly, e.g. 256, 300, 400), and above :data:`~glth_core.core.fast_transforms.DCT_DENSE_MAX` for any length.
     """
     return size > DCT_DENSE_MAX or (size >= DCT_FFT_MIN and _largest_prime_factor(size) <= 7)
 
@@ -108,7 +108,7 @@ def dct_transform(size: int, dtype: torch.dtype | None = None) -> AxisTransform:
 
 
 def _power_of_two_blocks(p: int) -> list[int]:
-    """Split ``p = 2^k`` into balanced powers of two, each at most :data:`HADAMARD_BLOCK`."""
+    """Split ``p = 2^k`` into balanced powers of two, each at most :data:`~glth_core.core.fast_transforms.HADAMARD_BLOCK`."""
     k = p.bit_length() - 1
     if k == 0:
         return []
@@ -119,11 +119,11 @@ def _power_of_two_blocks(p: int) -> list[int]:
 
 
 def hadamard_transform(size: int, seed: int, dtype: torch.dtype | None = None) -> AxisTransform:
-    """:func:`hadamard_matrix` as a fast transform (same matrix).
+    """:func:`~glth_core.core.matrices.hadamard_matrix` as a fast transform (same matrix).
 
     ``A = (H_{2^k} (x) R_m) diag(s)`` with ``H_{2^k} = H_{b_1} (x) ... (x) H_{b_j}``
-    (Sylvester blocks of at most :data:`HADAMARD_BLOCK`): a
-    :class:`KroneckerTransform`; a single dense matrix up to :data:`KRONECKER_DENSE_MAX`.
+    (Sylvester blocks of at most :data:`~glth_core.core.fast_transforms.HADAMARD_BLOCK`): a
+    :class:`~glth_core.core.fast_transforms.KroneckerTransform`; a single dense matrix up to :data:`~glth_core.core.fast_transforms.KRONECKER_DENSE_MAX`.
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
     if size <= KRONECKER_DENSE_MAX:
@@ -149,7 +149,7 @@ def _balanced_divisor(n: int) -> int:
 def random_transform(size: int, seed: int, dtype: torch.dtype | None = None) -> AxisTransform:
     """Seeded random orthogonal transform of length ``size``.
 
-    Up to :data:`RANDOM_DENSE_MAX`: one Haar matrix, ``haar_orthogonal_matrix(size, seed)``.
+    Up to :data:`~glth_core.core.fast_transforms.RANDOM_DENSE_MAX`: one Haar matrix, ``haar_orthogonal_matrix(size, seed)``.
     Longer axes ``size = p q`` (``p`` the largest divisor ``<= sqrt(size)``, ``p > 1``):
     ``R_p (x) R_q``, two Haar matrices drawn from ``derive_seed(seed, "kronecker", i)``
     (orthogonal, random, but not Haar on the whole group); a prime length stays dense.

@@ -50,7 +50,7 @@ def input_analysis_layer(model: nn.Module, x: torch.Tensor) -> nn.Module | None:
 
 
 class AnalysedInputs:
-    """The training inputs analysed for a first layer, kept for the next :func:`train` call.
+    """The training inputs analysed for a first layer, kept for the next :func:`~glth_core.engine.training.train` call.
 
     Pass one instance to every round of a run: it is reused while the data tensor
     (same object, same in-place version, same device) and the layer's input

@@ -17,8 +17,8 @@ Frankle & Carbin (2019), layer-wise pruning, rewinding to iteration 0. The
 number of epochs defaults to 3 (OpenLTH trains 40) so that the default run
 finishes in minutes on a CPU; pass ``--epochs 40`` for the reference setting.
 
-Run identity (:func:`run_key`) lives in :mod:`glth_core.engine.run_identity`; the checks of a
-set of hyperparameters (:func:`validate`) in :mod:`glth_core.engine.validation`. Both are also
+Run identity (:func:`~glth_core.engine.run_identity.run_key`) lives in :mod:`glth_core.engine.run_identity`; the checks of a
+set of hyperparameters (:func:`~glth_core.engine.validation.validate`) in :mod:`glth_core.engine.validation`. Both are also
 readable from this module under their old names.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "adam")
 #: The runs IMP makes, by name -> what each trains (the ``--control`` flag's help and
-#: choices, and :func:`validate`, read this; :mod:`glth_core.engine.lottery` describes them).
+#: choices, and :func:`~glth_core.engine.validation.validate`, read this; :mod:`glth_core.engine.lottery` describes them).
 CONTROLS: dict[str, str] = {
     "ticket": "the lottery ticket: magnitude-pruned masks, weights rewound",
     "reinit": "the ticket's masks on a fresh initialisation",

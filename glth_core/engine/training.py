@@ -23,7 +23,7 @@ examples, that this gives the model's outputs (a layer behind any operation
 that does not commute with the transform is left alone). Outputs agree to
 float round-off; ``pre_analyse=False`` turns it off. Analysing costs what the
 per-batch transforms of one epoch cost, so the engine keeps the analysed set
-for all rounds of a run (:class:`AnalysedInputs`).
+for all rounds of a run (:class:`~glth_core.engine.analysed_inputs.AnalysedInputs`).
 
 Evaluation runs under ``torch.no_grad()`` and synthesises each generalized weight once; the
 weight is kept (contiguous, keyed on the versions of the coefficients, mask and basis) until a

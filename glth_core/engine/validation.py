@@ -72,7 +72,7 @@ def validate(hparams, *, naming=None) -> None:
     :data:`MAX_EPOCHS`, :data:`MAX_ITERATIONS`, :data:`MAX_BATCH_SIZE`, :data:`MAX_DIMENSION`.
 
     Args:
-        hparams: an :class:`ImpHparams` or :class:`SubspaceHparams`.
+        hparams: an :class:`~glth_core.engine.hparams.ImpHparams` or :class:`~glth_core.engine.hparams.SubspaceHparams`.
         naming: how a message names a hyperparameter, a function of its flag name with underscores
             (default: the command-line flag, ``"gamma"`` -> ``"--gamma"``; the chapters pass
             ``lambda flag: f"parameter {flag}"``).

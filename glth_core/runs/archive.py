@@ -27,7 +27,7 @@ The SHA-256 of every file in the manifest detects *accidental* damage (a
 truncated download, flipped bits). It proves nothing about who made the
 archive: anyone can edit a checkpoint's recorded accuracy and recompute the
 checkpoint header and the manifest entry. An unsigned archive is therefore
-trusted as far as its source, and :func:`unpack` says so. To detect forgery,
+trusted as far as its source, and :func:`~glth_core.runs.unpack.unpack` says so. To detect forgery,
 sign archives with a key that only you hold: ``pack(..., key=...)`` adds
 ``signature = {"algorithm": "hmac-sha256", "key_id", "value"}``, an HMAC-SHA-256
 (:mod:`hmac`) of the canonical JSON of the rest of the manifest, which covers
@@ -36,7 +36,7 @@ unsigned, signed with another key, or altered after signing. On the command line
 the key is the content of ``--key-file FILE`` or of ``$GLTH_ARCHIVE_KEY`` (at
 least 16 bytes; e.g. ``python -c "import secrets; print(secrets.token_hex(32))"``).
 
-Unpacking (:func:`unpack`) trusts nothing else in the archive, and checks the
+Unpacking (:func:`~glth_core.runs.unpack.unpack`) trusts nothing else in the archive, and checks the
 whole archive before it installs anything:
 
 * every member must be a regular file or directory named ``manifest.json`` or
@@ -127,7 +127,7 @@ class UnsafeArchiveError(ValueError):
 
 @dataclass(frozen=True)
 class UnpackedRun:
-    """What :func:`unpack` did with one packed run: ``status`` is ``"installed"``,
+    """What :func:`~glth_core.runs.unpack.unpack` did with one packed run: ``status`` is ``"installed"``,
     ``"stale"`` (another code version or key: not reused) or ``"exists"`` (the
     destination already has finished rounds of it: left alone)."""
 

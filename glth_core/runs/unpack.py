@@ -26,7 +26,7 @@ __all__ = ["unpack"]
 
 def _check_member(member: tarfile.TarInfo) -> str:
     """The canonical name of ``member`` (``./`` and empty parts dropped); raise
-    :class:`UnsafeArchiveError` unless it is a regular file or folder of the store that a run
+    :class:`~glth_core.runs.archive.UnsafeArchiveError` unless it is a regular file or folder of the store that a run
     folder may hold, within its size cap."""
     name = member.name
     where = f"archive member {name!r}"
@@ -125,7 +125,7 @@ def _check_signature(manifest: dict, key: bytes | None, file: Path) -> str:
 
 def _checked_rows(staged: Path, run_id: str, kind: str) -> list[dict]:
     """The table rows of the staged run's checkpoints, each checkpoint verified (checksum, loads, its own
-    round and run); raise :class:`UnsafeArchiveError` otherwise."""
+    round and run); raise :class:`~glth_core.runs.archive.UnsafeArchiveError` otherwise."""
     from ..storage.store import CorruptCheckpoint, read_checkpoint
 
     paths = sorted(staged.glob("round_*.pt"))
@@ -171,14 +171,14 @@ def unpack(file: str | os.PathLike, results_dir: str | os.PathLike | None = None
     (see the module docstring).
 
     Args:
-        file: an archive written by :func:`pack`.
+        file: an archive written by :func:`~glth_core.runs.archive.pack`.
         results_dir: default ``$GLTH_RESULTS_DIR`` or ``./results``.
         log: called with one line per run and a last line saying what the archive's checks prove
             (default ``print``; ``None``: silent).
         key: the signing key; when given, the archive must be signed with it.
 
     Returns:
-        One :class:`UnpackedRun` per packed run (``installed``, ``stale``, ``exists`` or ``empty``).
+        One :class:`~glth_core.runs.archive.UnpackedRun` per packed run (``installed``, ``stale``, ``exists`` or ``empty``).
 
     Raises:
         UnsafeArchiveError: (a ``ValueError``) an unsafe, corrupt, truncated or forged archive,
