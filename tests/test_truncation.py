@@ -35,7 +35,7 @@ def test_truncated_model_exports_as_low_rank_factors_and_counts_them():
     truncated = truncate_svd(model, {"0": 2})
     # layer 0: 2 * (12 + 8) = 40 < 96, biases 8 + 6 + 3, other weights 48 + 18
     assert glth_core.count_parameters(truncated) == 40 + 8 + 48 + 6 + 18 + 3
-    plain = glth_core.core.export(truncated)
+    plain = glth_core.export(truncated)
     assert isinstance(plain[0], nn.Sequential) and plain[0][0].out_features == 2
     x = torch.randn(5, 12)
     expected = x @ torch.from_numpy(_rank_r(model[0].weight.detach().numpy(), 2)).float().T + model[0].bias
@@ -49,7 +49,7 @@ def test_full_rank_is_the_model_and_generalized_input_is_exported_first():
     assert torch.allclose(full(x), model(x), atol=1e-5)
     generalized = glth_core.generalize(_mlp(), "dct")
     truncated = truncate_svd(generalized, {"2": 2})
-    effective = glth_core.core.export(generalized)[2].weight.detach().numpy()
+    effective = glth_core.export(generalized)[2].weight.detach().numpy()
     assert np.abs(truncated[2].weight.detach().numpy() - _rank_r(effective, 2)).max() < 1e-5
 
 

@@ -11,7 +11,7 @@ named layer in the ``"svd"`` basis fitted to its own trained weight (its
 coefficients are then ``S``, one nonzero per row) and masks all rows but the
 ``r`` of largest norm. So :func:`glth_core.count_parameters` counts
 ``r (in + out)`` for it once that is smaller than ``in * out``, and
-:func:`glth_core.core.export` returns the two factors as two ``Linear`` layers;
+:func:`glth_core.export` returns the two factors as two ``Linear`` layers;
 an IMP ticket pruned by rows in a rotated basis compares with it directly.
 """
 from __future__ import annotations

@@ -266,7 +266,7 @@ def remove_dead_units(first: nn.Linear, second: nn.Linear, activation=torch.relu
     for name, layer in (("first", first), ("second", second)):
         if not isinstance(layer, nn.Linear) or parametrize.is_parametrized(layer):
             raise ValueError(f"{name} must be a plain nn.Linear (export the generalized model first: "
-                             f"glth_core.core.export(model)), got {type(layer).__name__}")
+                             f"glth_core.export(model)), got {type(layer).__name__}")
     if second.in_features != first.out_features:
         raise ValueError(f"second reads {second.in_features} features but first outputs {first.out_features}; "
                          "pass two consecutive layers")

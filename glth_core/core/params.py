@@ -264,7 +264,7 @@ def materialize(model: nn.Module, example_inputs=None) -> None:
 
 
 def copy_without_graph(module: nn.Module) -> None:
-    """Let a generalized ``nn.RNNBase`` be deep-copied (``copy.deepcopy``, :func:`glth_core.core.export`) in any grad mode.
+    """Let a generalized ``nn.RNNBase`` be deep-copied (``copy.deepcopy``, :func:`glth_core.export`) in any grad mode.
 
     An RNN keeps its flat weights in a list, refreshed on each forward by reading every weight;
     after a forward with gradients a generalized weight there is a non-leaf tensor, which
