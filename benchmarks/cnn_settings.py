@@ -1,6 +1,6 @@
 """What memory format and thread count buy the small CNN's training step on this machine.
 
-Times the engine's small-CNN step (``glth_core.models`` ``"small_cnn"``, batch ``--batch``, 1x28x28
+Times the engine's small-CNN step (``glth_core.engine.models`` ``"small_cnn"``, batch ``--batch``, 1x28x28
 inputs) in the canonical and DCT bases, with the model and inputs in the default (contiguous, NCHW)
 or the channels-last memory format, at each thread count of ``--threads``. Repetitions are
 interleaved across the cases of one thread count; prints the median step time of each case and its

@@ -1,7 +1,7 @@
 """Seconds per training epoch, canonical against rotated bases: how to measure the entries of
-``glth_core.profiles.SECONDS_PER_EPOCH`` (run it on an otherwise idle machine).
+``glth_core.book.profiles.SECONDS_PER_EPOCH`` (run it on an otherwise idle machine).
 
-Trains one epoch (``glth_core.training.train``, evaluation on the test set included, batch 128,
+Trains one epoch (``glth_core.engine.training.train``, evaluation on the test set included, batch 128,
 the quick profile's SGD settings) of each ``--models`` entry in the canonical basis and in each of
 ``--bases``, built as the engine builds them, ``--reps`` times with the order alternated, and prints
 the median seconds and the ratio to the canonical basis of the same model.
@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from glth_core.hparams import ImpHparams, update
-from glth_core.lottery import generalized_model, load_splits
-from glth_core.training import train
+from glth_core.engine.hparams import ImpHparams, update
+from glth_core.engine.lottery import generalized_model, load_splits
+from glth_core.engine.training import train
 
 
 def main(argv=None) -> int:

@@ -37,8 +37,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steps import Case  # noqa: E402
 
-from glth_core import bases as _bases  # noqa: E402
-from glth_core import transforms as _transforms  # noqa: E402
+from glth_core.core import bases as _bases  # noqa: E402
+from glth_core.core import transforms as _transforms  # noqa: E402
 
 BASES = ("canonical", "dct", "hadamard", "random")
 #: (label, model, input shape, batch, loop, what)

@@ -1,19 +1,19 @@
 """Benchmark every basis against the canonical one: training step, evaluation, memory (``make bench``).
 
 For each configuration (LeNet-300-100 at batch 60, 128 and 512 on 1x28x28 inputs, the small
-CNN of ``glth_core.models`` at batch 128 on 1x28x28 inputs), each way of training (``engine``
+CNN of ``glth_core.engine.models`` at batch 128 on 1x28x28 inputs), each way of training (``engine``
 and ``user``, see ``benchmarks/steps.py``) and each basis (canonical, dct, hadamard, random;
 plus the plain, un-generalized model for reference) it measures, on the CPU and on CUDA when
 there is one:
 
 * ``train_ms``: one training step (forward, backward, SGD with momentum step), median over
   ``--reps`` repetitions of ``--steps`` steps (``train_best_ms``: the fastest repetition, a
-  check on the median when other jobs load the machine: preemptions only ever add time). ``engine``: as ``glth_core.training.train``
+  check on the median when other jobs load the machine: preemptions only ever add time). ``engine``: as ``glth_core.engine.training.train``
   runs it (a first generalized layer that reads the input, LeNet's ``fc1``, gets inputs
-  analysed once beforehand; the model as ``glth_core.lottery.generalized_model`` builds it);
+  analysed once beforehand; the model as ``glth_core.engine.lottery.generalized_model`` builds it);
   ``user``: plain ``glth_core.generalize(model, basis)`` and ``torch.optim.SGD``;
 * ``eval_ms`` (batch-128 configurations only; evaluation does not depend on the training
-  batch): one call of the engine's ``glth_core.training.evaluate`` (eval mode, ``no_grad``)
+  batch): one call of the engine's ``glth_core.engine.training.evaluate`` (eval mode, ``no_grad``)
   on ``--eval-examples`` inputs after training steps changed the weights, so every call
   synthesises each weight once and the rest of the call uses the cached weight; median;
 * ``analysis_ms``: the one-off analysis of the evaluation inputs for the first layer, which the
@@ -27,7 +27,7 @@ Repetitions are interleaved across bases (the order rotates every repetition) so
 shared machine slows every basis alike; ratios are taken to the canonical basis of the same
 configuration, loop, device and run. The run ends with the issue's targets checked against
 the measured ratios (:data:`TARGETS`). With ``--lottery`` (``make bench`` passes it) it also
-times short lottery runs per basis (``glth_core.lottery.run_imp``, LeNet-300-100,
+times short lottery runs per basis (``glth_core.engine.lottery.run_imp``, LeNet-300-100,
 ``--lottery-epochs`` epochs, ``--lottery-rounds`` rounds, Fashion-MNIST or, with ``--quick``,
 digits; the median of ``--lottery-reps`` interleaved runs) in a temporary results folder.
 
@@ -54,9 +54,9 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steps import LOOPS, Case  # noqa: E402
 
-from glth_core.bases import FIXED_BASES  # noqa: E402
-from glth_core.hparams import ImpHparams, update  # noqa: E402
-from glth_core.parametrization import analyse_inputs  # noqa: E402
+from glth_core.core.bases import FIXED_BASES  # noqa: E402
+from glth_core.engine.hparams import ImpHparams, update  # noqa: E402
+from glth_core.core.parametrization import analyse_inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASES = FIXED_BASES  # svd is fitted to trained weights: not a basis of a training step
@@ -182,7 +182,7 @@ def run_config(label, model_name, input_shape, batch, loop, device, args) -> lis
 
 
 def run_lottery(args, device) -> list[dict]:
-    from glth_core.lottery import load_splits, run_imp
+    from glth_core.engine.lottery import load_splits, run_imp
 
     dataset = "digits" if args.quick else "fashion_mnist"
     times = {b: [] for b in BASES}

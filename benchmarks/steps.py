@@ -2,15 +2,15 @@
 
 Two ways of training a generalized model are measured side by side:
 
-* ``"engine"``: the model as ``glth_core.lottery.generalized_model`` builds it (the first layer
-  of an MLP sees its input as a ``C x H x W`` image) and stepped as ``glth_core.training.train``
+* ``"engine"``: the model as ``glth_core.engine.lottery.generalized_model`` builds it (the first layer
+  of an MLP sees its input as a ``C x H x W`` image) and stepped as ``glth_core.engine.training.train``
   steps it: a first layer that reads the data gets inputs analysed once beforehand
   (``analyse_inputs`` / ``inputs_analysed``), SGD with momentum, the loss read back with
   ``.item()`` after every step as the engine's divergence check does on a CPU;
-* ``"user"``: a practitioner's own loop: ``glth_core.models.build_model`` then plain
+* ``"user"``: a practitioner's own loop: ``glth_core.engine.models.build_model`` then plain
   ``glth_core.generalize(model, basis)``, ``torch.optim.SGD(momentum=0.9)``, raw inputs.
 
-Evaluation is the engine's ``glth_core.training.evaluate`` in both (eval mode, ``no_grad``).
+Evaluation is the engine's ``glth_core.engine.training.evaluate`` in both (eval mode, ``no_grad``).
 Inputs are random (timings do not depend on values) and fixed per case.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from glth_core.hparams import ImpHparams, update
-from glth_core.lottery import generalized_model
-from glth_core.models import build_model
-from glth_core.parametrization import analyse_inputs, generalize, inputs_analysed
-from glth_core.training import evaluate, input_analysis_layer
+from glth_core.engine.hparams import ImpHparams, update
+from glth_core.engine.lottery import generalized_model
+from glth_core.engine.models import build_model
+from glth_core.core.parametrization import analyse_inputs, generalize, inputs_analysed
+from glth_core.engine.training import evaluate, input_analysis_layer
 
 LOOPS = ("engine", "user")
 

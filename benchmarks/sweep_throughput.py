@@ -4,7 +4,7 @@ Dask cluster (one single-threaded worker process per core), side by side (``make
 Both run the same ``--runs`` dense LeNet-300-100 runs (seeds 0.., ``--epochs`` epochs, no pruning) in
 fresh temporary results folders, so nothing is cached; the order of the two is alternated over
 ``--reps`` repetitions and the median wall time is kept. Prints runs per hour of each, their ratio,
-and which one ``glth_core.sweep.auto_scheduler`` picks here, and whether that is the faster.
+and which one ``glth_core.runs.sweep.auto_scheduler`` picks here, and whether that is the faster.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from glth_core.hparams import ImpHparams, update
-from glth_core.sweep import auto_scheduler, default_workers, grid, sweep
+from glth_core.engine.hparams import ImpHparams, update
+from glth_core.runs.sweep import auto_scheduler, default_workers, grid, sweep
 
 
 def timed_sweep(runs, scheduler: str) -> float:
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     print(f"  local cluster ({cores} workers x 1 thread): {median['local']:.1f} s, {per_hour['local']:.0f} runs/hour")
     print(f"  cluster / serial throughput: {per_hour['local'] / per_hour['serial']:.2f}x")
     print(f"  auto_scheduler picks {picked!r} here; the faster was {faster!r}"
-          f" ({'agrees' if picked == faster else 'DISAGREES: see glth_core.sweep.LOCAL_CLUSTER_MIN_CORES'})")
+          f" ({'agrees' if picked == faster else 'DISAGREES: see glth_core.runs.sweep.LOCAL_CLUSTER_MIN_CORES'})")
     return 0
 
 

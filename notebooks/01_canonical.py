@@ -63,7 +63,7 @@ smoke = False               # True: a few seconds on scikit-learn's 8x8 digits (
 profile = "quick"           # "quick" (make book on a CPU) or "paper" (the literature's scale; a GPU or a cluster)
 seeds = None                # seeds per configuration (None: the profile's value, here and below)
 dataset = None              # data set (glth_core.data.DATASETS)
-model = None                # model (glth_core.models.MODELS)
+model = None                # model (glth_core.engine.models.MODELS)
 optimizer = None            # "sgd" or "adam"
 lr = None                   # peak learning rate
 momentum = None             # SGD momentum
@@ -82,7 +82,7 @@ scheduler = "auto"          # "auto" (the faster here), "local" (Dask LocalClust
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from glth_core.chapter import Chapter, Test
+from glth_core.book.chapter import Chapter, Test
 ch = Chapter("01_canonical", globals())
 
 # %% [markdown]
@@ -96,8 +96,8 @@ ch = Chapter("01_canonical", globals())
 # and {doc}`04_structured`, whose canonical-basis ticket runs are these.
 # Any setting can be overridden with `papermill -p NAME VALUE`.
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
-from glth_core.profiles import settings_table
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from glth_core.book.profiles import settings_table
 ch.show(settings_table("01_canonical").reset_index())
 
 # %% [markdown]
@@ -112,7 +112,7 @@ ch.show(settings_table("01_canonical").reset_index())
 # profile's schedule on the dense network, seed by seed (same initial weights
 # and data order). The profile's dense networks are round 0 of the ticket runs
 # below; the short ones are dense runs of their own (`rounds=0`). Both groups
-# of runs are named with the profiles (`glth_core.chapter_runs`): `short`, and
+# of runs are named with the profiles (`glth_core.book.chapter_runs`): `short`, and
 # `tickets`, the lottery experiment itself.
 
 # %% tags=["remove-stderr"]
@@ -126,13 +126,13 @@ ch.glue("c1_minutes", f"{(table.wall_time_s.sum() + short_table.wall_time_s.sum(
 # each profile's runs would take, from measured seconds per epoch on a 2-core
 # CPU and, where measured, on a GPU:
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
 ch.show(ch.cost_table())
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
-from glth_core.chapter_runs import SHORT_SCHEDULE
-from glth_core.chapter_tables import TRAINED_ACCURACY, schedule_comparison, side_word
-from glth_core.labels import schedule_label
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from glth_core.book.chapter_runs import SHORT_SCHEDULE
+from glth_core.book.chapter_tables import TRAINED_ACCURACY, schedule_comparison, side_word
+from glth_core.book.labels import schedule_label
 
 schedules = {"profile": schedule_label(ch.params), "short": schedule_label(SHORT_SCHEDULE)}
 shown, dense = schedule_comparison({"short": short_table, "profile": table}, schedules, "profile", "short")
@@ -166,7 +166,7 @@ ch.show(shown)
 #
 # One *ticket* run per seed: round 0 trains the dense network, each later round
 # prunes, rewinds and retrains. Each control is a run of its own on the
-# ticket's masks (see `glth_core.lottery`): *reinit* trains the ticket's
+# ticket's masks (see `glth_core.engine.lottery`): *reinit* trains the ticket's
 # round-$r$ mask from a fresh initialisation, *random_mask* trains a random
 # mask with the ticket's number of weights in every layer from the ticket's
 # own rewind point. Round 0, the dense network, is shared by all three. With
@@ -177,7 +177,7 @@ ch.show(shown)
 # results folder, so re-executing this notebook trains nothing.
 
 # %% tags=["hide-input"]
-from glth_core.chapter_plots import lottery_curves
+from glth_core.book.chapter_plots import lottery_curves
 controls = ch.params["controls"]
 ch.glue("c1_fig_accuracy", lottery_curves(table, controls, model=ch.params["model"], dataset=ch.params["dataset"],
                                           basis="canonical", seeds=len(ch.seeds)))
@@ -199,8 +199,8 @@ ch.glue("c1_fig_accuracy", lottery_curves(table, controls, model=ch.params["mode
 # round 0), at every round. "Above" and "below" are said only where the 95%
 # interval of the paired difference excludes 0.
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
-from glth_core.chapter_tables import versus_controls, versus_dense
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
+from glth_core.book.chapter_tables import versus_controls, versus_dense
 ch.show(versus_dense(table))
 
 # %% [markdown]
@@ -209,7 +209,7 @@ ch.show(versus_dense(table))
 # The ticket minus each control at every pruned round, paired by seed (the
 # claim: the ticket is better, a difference above 0).
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
 ch.show(versus_controls(table, controls))
 
 # %% [markdown]
@@ -225,7 +225,7 @@ ch.show(versus_controls(table, controls))
 # at the first pruned round, the fall, and the ticket against each control, at
 # the sparsest round (the last one). The tables above show every other round.
 # They are declared as data, one `Test` per comparison, and computed by the
-# one verdict rule of the book (`glth_core.chapter_verdicts`).
+# one verdict rule of the book (`glth_core.book.chapter_verdicts`).
 
 # %% mystnb={"markdown_format": "myst"}
 TESTS = [  # key, claim, comparison, arm, treatment, reference, claimed side, where

@@ -53,7 +53,7 @@ if importlib.util.find_spec("glth_core") is None:  # %pip install, written as va
 smoke = False               # True: a few seconds on scikit-learn's 8x8 digits (make test)
 profile = "quick"           # "quick" (make book on a CPU) or "paper" (literature settings, for a GPU or a cluster)
 dataset = None              # data set (glth_core.data.DATASETS)
-model = None                # model (glth_core.models.MODELS)
+model = None                # model (glth_core.engine.models.MODELS)
 seeds = None                # seeds of every ticket and control configuration
 rounds = None               # pruning rounds after the dense round 0
 fraction = None             # fraction of each hidden layer's remaining coefficients pruned per round
@@ -72,18 +72,18 @@ scheduler = "auto"          # "auto" (serial on a small machine), "local", "seri
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from glth_core.chapter import Chapter
+from glth_core.book.chapter import Chapter
 ch = Chapter("02_bases", globals())
 
 # %% tags=["hide-input"]
 import pandas as pd
 
-from glth_core import bases_study as study
-from glth_core.bases import BASIS_LABELS
-from glth_core.chapter import record_verdicts
-from glth_core.chapter_figures_bases import basis_accuracy_figure, compaction_figure
-from glth_core.equivariance import PROBE_STEPS, equivariance_probe
-from glth_core.profiles import imp_base, settings_table
+from glth_core.book import bases_study as study
+from glth_core.core.bases import BASIS_LABELS
+from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter_figures_bases import basis_accuracy_figure, compaction_figure
+from glth_core.analysis.equivariance import PROBE_STEPS, equivariance_probe
+from glth_core.book.profiles import imp_base, settings_table
 
 p = ch.params
 bases, reinit_bases, tolerance = p["bases"], p["reinit_bases"], p["tolerance"]
@@ -98,7 +98,7 @@ others, focus = study.compared_bases(bases)
 # 60% pruning per round), and `paper`, at the scale of the literature (the
 # Walsh–Hadamard basis added, the control in every basis, 20 rounds of 20%
 # pruning, 30 epochs per round). Its runs come in three named groups, declared
-# with the profiles (`glth_core.bases_study.RUN_GROUPS`): `tickets`, `reinit`
+# with the profiles (`glth_core.book.bases_study.RUN_GROUPS`): `tickets`, `reinit`
 # and `adam`. The LeNet-300-100 settings are those of {doc}`01_canonical`,
 # so the canonical tickets here are that chapter's runs, read from the results
 # folder. Below the settings, the runs of each profile and their estimated
@@ -126,7 +126,7 @@ print(settings_table("02_bases").to_string(), ch.cost_table().to_string(index=Fa
 # but also a factorised, not a full $784$-dimensional, rotation for
 # "hadamard" and "random". Second, the Walsh–Hadamard transform needs sizes
 # that are powers of two; for the other sizes (28, 300, 100, 10)
-# `glth_core.bases` uses $H_{2^k} \otimes R_m$ with a seeded random orthogonal
+# `glth_core.core.bases` uses $H_{2^k} \otimes R_m$ with a seeded random orthogonal
 # $R_m$ for the odd factor $m$, so "hadamard" is partly a random rotation too.
 # The table below is the mean test accuracy (%) over seeds, by round.
 
@@ -170,7 +170,7 @@ for key, column in {"c2_dense_diff": "estimate", "c2_dense_low": "ci_low", "c2_d
 # paired difference DCT minus canonical is {glue:text}`c2_dense_diff:+.3f` pp
 # (95% CI [{glue:text}`c2_dense_low:+.3f`, {glue:text}`c2_dense_high:+.3f`]).
 # They are not bit-identical, and the direct check below
-# (`glth_core.equivariance`) says why. It trains seed 0's network for
+# (`glth_core.analysis.equivariance`) says why. It trains seed 0's network for
 # {glue:text}`c2_probe_steps` steps of SGD with momentum and weight decay
 # $5 \cdot 10^{-4}$, on the same minibatches, in the canonical basis and in
 # the DCT basis, in float64 and in float32, and compares the effective
@@ -293,7 +293,7 @@ ch.glue("c2_reinit_sparsest", study.labelled_sentences(vs_reinit[vs_reinit["roun
 # find where the ticket's accuracy first falls more than `tolerance`
 # percentage points below a reference, interpolating linearly in
 # $\log(\text{density})$ between the last round inside the band and the
-# first round below it (`glth_core.stats.compression`); the compression is
+# first round below it (`glth_core.analysis.stats.compression`); the compression is
 # one over that density. A run that never leaves the band in the explored
 # range is *censored*: its compression is only a lower bound ("≥ 97x").
 #
@@ -306,7 +306,7 @@ ch.glue("c2_reinit_sparsest", study.labelled_sentences(vs_reinit[vs_reinit["roun
 #
 # Then the paired ratio of each basis' compression to the canonical one,
 # seed by seed (claimed greater than 1), with the t interval of the
-# geometric mean ratio (on the log ratios, `glth_core.stats.compression_ratio`;
+# geometric mean ratio (on the log ratios, `glth_core.analysis.stats.compression_ratio`;
 # a comparison with censored runs is reported as censored, never as holding).
 
 # %%
@@ -344,7 +344,7 @@ ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus
 # Magnitude pruning to a density $k\%$ keeps the $k\%$ largest coefficients,
 # and the squared norm it removes is $1 - E(k)$, where $E(k)$ is the fraction
 # of the weight's energy that those coefficients hold
-# (`glth_core.compaction`). A basis whose curve $E(k)$ lies above the
+# (`glth_core.analysis.compaction`). A basis whose curve $E(k)$ lies above the
 # canonical one writes the weights more compactly: pruning to the same
 # density removes less of them. That makes compaction a *candidate*
 # explanation of claim 3, not a law. IMP does not keep the trained

@@ -69,9 +69,9 @@ scheduler = "auto"          # "auto" (fastest here), "local" (Dask LocalCluster)
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from glth_core import chapter_figures_subspace as figures, subspace_analysis as sub
-from glth_core.chapter import Chapter
-from glth_core.profiles import settings_table
+from glth_core.book import chapter_figures_subspace as figures, subspace_analysis as sub
+from glth_core.book.chapter import Chapter
+from glth_core.book.profiles import settings_table
 
 ch = Chapter("03_subspace", globals())
 params = {**ch.params, "device": ch.device, "scheduler": ch.scheduler, "results_dir": ch.results_dir}
@@ -80,7 +80,7 @@ params = {**ch.params, "device": ch.device, "scheduler": ch.scheduler, "results_
 # ## The experiments
 #
 # **Random subspaces.** For every $d$ in `dimensions` and every seed,
-# `glth_core.subspace.run_subspace` (through `sweep`) builds the network with
+# `glth_core.engine.subspace.run_subspace` (through `sweep`) builds the network with
 # that seed, writes every layer in a seeded random orthogonal basis with the
 # initial weights frozen as the offset $W_0$, draws a random mask with $d$ ones
 # in total (spread over the layers in proportion to their sizes), and trains
@@ -139,7 +139,7 @@ ch.glue("c3_fig_search", figures.search_figure(search, params["subspace_batch_si
 # the training times stored with this build's runs (the ticket runs are shared
 # with other chapters, so this is an upper bound of what this chapter added);
 # the estimate for the other profile comes from measured seconds per epoch
-# (`glth_core.profiles.estimated_cost_hours`), which covers the ticket runs but
+# (`glth_core.book.profiles.estimated_cost_hours`), which covers the ticket runs but
 # not the subspace runs ("not measured").
 
 # %%
@@ -175,7 +175,7 @@ print(intrinsic["subspace"].assign(**{c: 100 * intrinsic["subspace"][c] for c in
 # tested and shown.
 
 # %%
-from glth_core.chapter import record_verdicts
+from glth_core.book.chapter import record_verdicts
 
 effects, shown = sub.equal_size_effects(tickets, subspaces, intrinsic["total"])
 print(shown.to_string(index=False) if len(shown) else "no ticket round has a size inside the grid: nothing to compare")

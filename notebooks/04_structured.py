@@ -62,16 +62,16 @@ scheduler = "auto"          # "auto" (fastest here), "local" (Dask LocalCluster)
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from glth_core.chapter import Chapter
+from glth_core.book.chapter import Chapter
 ch = Chapter("04_structured", globals())
 
 # %% tags=["hide-input"]
 import pandas as pd
 
-from glth_core import structured_study as study
-from glth_core.chapter import record_verdicts
-from glth_core.chapter_figures_bases import parameters_figure
-from glth_core.profiles import settings_table
+from glth_core.book import structured_study as study
+from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter_figures_bases import parameters_figure
+from glth_core.book.profiles import settings_table
 
 pd.set_option("display.width", 160)
 
@@ -99,7 +99,7 @@ table = ch.sweep("tickets")
 # build's runs took when they were trained (stored with the runs, the element
 # runs shared with {doc}`01_canonical` and {doc}`02_bases` included). The
 # runs are one named group, `tickets`, declared with the profiles
-# (`glth_core.structured_study.chapter_runs`): the structured runs first, then
+# (`glth_core.book.structured_study.chapter_runs`): the structured runs first, then
 # the element runs.
 
 # %%
@@ -110,14 +110,14 @@ print(f"\nthis build: {table.wall_time_s.sum() / 60:.1f} min of training")
 # ## The baseline: truncating the SVD of the trained network
 #
 # Each seed's trained dense network is round 0 of its canonical element run
-# (`glth_core.lottery.round_model`). `glth_core.truncation.truncate_svd` writes
+# (`glth_core.engine.lottery.round_model`). `glth_core.analysis.truncation.truncate_svd` writes
 # each hidden layer in the SVD basis of its own trained weight and keeps the
 # $r$ largest singular directions, *without retraining*: the compression step
 # of {cite:t}`denton2014exploiting` before their fine-tuning. The ranks are
 # those of the structured runs' rounds
-# (`glth_core.truncation.ranks_from_densities`), so the truncation and the
+# (`glth_core.analysis.truncation.ranks_from_densities`), so the truncation and the
 # low-rank tickets have the same ranks and parameter counts
-# (`glth_core.structured_study.with_svd_baseline`). The two tables: mean test
+# (`glth_core.book.structured_study.with_svd_baseline`). The two tables: mean test
 # accuracy (%) and mean parameter count of each structured method, by round.
 
 # %%
@@ -148,8 +148,8 @@ ch.glue("c4_fig_params", parameters_figure(frame))
 # ## Claim 4 by construction: an exported low-rank ticket
 #
 # We rebuild the sparsest round of the first low-rank run (seed 0) from its
-# checkpoint, export it with `glth_core.export.export`, and check three things
-# (`glth_core.structured_study.export_check`): its factorised layers are pairs
+# checkpoint, export it with `glth_core.core.export.export`, and check three things
+# (`glth_core.book.structured_study.export_check`): its factorised layers are pairs
 # of plain `Linear` layers whose inner size $r$ is the number of kept rows, it
 # computes the same outputs as the generalized model (up to float round-off)
 # on the whole test set, and its parameter count is

@@ -41,7 +41,7 @@ if importlib.util.find_spec("glth_core") is None:  # %pip install, written as va
 # coefficients that pruning removes.
 #
 # **Two profiles.** With `profile = "quick"` (the default, what the book runs
-# on a CPU) the network is a small CNN (`glth_core.models.SmallCNN`: two
+# on a CPU) the network is a small CNN (`glth_core.engine.models.SmallCNN`: two
 # $3 \times 3$ convolutions with 16 and 32 channels, each followed by a
 # $2 \times 2$ max-pool, then fully connected layers of 128 and 10 units),
 # which reaches about 90.7% on Fashion-MNIST after 3 epochs. With
@@ -83,9 +83,9 @@ scheduler = "auto"       # "auto" (serial on a small machine), "local", "serial"
 results_dir = None       # None: $GLTH_RESULTS_DIR (the engine's results cache)
 
 # %% tags=["hide-input"]
-from glth_core import chapter_figures_conv as figures, conv_analysis as conv, conv_inspection as inspection
-from glth_core.chapter import Chapter
-from glth_core.profiles import settings_table
+from glth_core.book import chapter_figures_conv as figures, conv_analysis as conv, conv_inspection as inspection
+from glth_core.book.chapter import Chapter
+from glth_core.book.profiles import settings_table
 
 ch = Chapter("05_conv", globals())
 params = {**ch.params, "results_dir": ch.results_dir}
@@ -115,7 +115,7 @@ print(settings_table(conv.CHAPTER).to_string())
 # weights of {glue:text}`c5_first_model_label` per layer.
 
 # %%
-from glth_core.lottery import load_splits
+from glth_core.engine.lottery import load_splits
 
 splits = load_splits(next(iter(runs)).dataset)
 shares = inspection.prunable_shares(params["models"][0], splits.input_shape, splits.num_classes)
@@ -141,7 +141,7 @@ ch.glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "sha
 # :class: dropdown
 #
 # The table is computed for the first model of the parameter `models` on the
-# chosen data set; `glth_core.conv_inspection.prunable_shares(model,
+# chosen data set; `glth_core.book.conv_inspection.prunable_shares(model,
 # input_shape, classes)` gives it for any other. The deeper the network, the
 # smaller its last feature map and the larger the share of its convolutions:
 # Conv-2 keeps almost all of its weights in the first fully connected layer,
@@ -179,7 +179,7 @@ ch.glue("c5_conv_share", float(shares.loc[shares["kind"] == "conv kernels", "sha
 #
 # The cell below builds the first model exactly as the engine does, lists the
 # axes each variant transforms, and checks the kernels' coefficients against
-# SciPy (`glth_core.conv_inspection.basis_check_table` fails if they differ).
+# SciPy (`glth_core.book.conv_inspection.basis_check_table` fails if they differ).
 
 # %%
 print(inspection.basis_check_table(runs, params, splits)
@@ -226,7 +226,7 @@ print(f"{table['run_id'].nunique()} runs, rounds 0..{last_round}, sparsest: "
 # %% [markdown]
 # What this build's runs cost (measured, read from the results cache), and what
 # each profile costs at full size, estimated from measured seconds per epoch
-# (`glth_core.profiles.estimated_cost_hours`; "not measured" where no
+# (`glth_core.book.profiles.estimated_cost_hours`; "not measured" where no
 # measurement exists yet, as for the paper's conv nets and for any GPU):
 
 # %%
@@ -338,13 +338,13 @@ ch.glue("c5_claim3_rounds", conv.round_counts_sentence(rounds3))
 # **Compression at equal accuracy.** The paper's form of claim 3 is
 # compression: how far can each basis prune before its accuracy falls more than
 # one point below the dense canonical network? Per seed,
-# `glth_core.stats.compression` interpolates accuracy against
+# `glth_core.analysis.stats.compression` interpolates accuracy against
 # $\log(\text{density})$ between the last round inside the band and the first
 # round below it; a run that never leaves the band is *censored*, and its
 # compression (that of its sparsest round) is only a lower bound, printed
 # "≥". The ratio DCT / canonical is paired on the seed, and its 95% interval
 # is a Student-$t$ interval on the per-seed log ratios
-# (`glth_core.stats.compression_ratio`), whose coverage is right even for
+# (`glth_core.analysis.stats.compression_ratio`), whose coverage is right even for
 # three to ten seeds. Claim 3 **holds** when that interval lies above 1 *and*
 # every run of both sides left the band; a comparison with a censored side
 # is reported as **censored**, whatever its interval, since the true ratio of
@@ -378,7 +378,7 @@ ch.glue("c5_verdict_claim3", conv.verdict_list(ratios))
 # Magnitude pruning to a density $k$ keeps the largest $k$ percent of a
 # layer's coefficients, and removes $1 - E(k)$ of its squared norm, where
 # $E(k)$ is the fraction of the energy those coefficients hold
-# (`glth_core.compaction.energy_curve`). An orthonormal basis cannot change
+# (`glth_core.analysis.compaction.energy_curve`). An orthonormal basis cannot change
 # the norm, only how it is spread. A natural guess is that a basis prunes
 # better where it compacts trained weights better, i.e. where its curve
 # $E(k)$ lies above the canonical one. The guess is not a law: with
@@ -392,7 +392,7 @@ ch.glue("c5_verdict_claim3", conv.verdict_list(ratios))
 # $1 - (1 - q)^3$ of the energy. A rotation mixes many entries into each
 # coefficient, and the coefficients of noise in a rotated basis are close to
 # Gaussian, whose heavier tails hold $q + 2t\varphi(t)$ with
-# $q = 2(1 - \Phi(t))$ (`glth_core.conv_inspection.noise_energy`). So at
+# $q = 2(1 - \Phi(t))$ (`glth_core.book.conv_inspection.noise_energy`). So at
 # initialisation every rotated basis, the DCT included, "compacts" better than
 # the canonical basis, and this head start says nothing about smoothness.
 #
@@ -479,7 +479,7 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 # What a ticket saves at inference depends on where its zeros are. A canonical
 # ticket has zero *weights*; a DCT ticket has zero *coefficients*, and its
 # synthesised kernels are in general dense, so an ordinary convolution gains
-# nothing unless it runs in the DCT domain. `glth_core.export.multiply_adds`
+# nothing unless it runs in the DCT domain. `glth_core.core.export.multiply_adds`
 # counts the multiply-adds of one forward pass of one image, all weights
 # (dense) or only the nonzero weights as the forward pass uses them (seed 0's
 # sparsest ticket):
@@ -551,7 +551,7 @@ print(f"multiply-adds per image, dense and at round {last_round}:\n{macs.map(lam
 # ```
 
 # %%
-from glth_core.chapter import record_verdicts
+from glth_core.book.chapter import record_verdicts
 
 recorded = conv.verdict_rows(claim2, ratios, params)
 record_verdicts(conv.CHAPTER, recorded, profile=profile, smoke=smoke, results_dir=results_dir)

@@ -47,15 +47,15 @@ profile = "quick"   # the profile whose verdicts are shown: "quick" (make book) 
 results_dir = None  # None: the engine default ($GLTH_RESULTS_DIR or ./results), where the chapters recorded them
 
 # %% tags=["hide-input"]
-from glth_core.chapter import Chapter
+from glth_core.book.chapter import Chapter
 ch = Chapter("06_summary", globals())
 
 # %% tags=["hide-input"]
-from glth_core.chapter import recorded_verdicts
-from glth_core.chapter_plots import summary_forest
-from glth_core.chapter_runs import verdict_chapters
-from glth_core.chapter_tables import listed, numbered_verdicts
-from glth_core.verdict_tables import MarkdownText, claim_evidence, claim_summary, missing_chapters
+from glth_core.book.chapter import recorded_verdicts
+from glth_core.book.chapter_plots import summary_forest
+from glth_core.book.chapter_runs import verdict_chapters
+from glth_core.book.chapter_tables import listed, numbered_verdicts
+from glth_core.analysis.verdict_tables import MarkdownText, claim_evidence, claim_summary, missing_chapters
 
 verdicts = recorded_verdicts(profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
 verdicts = verdicts.sort_values("claim", kind="stable").reset_index(drop=True)  # by claim, chapters in order
@@ -136,7 +136,7 @@ ch.glue("s6_fig_forest", summary_forest(verdicts))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 MarkdownText(claim_evidence(verdicts, "1"))
 
 # %% [markdown]
@@ -150,7 +150,7 @@ MarkdownText(claim_evidence(verdicts, "1"))
 # the fall at the sparsest (ticket minus its own dense network); the ticket
 # against its controls at the sparsest round.
 
-# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 MarkdownText(claim_evidence(verdicts, "2"))
 
 # %% [markdown]
@@ -166,7 +166,7 @@ MarkdownText(claim_evidence(verdicts, "2"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 MarkdownText(claim_evidence(verdicts, "3"))
 
 # %% [markdown]
@@ -194,7 +194,7 @@ MarkdownText(claim_evidence(verdicts, "3"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 MarkdownText(claim_evidence(verdicts, "4"))
 
 # %% [markdown]
@@ -211,7 +211,7 @@ MarkdownText(claim_evidence(verdicts, "4"))
 #
 # **Recorded comparisons.**
 
-# %% tags=["remove-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 MarkdownText(claim_evidence(verdicts, "5"))
 
 # %% [markdown]

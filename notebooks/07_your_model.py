@@ -68,8 +68,8 @@ repeats = None         # timed forward passes per model and batch size (None: 15
 results_dir = None     # None: $GLTH_RESULTS_DIR (ticket files go to its tickets/ folder)
 
 # %% tags=["hide-input"]
-from glth_core.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
-from glth_core.example_models import tutorial_parameters
+from glth_core.book.chapter import check_parameters; check_parameters(globals())  # a -p NAME not declared above fails here
+from glth_core.book.example_models import tutorial_parameters
 
 p = tutorial_parameters(globals())
 
@@ -88,8 +88,8 @@ from torch.nn import functional as F
 
 import glth_core as glth
 from glth_core.data import load
-from glth_core.example_models import LOW_RANK_LAYERS, UNIT_LAYERS, UNIT_PAIRS, accuracy, build
-from glth_core.store import default_results_dir
+from glth_core.book.example_models import LOW_RANK_LAYERS, UNIT_LAYERS, UNIT_PAIRS, accuracy, build
+from glth_core.storage.store import default_results_dir
 
 data = load("digits" if smoke else "fashion_mnist")
 x_train, y_train = data.train
@@ -199,7 +199,7 @@ if "transformer" in walks:
 # or changed, with a message instead of wrong weights:
 
 # %%
-from glth_core.tickets import TicketError
+from glth_core.core.tickets import TicketError
 
 name = p["models"][0]
 other = build(p["models"][1], height, width) if len(p["models"]) > 1 else torch.nn.Linear(3, 3)  # another model
@@ -228,7 +228,7 @@ broken.unlink()
 #   coefficients, a dense matrix again;
 # * **unit-pruned**: canonical basis, whole rows (output units) of Linear
 #   layers pruned, half of them. `export` keeps zero rows (the next layer still
-#   reads that width); `glth_core.export.remove_dead_units` then removes them
+#   reads that width); `glth_core.core.export.remove_dead_units` then removes them
 #   from a pair `Linear -> activation -> Linear`, and the pair is physically
 #   smaller. The Transformer's feed-forward layers and heads have such pairs;
 #   for ResNet-18 the pruned units are the filters of each block's first
@@ -250,7 +250,7 @@ broken.unlink()
 # `state_dict` (`torch.save`) against the ticket file.
 
 # %%
-from glth_core.inference_variants import size_table, structured_variants
+from glth_core.book.inference_variants import size_table, structured_variants
 
 results = {}
 for name, walk in walks.items():
@@ -290,7 +290,7 @@ glue("c7_low_rank_file_ratio", float(sizes["low-rank"]), display=False)
 # by the book's tests.
 
 # %% tags=["nbval-ignore-output"]
-from glth_core.inference_variants import speed_table
+from glth_core.book.inference_variants import speed_table
 
 for name, (exported, _) in results.items():
     speed, dense_ms = speed_table(exported, lambda b: x_test[:b], p["batch_sizes"], p["repeats"])

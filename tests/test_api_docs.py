@@ -20,8 +20,9 @@ import glth_core
 
 REPO = Path(__file__).resolve().parents[1]
 API_PAGE = REPO / "book" / "api.md"
-ANALYSIS_MODULES = ("glth_core.stats", "glth_core.plots", "glth_core.truncation")
-EXTRA = ("glth_core.export.multiply_adds",)
+ANALYSIS_MODULES = ("glth_core.analysis.intervals", "glth_core.analysis.compression", "glth_core.analysis.verdicts",
+                    "glth_core.analysis.plots", "glth_core.analysis.truncation")
+EXTRA = ("glth_core.core.export.multiply_adds",)
 
 
 def documented(page: str) -> set[str]:

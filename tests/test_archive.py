@@ -8,10 +8,12 @@ import tarfile
 import pandas as pd
 import pytest
 
-from glth_core import archive, hparams as H, training
-from glth_core.archive import UnsafeArchiveError, pack, unpack
+from glth_core.runs import archive
+from glth_core.engine import hparams as H, training
+from glth_core.engine import run_identity
+from glth_core.runs.archive import UnsafeArchiveError, pack, unpack
 from glth_core.cli import main
-from glth_core.lottery import run_imp
+from glth_core.engine.lottery import run_imp
 
 
 def tiny(**flags):
@@ -60,7 +62,7 @@ def test_round_trip_reuses_runs_without_training(packed, tmp_path, monkeypatch):
 
 def test_stale_run_is_skipped(packed, tmp_path, monkeypatch, capsys):
     _, file, table = packed
-    monkeypatch.setattr(H, "source_hash", lambda: "0" * 64)  # the unpacking code differs from the packing code
+    monkeypatch.setattr(run_identity, "source_hash", lambda: "0" * 64)  # the unpacking code differs from the packing code
     (outcome,) = unpack(file, tmp_path)
     assert outcome.status == "stale" and "not reused" in capsys.readouterr().out
     assert not (tmp_path / table["run_id"][0]).exists()

@@ -7,7 +7,7 @@ import scipy.fft
 import scipy.linalg
 import torch
 
-from glth_core.bases import BASIS_NAMES, FIXED_BASES, ROTATED_BASES, basis
+from glth_core.core.bases import BASIS_NAMES, FIXED_BASES, ROTATED_BASES, basis
 
 
 SHAPES = [(6, 10), (7, 5), (8, 8), (1, 3), (4, 3, 3, 3), (5, 2, 2, 4), (3, 2, 5)]
@@ -233,3 +233,12 @@ def test_seed_and_axes_errors():
         basis("random", (3, 4), seed=1.5)
     with pytest.raises(ValueError, match="axes .* out of range"):
         basis("dct", (3, 4), axes=(2,))
+
+
+def test_basis_labels_cover_every_basis_name():
+    from glth_core.core.bases import BASIS_LABELS, BASIS_NAMES, basis_label
+
+    assert tuple(BASIS_LABELS) == BASIS_NAMES == ("canonical", "dct", "hadamard", "random", "svd")
+    assert [basis_label(n) for n in BASIS_NAMES] == ["canonical", "DCT", "Hadamard", "random orthogonal", "SVD"]
+    with pytest.raises(ValueError, match="unknown basis 'fourier'"):
+        basis_label("fourier")

@@ -1,4 +1,4 @@
-"""Chapter 02's analysis (glth_core.bases_study) on synthetic tidy tables with known answers."""
+"""Chapter 02's analysis (glth_core.book.bases_study) on synthetic tidy tables with known answers."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from glth_core import bases_study as study
-from glth_core.chapter import VERDICT_COLUMNS
+from glth_core.book import bases_study as study
+from glth_core.book.chapter import VERDICT_COLUMNS
 
 
 def lottery_table(shift=None, reinit=True, seeds=4, rounds=3):
@@ -117,7 +117,7 @@ def test_compaction_numbers_read_the_right_cells():
 
 
 def test_chapter_runs_pair_every_basis_with_every_seed():
-    from glth_core.profiles import chapter_parameters
+    from glth_core.book.profiles import chapter_parameters
 
     p = chapter_parameters("02_bases", "quick", smoke=True)
     runs = {group: make(p) for group, make in study.RUN_GROUPS.items()}

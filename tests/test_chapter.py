@@ -1,7 +1,7 @@
 """The chapters' parameter checks fail with messages that name the parameter."""
 import pytest
 
-from glth_core.chapter import (check_common, require_bool, require_fraction, require_int, require_names,
+from glth_core.book.chapter import (check_common, require_bool, require_fraction, require_int, require_names,
                                require_nonnegative)
 
 COMMON = dict(smoke=False, dataset="fashion_mnist", model="lenet300", device="auto", scheduler="local",
@@ -59,5 +59,5 @@ def test_models_can_be_narrowed():
 
 
 def test_a_models_subset_must_be_registered():
-    with pytest.raises(ValueError, match=r"\['vgg'\] not registered in glth_core.models.MODELS"):
+    with pytest.raises(ValueError, match=r"\['vgg'\] not registered in glth_core.engine.models.MODELS"):
         check_common(**COMMON, models=["lenet300", "vgg"])

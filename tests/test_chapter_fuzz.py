@@ -208,7 +208,7 @@ def test_summary_names_an_unreadable_results_folder(places, monkeypatch):
 
 def test_the_fuzz_values_really_are_out_of_bounds():
     """Guard the table itself: each numeric bad value is outside what the engine's validate accepts."""
-    from glth_core import hparams as H
+    from glth_core.engine import hparams as H
 
     for name in ("lr", "momentum", "weight_decay", "gamma", "fraction", "output_fraction", "batch_size"):
         for value in VALUES[name][1]:

@@ -1,4 +1,4 @@
-"""The chapter object: parameters refused or resolved, named run groups, declared verdicts (glth_core.chapter)."""
+"""The chapter object: parameters refused or resolved, named run groups, declared verdicts (glth_core.book.chapter)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +7,13 @@ import pytest
 import scipy.stats
 from tool_modules import load_tool
 
-from glth_core import chapter as chapter_module
-from glth_core.chapter import Chapter, Test
-from glth_core.chapter_verdicts import compute_verdicts
-from glth_core.hparams import ImpHparams
-from glth_core.labels import BASIS_LABELS, basis_label, control_label
-from glth_core.profiles import CHAPTERS
-from glth_core.verdict_tables import verdict_row
+from glth_core.book import chapter as chapter_module
+from glth_core.book.chapter import Chapter, Test
+from glth_core.book.chapter_verdicts import compute_verdicts
+from glth_core.engine.hparams import ImpHparams
+from glth_core.book.labels import BASIS_LABELS, basis_label, control_label
+from glth_core.book.profiles import CHAPTERS
+from glth_core.analysis.verdict_tables import verdict_row
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def hand_table() -> pd.DataFrame:
 
 
 def test_a_declared_test_gives_the_verdict_row_built_by_hand():
-    from glth_core import stats
+    from glth_core.analysis import stats
 
     table = hand_table()
     test = Test("k", "2", "ticket − reinit at {weights} ({where})", "control", "ticket", "reinit", "greater")
@@ -172,7 +172,7 @@ def test_glue_keys_of_declared_tests_are_read_from_the_source():
 
 
 def test_labels_come_from_one_registry():
-    from glth_core.bases import BASIS_NAMES
+    from glth_core.core.bases import BASIS_NAMES
 
     assert set(BASIS_LABELS) == set(BASIS_NAMES) and basis_label("dct") == "DCT"
     assert control_label("reinit") == "random re-initialisation"

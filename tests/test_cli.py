@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from glth_core import hparams as H
+from glth_core.engine import hparams as H
 from glth_core.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def test_imp_end_to_end_on_digits(tmp_path, capsys):
     assert df["density"][1] == pytest.approx((0.8 * 64 * 300 + 0.8 * 300 * 100 + 0.9 * 100 * 10)
                                              / (64 * 300 + 300 * 100 + 100 * 10), abs=1e-4)
     # same as the library call
-    from glth_core.lottery import run_imp
+    from glth_core.engine.lottery import run_imp
 
     hp = H.update(H.ImpHparams(), model="lenet300", dataset="digits", basis="dct", rounds=2, epochs=1)
     lib = run_imp(hp, tmp_path / "res", progress=False)
@@ -129,7 +129,7 @@ def test_resume_after_sigkill_gives_identical_table(tmp_path):
     resumed = run_cli(args + ["--out", str(tmp_path / "resumed.csv")], results)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     # an uninterrupted run (in this process, also on one thread) in its own results folder
-    from glth_core.lottery import run_imp
+    from glth_core.engine.lottery import run_imp
 
     hp = H.update(H.ImpHparams(), model="mlp1d", dataset="digits", rounds=3, epochs=6, batch_size=16, seed=0)
     clean = run_imp(hp, tmp_path / "clean", device="cpu", progress=False)
@@ -146,7 +146,7 @@ def test_resume_after_sigkill_gives_identical_table(tmp_path):
 
 def test_control_help_comes_from_the_registry(capsys):
     """Every control of hparams.CONTROLS is a choice of --control, its description in the help."""
-    from glth_core.hparams import CONTROLS
+    from glth_core.engine.hparams import CONTROLS
 
     with pytest.raises(SystemExit):
         main(["imp", "--help"])

@@ -10,9 +10,9 @@ import scipy.stats
 import torch
 from torch import nn
 
-from glth_core.compaction import energy_curve, energy_fraction, energy_needed, layer_coefficients
-from glth_core.parametrization import generalize
-from glth_core.pruning import density, prune
+from glth_core.analysis.compaction import energy_curve, energy_fraction, energy_needed, layer_coefficients
+from glth_core.core.parametrization import generalize
+from glth_core.core.pruning import density, prune
 
 
 def noise_closed_form(q):

@@ -1,13 +1,13 @@
-"""Chapter 05's library: runs, claim tables and verdicts (glth_core.conv_analysis), weight inspection
-(glth_core.conv_inspection) and figures (glth_core.chapter_figures_conv), on synthetic tables."""
+"""Chapter 05's library: runs, claim tables and verdicts (glth_core.book.conv_analysis), weight inspection
+(glth_core.book.conv_inspection) and figures (glth_core.book.chapter_figures_conv), on synthetic tables."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from glth_core import chapter_figures_conv, conv_analysis as conv, conv_inspection as inspection
-from glth_core.profiles import chapter_parameters
+from glth_core.book import chapter_figures_conv, conv_analysis as conv, conv_inspection as inspection
+from glth_core.book.profiles import chapter_parameters
 
 ACC = {"canonical": [0.90, 0.90, 0.895, 0.894], "dct (spatial)": [0.90, 0.91, 0.905, 0.904]}
 

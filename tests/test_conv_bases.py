@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from glth_core import hparams as H
-from glth_core.lottery import load_splits, run_imp
-from glth_core.models import build_model
-from glth_core.store import RunStore
+from glth_core.engine import hparams as H
+from glth_core.engine.lottery import load_splits, run_imp
+from glth_core.engine.models import build_model
+from glth_core.storage.store import RunStore
 
 
 def conv(**flags):

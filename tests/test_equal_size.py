@@ -1,4 +1,4 @@
-"""glth_core.equal_size: interpolation in log size, equal-size pairing, intrinsic dimensions."""
+"""glth_core.analysis.equal_size: interpolation in log size, equal-size pairing, intrinsic dimensions."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from glth_core.equal_size import at_equal_size, equal_size_difference, interpolate_log, intrinsic_dimensions
+from glth_core.analysis.equal_size import at_equal_size, equal_size_difference, interpolate_log, intrinsic_dimensions
 
 
 def test_interpolate_log_is_exact_for_a_line_in_log_x_and_nan_outside():

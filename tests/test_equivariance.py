@@ -1,11 +1,11 @@
-"""SGD's rotation equivariance, checked directly (glth_core.equivariance) on scikit-learn's digits."""
+"""SGD's rotation equivariance, checked directly (glth_core.analysis.equivariance) on scikit-learn's digits."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glth_core.equivariance import equivariance_probe, probe_network, relative_gap
-from glth_core.profiles import chapter_parameters, imp_base
+from glth_core.analysis.equivariance import equivariance_probe, probe_network, relative_gap
+from glth_core.book.profiles import chapter_parameters, imp_base
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_sgd_in_the_dct_basis_is_sgd_on_the_weights_in_float64(hparams):
 
 
 def test_adam_is_not_equivariant(hparams):
-    from glth_core.hparams import update
+    from glth_core.engine.hparams import update
 
     adam = update(hparams, optimizer="adam", lr=1e-3)
     x = torch.rand(8, 64, dtype=torch.float64)

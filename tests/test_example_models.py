@@ -1,5 +1,5 @@
-"""Chapter 07's library: the example models (glth_core.example_models) and the structured tickets with
-their sizes (glth_core.inference_variants)."""
+"""Chapter 07's library: the example models (glth_core.book.example_models) and the structured tickets with
+their sizes (glth_core.book.inference_variants)."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from glth_core import example_models, inference_variants
+from glth_core.book import example_models, inference_variants
 
 
 @pytest.mark.parametrize("name", ["transformer", "lstm"])

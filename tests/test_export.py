@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from glth_core.export import count_parameters, export
-from glth_core.parametrization import generalize, generalized_layers
-from glth_core.pruning import masks, prune, random_masks, set_masks
+from glth_core.core.export import count_parameters, export
+from glth_core.core.parametrization import generalize, generalized_layers
+from glth_core.core.pruning import masks, prune, random_masks, set_masks
 
 NAMES = ["canonical", "dct", "hadamard", "random", "svd"]
 

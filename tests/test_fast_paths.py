@@ -11,12 +11,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glth_core.bases import basis as make_basis
-from glth_core.parametrization import (STRATEGIES, analyse_inputs, generalize, generalized_layers, inputs_analysed,
+from glth_core.core.bases import basis as make_basis
+from glth_core.core.parametrization import (STRATEGIES, analyse_inputs, generalize, generalized_layers, inputs_analysed,
                                        plan)
-from glth_core.pruning import prune
-from glth_core.seeding import derive_seed
-from glth_core.transforms import (DCT_DENSE_MAX, KRONECKER_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
+from glth_core.core.pruning import prune
+from glth_core.core.seeding import derive_seed
+from glth_core.core.transforms import (DCT_DENSE_MAX, KRONECKER_DENSE_MAX, RANDOM_DENSE_MAX, DCTTransform, KroneckerTransform,
                                   MatrixTransform, dct_transform, haar_orthogonal_matrix,
                                   hadamard_transform, random_transform)
 
@@ -358,7 +358,7 @@ def test_cached_weight_reused_without_recomputation():
 # ---- compatibility: weight property, export, old state dicts ------------------------------------
 
 def test_weight_property_and_export_unchanged_by_fast_forward():
-    from glth_core.export import export
+    from glth_core.core.export import export
     torch.manual_seed(0)
     model = generalize(nn.Sequential(nn.Linear(700, 16), nn.ReLU(), nn.Linear(16, 3)), "dct")
     prune(model, 0.5)
@@ -530,8 +530,8 @@ def test_lenet_step_gradients_match_dense_synthesis_at_every_batch_size():
     """A LeNet-300-100 step in each rotated basis, engine-style, at batches 60, 128 and 512 (each picks
     different implementations: dense products, FFT, Kronecker steps, weight side): the gradients of the
     coefficients equal those of the same model that synthesises its weights (strategy 'weight')."""
-    from glth_core.hparams import ImpHparams, update
-    from glth_core.lottery import generalized_model
+    from glth_core.engine.hparams import ImpHparams, update
+    from glth_core.engine.lottery import generalized_model
     for basis in ("dct", "hadamard", "random"):
         fast = generalized_model(update(ImpHparams(), model="lenet300", basis=basis), (1, 28, 28), 10).double()
         slow = copy.deepcopy(fast)
@@ -552,7 +552,7 @@ def test_lenet_step_gradients_match_dense_synthesis_at_every_batch_size():
 
 
 def test_evaluate_reuses_synthesised_weights_across_calls_until_a_step():
-    from glth_core.training import evaluate
+    from glth_core.engine.training import evaluate
     torch.manual_seed(0)
     model = generalize(nn.Sequential(nn.Flatten(), nn.Linear(64, 20), nn.ReLU(), nn.Linear(20, 5)), "dct")
     calls = []
@@ -578,8 +578,8 @@ def test_evaluate_reuses_synthesised_weights_across_calls_until_a_step():
 
 def test_evaluate_keeps_parametrize_cached_for_other_parametrizations():
     from torch.nn.utils import parametrize
-    from glth_core.parametrization import serves_cached_weights
-    from glth_core.training import evaluate
+    from glth_core.core.parametrization import serves_cached_weights
+    from glth_core.engine.training import evaluate
 
     class Double(nn.Module):
         def forward(self, w):

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glth_core.bases import basis as make_basis
-from glth_core.parametrization import GeneralizedWeight, generalize, generalized_layers
-from glth_core.pruning import masks, prune, random_masks, set_masks
+from glth_core.core.bases import basis as make_basis
+from glth_core.core.parametrization import GeneralizedWeight, generalize, generalized_layers
+from glth_core.core.pruning import masks, prune, random_masks, set_masks
 
 
 NAMES = ["canonical", "dct", "hadamard", "random", "svd"]
@@ -277,7 +277,7 @@ def test_moves_with_dtype_conversion():
 
 def test_basis_stored_is_the_one_make_basis_builds():
     model = generalize(nn.Sequential(nn.Linear(6, 4)), "hadamard", seed=9)
-    from glth_core.seeding import derive_seed
+    from glth_core.core.seeding import derive_seed
     expected = make_basis("hadamard", (4, 6), seed=derive_seed(9, "layer", "0"))
     got = model[0].parametrizations.weight[0].basis
     for a, b in zip(got.transforms, expected.transforms):
@@ -316,7 +316,7 @@ def test_generalize_errors():
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_cuda_device(where):
     """Generalize on the GPU, or on the CPU and move with .cuda(): everything follows the device."""
-    from glth_core.export import count_parameters, export
+    from glth_core.core.export import count_parameters, export
     model = mlp()
     if where == "before":
         model = model.cuda()
@@ -343,7 +343,7 @@ def test_cuda_device(where):
 
 def test_dct_of_conv_kernels_is_spatial_by_default_and_all_axes_on_request():
     """DESIGN: conv kernels get a 2-D DCT over their spatial axes (channels stay canonical)."""
-    from glth_core.parametrization import coefficients
+    from glth_core.core.parametrization import coefficients
 
     model = small_cnn()
     kernels = [m.weight.detach().double().numpy().copy() for m in model if isinstance(m, nn.Conv2d)]

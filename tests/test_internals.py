@@ -1,4 +1,4 @@
-"""Pins the private torch and argparse behaviour that glth_core.internals relies on."""
+"""Pins the private torch and argparse behaviour that glth_core.core.internals and glth_core.cli.internals rely on."""
 import argparse
 
 import pytest
@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from glth_core import cli_internals, internals
+from glth_core.core import internals
 from glth_core.cli import build_parser
+from glth_core.cli import internals as cli_internals
 
 
 class Double(nn.Module):

@@ -1,15 +1,15 @@
-"""Per-layer bases (glth_core.layer_bases): one-sided DCTs against scipy, the mapping, the run key, the flag."""
+"""Per-layer bases (glth_core.core.layer_bases): one-sided DCTs against scipy, the mapping, the run key, the flag."""
 import numpy as np
 import pytest
 import scipy.fft
 import torch
 from torch import nn
 
-from glth_core import hparams as H
+from glth_core.engine import hparams as H
 from glth_core.cli import _hparams_from_args, build_parser
-from glth_core.layer_bases import parse_layer_bases, resolve_layer_bases, side_axes, split_side
-from glth_core.lottery import generalized_model, run_imp
-from glth_core.parametrization import coefficients, generalize, generalized_weight
+from glth_core.core.layer_bases import parse_layer_bases, resolve_layer_bases, side_axes, split_side
+from glth_core.engine.lottery import generalized_model, run_imp
+from glth_core.core.parametrization import coefficients, generalize, generalized_weight
 
 
 def _coefficients(module) -> np.ndarray:

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from glth_core import hparams as H
-from glth_core import lottery, training
-from glth_core.lottery import TABLE_COLUMNS, round_masks, run_imp
-from glth_core.store import StorageError
+from glth_core.engine import hparams as H
+from glth_core.engine import lottery, training
+from glth_core.engine.lottery import TABLE_COLUMNS, round_masks, run_imp
+from glth_core.storage.store import StorageError
 
 
 def tiny(**flags):
@@ -262,8 +262,8 @@ def test_engine_views_first_linear_input_as_image(tmp_path, image_aware):
     import numpy as np
     import scipy.fft
 
-    from glth_core.models import input_layer_name
-    from glth_core.parametrization import generalized_weight
+    from glth_core.engine.models import input_layer_name
+    from glth_core.core.parametrization import generalized_weight
 
     hp = tiny(model="lenet300", basis="dct", rounds=0, image_aware=image_aware)
     run_imp(hp, tmp_path, progress=False)

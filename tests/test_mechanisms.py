@@ -1,4 +1,4 @@
-"""glth_core.mechanisms against closed forms and scipy."""
+"""glth_core.analysis.mechanisms against closed forms and scipy."""
 import math
 
 import numpy as np
@@ -8,9 +8,9 @@ import scipy.stats
 import torch
 from torch import nn
 
-from glth_core import mechanisms as mech
-from glth_core.parametrization import generalize
-from glth_core.pruning import masks as current_masks, prune, set_masks
+from glth_core.analysis import mechanisms as mech
+from glth_core.core.parametrization import generalize
+from glth_core.core.pruning import masks as current_masks, prune, set_masks
 
 
 def _matrix_with_singular_values(values, shape=(6, 5), seed=0):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from glth_core.models import MODELS, build_model, input_layer_name, output_layer_name, register_model
+from glth_core.engine.models import MODELS, build_model, input_layer_name, output_layer_name, register_model
 
 
 def n_params(model):

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 import glth_core as glth
-from glth_core.export import remove_dead_units
-from glth_core.params import default_parameters, generalized_parameters
-from glth_core.views import BlockBasis, View
+from glth_core.core.export import remove_dead_units
+from glth_core.core.params import default_parameters, generalized_parameters
+from glth_core.core.views import BlockBasis, View
 
 BASES = ["dct", "random"]
 
@@ -267,7 +267,7 @@ def test_remove_dead_units_shrinks_unit_pruned_pairs_exactly():
 
 
 def test_latency_table_is_tidy_with_ratios_to_the_baseline():
-    from glth_core.inference import latency_table
+    from glth_core.engine.inference import latency_table
 
     models = {"dense": nn.Linear(8, 8), "small": nn.Linear(8, 2)}
     table = latency_table(models, lambda b: torch.randn(b, 8), batch_sizes=(1, 4), repeats=3, baseline="dense")
@@ -286,7 +286,7 @@ def test_latency_table_is_tidy_with_ratios_to_the_baseline():
 def test_inference_reuses_synthesised_weights_until_coefficients_change(kind):
     """The fast path of attribute-read weights: under no_grad each weight is synthesised once and reused
     (the same tensor), and a change of the coefficients is seen by the next forward."""
-    from glth_core.params import CachedGeneralizedWeight
+    from glth_core.core.params import CachedGeneralizedWeight
 
     model, x = build(kind)
     model.eval()

@@ -1,4 +1,4 @@
-"""glth_core.plots, headless: the drawn lines and bands carry the statistics of glth_core.stats."""
+"""glth_core.analysis.plots, headless: the drawn lines and bands carry the statistics of glth_core.analysis.stats."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from glth_core import plots  # noqa: E402
+from glth_core.analysis import plots  # noqa: E402
 
 
 def _table():
@@ -98,7 +98,7 @@ def test_forest_rows_intervals_and_colours():
 
 
 def test_log_percent_axis_still_importable_from_chapter():
-    from glth_core.chapter import log_percent_axis
+    from glth_core.book.chapter import log_percent_axis
 
     fig, ax = plt.subplots()
     ax.set_xscale("log")

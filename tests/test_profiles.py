@@ -1,9 +1,9 @@
 """Chapter profiles: resolution of parameters, smoke overrides, shared runs, cost estimates."""
 import pytest
 
-from glth_core import chapter, profiles
-from glth_core.hparams import run_key
-from glth_core.sweep import grid
+from glth_core.book import chapter, profiles
+from glth_core.engine.run_identity import run_key
+from glth_core.runs.sweep import grid
 
 
 def test_none_takes_the_profile_value_and_given_values_win():

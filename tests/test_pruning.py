@@ -10,9 +10,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from glth_core.export import count_parameters, export
-from glth_core.parametrization import generalize, generalized_layers
-from glth_core.pruning import (density, densities, masks, prune, random_masks, rewind, set_masks,
+from glth_core.core.export import count_parameters, export
+from glth_core.core.parametrization import generalize, generalized_layers
+from glth_core.core.pruning import (density, densities, masks, prune, random_masks, rewind, set_masks,
                                snapshot)
 
 

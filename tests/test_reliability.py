@@ -158,8 +158,8 @@ def _empty(path):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """A small digits IMP run done once without faults: (hparams, table, its run folder)."""
-    from glth_core import hparams as H
-    from glth_core.lottery import run_imp
+    from glth_core.engine import hparams as H
+    from glth_core.engine.lottery import run_imp
 
     torch.set_num_threads(1)
     hp = H.update(H.ImpHparams(), model="mlp1d", dataset="digits", basis="dct", epochs=1, batch_size=64, rounds=3,
@@ -173,8 +173,8 @@ def uninterrupted(tmp_path_factory):
 def test_a_damaged_checkpoint_is_moved_aside_and_recomputed(uninterrupted, tmp_path, damage, round_index):
     import shutil
 
-    from glth_core.lottery import run_imp
-    from glth_core.store import CorruptCheckpointWarning, read_checkpoint
+    from glth_core.engine.lottery import run_imp
+    from glth_core.storage.store import CorruptCheckpointWarning, read_checkpoint
 
     hp, table, run_dir = uninterrupted
     copy = tmp_path / run_dir.name
@@ -198,7 +198,7 @@ def test_a_damaged_checkpoint_is_moved_aside_and_recomputed(uninterrupted, tmp_p
 
 
 def test_a_checkpoint_with_a_wrong_checksum_is_not_trusted(tmp_path):
-    from glth_core.store import CorruptCheckpointWarning, RunStore
+    from glth_core.storage.store import CorruptCheckpointWarning, RunStore
 
     store = RunStore(tmp_path, "imp_x", {"x": 1})
     store.save_round(0, {"mask": torch.ones(3)})
@@ -223,7 +223,7 @@ TINY_CLI = ["imp", "--model", "mlp1d", "--dataset", "digits", "--rounds", "0", "
 
 @pytest.fixture
 def no_training(monkeypatch):
-    from glth_core import training
+    from glth_core.engine import training
 
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the bad option was reported")
@@ -267,10 +267,10 @@ def test_bad_out_paths_are_usage_errors(tmp_path, capsys, no_training, where):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_is_checked_even_when_the_run_is_cached(tmp_path, capsys):
-    from glth_core import hparams as H
+    from glth_core.engine import hparams as H
     from glth_core.cli import main
-    from glth_core.lottery import run_imp
-    from glth_core.subspace import run_subspace
+    from glth_core.engine.lottery import run_imp
+    from glth_core.engine.subspace import run_subspace
 
     assert main(TINY_CLI + ["--results-dir", str(tmp_path), "--device", "cpu"]) == 0
     with pytest.raises(SystemExit) as exit_info:
@@ -291,8 +291,8 @@ def test_cuda_is_checked_even_when_the_run_is_cached(tmp_path, capsys):
     ({"scheduler": "nowhere"}, "scheduler must be None"),
 ])
 def test_sweep_checks_its_options_before_starting(tmp_path, no_training, kwargs, message):
-    from glth_core import hparams as H
-    from glth_core.sweep import grid, sweep
+    from glth_core.engine import hparams as H
+    from glth_core.runs.sweep import grid, sweep
 
     runs = grid(H.update(H.ImpHparams(), model="mlp1d", dataset="digits", rounds=0, epochs=1), seed=[0, 1])
     with pytest.raises(ValueError, match=message):
@@ -305,7 +305,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def test_check_parameters_names_the_unknown_and_lists_the_declared():
-    from glth_core.chapter import check_parameters
+    from glth_core.book.chapter import check_parameters
 
     parameters_cell = "smoke = False  # comment\nseeds: int = 2\nbases = ['dct']\n"
     history = ["", parameters_cell, "# Parameters\nsmoke = True\nnonsense = 1\nbasis = 'x'\n", "check"]
@@ -364,7 +364,7 @@ def test_readme_sweep_example_is_guarded_for_worker_processes(monkeypatch):
 
     import importlib
 
-    sweep_module = importlib.import_module("glth_core.sweep")
+    sweep_module = importlib.import_module("glth_core.runs.sweep")
 
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "sweep(" in b)

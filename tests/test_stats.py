@@ -1,4 +1,4 @@
-"""glth_core.stats against scipy.stats, closed forms and hand-made tables."""
+"""glth_core.analysis.stats against scipy.stats, closed forms and hand-made tables."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from glth_core import stats
+from glth_core.analysis import stats
 
 # fixed data: 5 seeds, two arms, values as the engine writes them (fractions)
 TREATED = np.array([0.861, 0.874, 0.852, 0.869, 0.880])

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import glth_core
-from glth_core import hparams as H
-from glth_core.store import RunStore, StorageError, atomic_torch_save, atomic_write_csv, check_writable, default_results_dir
+from glth_core.engine import hparams as H
+from glth_core.engine import run_identity
+from glth_core.storage.store import RunStore, StorageError, atomic_torch_save, atomic_write_csv, check_writable, default_results_dir
 
 
 def test_atomic_torch_save_roundtrip_and_no_leftovers(tmp_path):
@@ -89,13 +90,13 @@ def test_run_key_identity():
 def test_run_key_depends_on_version_and_source(monkeypatch):
     hp = H.ImpHparams()
     key = H.run_key("imp", hp)
-    monkeypatch.setattr(H, "__version__", "999.0")  # the version hparams read from glth_core._version
+    monkeypatch.setattr(glth_core._version, "__version__", "999.0")
     assert H.run_key("imp", hp) != key
     monkeypatch.undo()
     assert H.run_key("imp", hp) == key
     source = H.source_hash()
     assert len(source) == 64
-    monkeypatch.setattr(H, "source_hash", lambda: "0" * 64)
+    monkeypatch.setattr(run_identity, "source_hash", lambda: "0" * 64)
     assert H.run_key("imp", hp) != key
 
 
@@ -159,7 +160,7 @@ def test_validate_types():
 def test_asking_for_fewer_rounds_does_not_shrink_the_table(tmp_path):
     import pandas as pd
 
-    from glth_core.store import RunStore
+    from glth_core.storage.store import RunStore
 
     store = RunStore(tmp_path, "imp_test", {"kind": "imp"})
     rows = [{"run_id": "imp_test", "round": r} for r in range(4)]

@@ -1,4 +1,4 @@
-"""Chapter 04's analysis (glth_core.structured_study) on synthetic tables, and its figures module."""
+"""Chapter 04's analysis (glth_core.book.structured_study) on synthetic tables, and its figures module."""
 from __future__ import annotations
 
 import matplotlib
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glth_core import structured_study as study
-from glth_core.chapter import VERDICT_COLUMNS
-from glth_core.chapter_figures_bases import basis_accuracy_figure, parameters_figure
+from glth_core.book import structured_study as study
+from glth_core.book.chapter import VERDICT_COLUMNS
+from glth_core.book.chapter_figures_bases import basis_accuracy_figure, parameters_figure
 
 matplotlib.use("Agg")
 
@@ -76,7 +76,7 @@ def test_export_report_lists_every_pair_and_every_check():
 
 
 def test_chapter_runs_never_prune_the_output_rows():
-    from glth_core.profiles import chapter_parameters
+    from glth_core.book.profiles import chapter_parameters
 
     runs = study.chapter_runs(chapter_parameters("04_structured", "quick", smoke=True))
     rows = [hp for hp in runs if hp.pruning.granularity == "row"]

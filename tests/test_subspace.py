@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from glth_core import hparams as H
-from glth_core import training
-from glth_core.models import build_model
-from glth_core.store import RunStore
-from glth_core.subspace import allocate_dimension, intrinsic_dimension, run_subspace, subspace_sweep
+from glth_core.engine import hparams as H
+from glth_core.engine import training
+from glth_core.engine.models import build_model
+from glth_core.storage.store import RunStore
+from glth_core.engine.subspace import allocate_dimension, intrinsic_dimension, run_subspace, subspace_sweep
 
 
 def tiny(**flags):

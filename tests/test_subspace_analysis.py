@@ -1,12 +1,12 @@
-"""Chapter 03's library (glth_core.subspace_analysis, glth_core.chapter_figures_subspace) on synthetic tables."""
+"""Chapter 03's library (glth_core.book.subspace_analysis, glth_core.book.chapter_figures_subspace) on synthetic tables."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from glth_core import chapter_figures_subspace, subspace_analysis as sub
-from glth_core.profiles import chapter_parameters
+from glth_core.book import chapter_figures_subspace, subspace_analysis as sub
+from glth_core.book.profiles import chapter_parameters
 
 
 def namespace(**overrides):
@@ -20,7 +20,7 @@ def namespace(**overrides):
 
 
 def test_the_chapter_sorts_the_grid_and_names_a_bad_parameter():
-    from glth_core.chapter import Chapter
+    from glth_core.book.chapter import Chapter
 
     params = Chapter("03_subspace", namespace(dimensions=[3000, 1000])).params
     assert params["dimensions"] == [1000, 3000] and params["dataset"] == "digits"

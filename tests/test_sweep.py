@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from glth_core.hparams import ImpHparams, run_key, update
-from glth_core.store import run_lock
-from glth_core.sweep import grid, sweep
+from glth_core.engine.hparams import ImpHparams, update
+from glth_core.engine.run_identity import run_key
+from glth_core.storage.store import run_lock
+from glth_core.runs.sweep import grid, sweep
 
 distributed = pytest.importorskip("distributed")
 
@@ -140,7 +141,7 @@ def test_cli_grid_runs_a_sweep_and_rejects_bad_axes(tmp_path, capsys):
 def test_duplicate_grid_points_run_once(tmp_path, monkeypatch):
     import sys
 
-    sweep_module = sys.modules["glth_core.sweep"]  # the package attribute `sweep` is the function
+    sweep_module = sys.modules["glth_core.runs.sweep"]  # the package attribute `sweep` is the function
     calls = []
 
     def recording_run(hp, results_dir, **kwargs):
@@ -155,7 +156,7 @@ def test_duplicate_grid_points_run_once(tmp_path, monkeypatch):
 
 
 def test_auto_scheduler_is_serial_on_small_machines_and_local_on_many_cores():
-    from glth_core.sweep import LOCAL_CLUSTER_MIN_CORES, auto_scheduler
+    from glth_core.runs.sweep import LOCAL_CLUSTER_MIN_CORES, auto_scheduler
 
     assert auto_scheduler("cpu", cores=2) == "serial"
     assert auto_scheduler("cpu", cores=LOCAL_CLUSTER_MIN_CORES) == "local"

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import glth_core as glth
-from glth_core.params import generalized_parameters
-from glth_core.tickets import MAGIC, TicketError, read_header, state_dict_bytes
+from glth_core.core.params import generalized_parameters
+from glth_core.core.tickets import MAGIC, TicketError, read_header, state_dict_bytes
 
 
 class Classifier(nn.Module):

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glth_core.hparams import TrainingHparams
-from glth_core.models import build_model
-from glth_core.training import (
+from glth_core.engine.hparams import TrainingHparams
+from glth_core.engine.models import build_model
+from glth_core.engine.training import (
     TrainingDiverged,
     evaluate,
     iterations_per_epoch,
@@ -132,7 +132,7 @@ def test_device_resolution():
 
 
 def _generalized_mlp(basis="dct"):
-    from glth_core.parametrization import generalize
+    from glth_core.core.parametrization import generalize
 
     model = build_model("mlp1d", (1, 8, 8), 10, seed=0)
     return generalize(model, basis, seed=0, image_shape=(1, 8, 8))
@@ -140,7 +140,7 @@ def _generalized_mlp(basis="dct"):
 
 def test_pre_analysed_inputs_train_like_raw_inputs(digits):
     # analysing the training set once for the first layer changes nothing but float round-off
-    from glth_core.training import input_analysis_layer
+    from glth_core.engine.training import input_analysis_layer
 
     hp = TrainingHparams(optimizer="adam", lr=1e-2, epochs=2, batch_size=64, eval_every=10)
     assert input_analysis_layer(_generalized_mlp(), digits.train[0]) is not None  # the fast path is taken
@@ -159,8 +159,8 @@ def test_pre_analysed_inputs_train_like_raw_inputs(digits):
 
 
 def test_input_analysis_layer_only_where_it_gives_the_same_outputs(digits):
-    from glth_core.parametrization import generalize
-    from glth_core.training import input_analysis_layer
+    from glth_core.core.parametrization import generalize
+    from glth_core.engine.training import input_analysis_layer
 
     x = digits.train[0]
     model = _generalized_mlp()
@@ -184,8 +184,8 @@ def test_input_analysis_layer_only_where_it_gives_the_same_outputs(digits):
 
 
 def test_analysed_inputs_are_kept_while_data_and_basis_are_the_same(digits):
-    from glth_core.parametrization import analyse_inputs
-    from glth_core.training import AnalysedInputs
+    from glth_core.core.parametrization import analyse_inputs
+    from glth_core.engine.training import AnalysedInputs
 
     x = digits.train[0].clone()
     cache = AnalysedInputs()

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 import glth_core
-from glth_core.export import multiply_adds
-from glth_core.truncation import ranks_from_densities, truncate_svd
+from glth_core.core.export import multiply_adds
+from glth_core.analysis.truncation import ranks_from_densities, truncate_svd
 
 
 def _mlp(seed=0):

@@ -11,11 +11,12 @@ import tarfile
 import pandas as pd
 import pytest
 
-from glth_core import archive, hparams as H
-from glth_core.archive import UnsafeArchiveError, pack, unpack
+from glth_core.runs import archive
+from glth_core.engine import hparams as H
+from glth_core.runs.archive import UnsafeArchiveError, pack, unpack
 from glth_core.cli import main
-from glth_core.lottery import run_imp
-from glth_core.store import CHECKPOINT_HEADER, read_checkpoint
+from glth_core.engine.lottery import run_imp
+from glth_core.storage.store import CHECKPOINT_HEADER, read_checkpoint
 
 KEY = b"0123456789abcdef-test-key"
 TINY = dict(model="mlp1d", dataset="digits", epochs=1, batch_size=64, rounds=1, fraction=0.2, seed=0)
@@ -242,7 +243,7 @@ def test_grid_over_rounds_keeps_every_round(tmp_path, order):
 
 
 def test_fewer_rounds_report_only_theirs_and_more_continue(tmp_path, monkeypatch):
-    from glth_core import training
+    from glth_core.engine import training
 
     full = run_imp(tiny(rounds=2), tmp_path, progress=False)
     monkeypatch.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
@@ -329,18 +330,18 @@ def test_forged_rows_in_rounds_csv_are_rewritten(tmp_path):
 def test_reading_a_finished_run_needs_no_free_space(tmp_path, monkeypatch):
     import collections
 
-    from glth_core import store
+    from glth_core.storage import atomic
 
     table = run_imp(tiny(), tmp_path, progress=False)
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(store.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**20))  # 1 MiB free
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**20))  # 1 MiB free
     pd.testing.assert_frame_equal(run_imp(tiny(), tmp_path, progress=False), table)
-    with pytest.raises(store.StorageError, match="MiB free"):
+    with pytest.raises(atomic.StorageError, match="MiB free"):
         run_imp(tiny(rounds=2), tmp_path, progress=False)  # round 2 would be computed
 
 
 def test_a_run_that_fails_before_its_first_round_leaves_no_folder(tmp_path):
-    from glth_core.training import TrainingDiverged
+    from glth_core.engine.training import TrainingDiverged
 
     with pytest.raises(TrainingDiverged):
         run_imp(tiny(lr=1e6), tmp_path, progress=False)  # diverges in round 0

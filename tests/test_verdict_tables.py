@@ -7,7 +7,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from glth_core import chapter, stats, verdict_tables as vt  # noqa: E402
+from glth_core.book import chapter  # noqa: E402
+from glth_core.analysis import stats, verdict_tables as vt
 
 
 def _rows(*specs):

@@ -1,14 +1,15 @@
 """Sphinx extension of the companion book: the API reference lists each hyperparameter field.
 
-The fields of the frozen hyperparameter dataclasses (``glth_core.hparams``)
+The fields of the frozen hyperparameter dataclasses (``glth_core.engine.hparams``)
 carry their documentation in ``field(metadata={"help": ...})``, where the
 command line reads it. For the API reference (``book/api.md``), autodoc's
 docstring of such a dataclass gets one line per field: name, type, default,
 command-line flag and help, so the page and ``--help`` say the same.
 
 The page lists each function under the module that defines it
-(``glth_core.pruning.prune``); a reference to its re-export
-(``:func:`glth_core.prune```, as the docstrings write it) resolves to it.
+(``glth_core.core.pruning.prune``); a reference to its re-export
+(``:func:`glth_core.prune```, as the docstrings write it, or a name a module gathers
+from another) resolves to it.
 
 Loaded through ``sphinx: local_extensions`` in ``_config.yml``; tools/book.py
 copies this file into the staged book.
@@ -45,13 +46,22 @@ def add_fields(app, what, name, obj, options, lines) -> None:
 
 
 def resolve_reexport(app, env, node, contnode):
-    """missing-reference: ``glth_core.<name>`` -> the object's defining module, ``glth_core.<module>.<name>``."""
-    target = node.get("reftarget", "")
-    if node.get("refdomain") != "py" or not target.startswith("glth_core.") or target.count(".") != 1:
-        return None
-    import glth_core
+    """missing-reference: ``glth_core[.<module>].<name>`` -> the object's defining module.
 
-    obj = getattr(glth_core, target.split(".", 1)[1], None)
+    ``glth_core.prune`` resolves to ``glth_core.core.pruning.prune``; a name a module gathers from
+    another (``glth_core.analysis.stats.verdict``) resolves to where it is defined
+    (``glth_core.analysis.verdicts.verdict``).
+    """
+    import importlib
+
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("glth_core."):
+        return None
+    module_name, _, attribute = target.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attribute, None)
+    except ImportError:
+        return None
     module, name = getattr(obj, "__module__", None), getattr(obj, "__name__", None)
     if not (module and name) or f"{module}.{name}" == target:
         return None

@@ -38,7 +38,7 @@ def _is_glue_call(node: ast.AST) -> bool:
 
 
 def _test_key(node: ast.AST) -> ast.expr | None:
-    """The key of a ``Test(key, ...)`` call (``glth_core.chapter.Test``), which ``Chapter.verdicts`` glues."""
+    """The key of a ``Test(key, ...)`` call (``glth_core.book.chapter.Test``), which ``Chapter.verdicts`` glues."""
     if not isinstance(node, ast.Call):
         return None
     func = node.func

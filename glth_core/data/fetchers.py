@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..store import atomic_write_bytes
+from ..storage.atomic import atomic_write_bytes
 
 __all__ = ["fetch_debian_package", "fetch_torchvision_idx", "fetch_torchvision_cifar10",
            "generate_mnist1d", "SUBPROCESS_TIMEOUT_S"]

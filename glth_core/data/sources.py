@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..store import atomic_write_bytes
+from ..storage.atomic import atomic_write_bytes
 from . import fetchers
 from .checksums import ARRAY_KEYS, arrays_digest, read_idx_folder
 from .idx import ChecksumError

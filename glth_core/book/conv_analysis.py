@@ -1,0 +1,231 @@
+"""Chapter 05 (convolutional networks): its runs, and the tables of claims 2 and 3.
+
+The chapter prunes convolutional networks with IMP in the canonical basis and in DCT
+bases; :class:`glth_core.book.chapter.Chapter` checks its parameters, and its run group
+"tickets" is declared in :mod:`glth_core.book.chapter_runs`. This module turns the resolved
+parameters into runs (one per model, basis variant and seed), labels the swept table
+with the variants, and computes the tables the chapter shows: dense accuracy over
+seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired on the
+seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
+compression at equal accuracy (ratio of compressions, a Student-t interval on the log
+ratios, ``"censored"`` when a side never left the band). Every verdict comes from
+:func:`glth_core.analysis.stats.with_verdicts`, every recorded row from
+:func:`glth_core.analysis.verdict_tables.verdict_row`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from .labels import model_label
+
+__all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET",
+           "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants",
+           "dense_summary", "claim2_table", "claim3_rounds", "compression_tables", "verdict_rows",
+           "round_counts_sentence", "joined_sentences", "verdict_list", "side_word", "shown_effects", "dense_numbers"]
+
+CHAPTER = "05_conv"
+CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
+MODEL_LABELS = {m: model_label(m) for m in CONV_MODELS}
+DCT_LABELS = {False: "dct (spatial)", True: "dct (spatial + channels)"}
+#: "Equal accuracy": within one percentage point of the dense canonical network.
+TOLERANCE = 0.01
+#: The dense accuracy the quick profile is sized for (Fashion-MNIST).
+DENSE_TARGET = 0.90
+
+
+def basis_variants(p: Mapping) -> dict:
+    """``{label: ImpHparams overrides}`` of the basis variants of resolved parameters ``p``.
+
+    ``channel_dct`` is set for the dct basis only (the library refuses it for another basis); the
+    paper profile runs the dct basis both without and with it.
+    """
+    variants = {}
+    for b in p["bases"]:
+        if b != "dct":
+            variants[b] = {"basis": b}
+            continue
+        flags = [False, True] if (p["profile"] == "paper" and p["channel_dct"]) else [p["channel_dct"]]
+        variants.update({DCT_LABELS[f]: {"basis": "dct", "channel_dct": f} for f in flags})
+    return variants
+
+
+def chapter_runs(p: Mapping) -> dict:
+    """``{ImpHparams: (model, variant label)}``: one ticket run per model, basis variant and seed."""
+    from .profiles import imp_base
+
+    return {imp_base(p, model=m, seed=s, **overrides): (m, label)
+            for m in p["models"] for label, overrides in basis_variants(p).items() for s in range(p["seeds"])}
+
+
+def variant_order(p: Mapping) -> tuple[list[str], str]:
+    """(variant labels in parameter order, the reference variant: canonical if run, else the first)."""
+    variants = list(basis_variants(p))
+    return variants, ("canonical" if "canonical" in variants else variants[0])
+
+
+def in_order(frame: pd.DataFrame, p: Mapping, columns=("model", "variant")) -> pd.DataFrame:
+    """``frame`` sorted by the order of the parameters ``models`` and of the basis variants (not alphabetically)."""
+    rank = {name: i for i, name in enumerate([*p["models"], *basis_variants(p)])}
+    return frame.sort_values(list(columns), kind="stable",
+                             key=lambda c: c.map(rank) if c.name in ("model", "variant") else c)
+
+
+def label_variants(table: pd.DataFrame, runs: Mapping) -> pd.DataFrame:
+    """The swept ``table`` with a ``variant`` column (the run's basis variant label).
+
+    Raises:
+        ValueError: a row of ``table`` belongs to none of ``runs``.
+    """
+    from ..engine.hparams import run_key
+
+    label_of = {run_key("imp", hp): label for hp, (_, label) in runs.items()}
+    table = table.assign(variant=table["run_id"].map(label_of))
+    if table["variant"].isna().any():
+        raise ValueError("a run of the table is not one of the chapter's runs")
+    return table
+
+
+def dense_summary(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, float]:
+    """(accuracy of round 0 over seeds per model and variant, the largest same-seed gap between variants in pp)."""
+    from ..analysis import stats
+
+    dense = table[table["round"] == 0]
+    summary = in_order(stats.summarize(dense, ["model", "variant"], "test_accuracy"), p)
+    spread = dense.pivot_table(index=["model", "seed"], columns="variant", values="test_accuracy")
+    return summary, float(100 * (spread.max(axis=1) - spread.min(axis=1)).max())
+
+
+def dense_numbers(summary: pd.DataFrame, gap: float, p: Mapping) -> dict:
+    """The first model's dense accuracy in the reference basis, for the prose.
+
+    Returns:
+        ``mean``, ``sd``, ``ci_low``, ``ci_high`` (%), ``n``, ``target_word`` ("at or above" or
+        "below" :data:`DENSE_TARGET`) and ``gap`` (the same-seed gap between variants, pp).
+    """
+    _, reference = variant_order(p)
+    row = summary[summary["variant"] == reference].set_index("model").loc[p["models"][0]]
+    numbers = {key: float(100 * row[key]) for key in ("mean", "sd", "ci_low", "ci_high")}
+    return {**numbers, "n": int(row["n"]), "target_word": side_word(row["mean"], DENSE_TARGET), "gap": gap}
+
+
+def side_word(value: float, threshold: float, words=("at or above", "below")) -> str:
+    """``words[0]`` if ``value >= threshold`` else ``words[1]`` (a word for the prose, from the data)."""
+    return words[0] if value >= threshold else words[1]
+
+
+def _with_density(frame: pd.DataFrame, density_at: pd.Series) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["weights remaining (%)"] = [100 * density_at.loc[(m, r)] for m, r in zip(frame["model"], frame["round"])]
+    return frame
+
+
+def claim2_table(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
+    """*ticket − dense* at round 1 and at the sparsest round, paired on the seed, with verdicts against
+    ``-TOLERANCE`` (claimed side "greater")."""
+    from ..analysis import stats
+
+    last = int(table["round"].max())
+    density_at = table.groupby(["model", "round"])["density"].mean()
+    claim2 = pd.concat([
+        stats.paired_difference(table, "round", r, 0, by=["model", "variant"], pair_on=["seed"]).assign(round=r)
+        for r in sorted({1, last})], ignore_index=True)
+    claim2 = _with_density(claim2, density_at)
+    return in_order(stats.with_verdicts(claim2, "greater", null=-TOLERANCE), p, ("round", "model", "variant"))
+
+
+def claim3_rounds(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
+    """*variant − reference* per pruned round and model, paired on the seed, with verdicts (side "greater")."""
+    from ..analysis import stats
+
+    variants, reference = variant_order(p)
+    rotated = [v for v in variants if v != reference]
+    columns = ["model", "variant", "round", "n", "estimate", "ci_low", "ci_high"]
+    if not rotated:
+        return pd.DataFrame(columns=columns)
+    rounds = pd.concat([
+        stats.paired_difference(table[table["model"] == m], "variant", v, reference, by=["round"])
+        .assign(model=m, variant=v) for m in p["models"] for v in rotated], ignore_index=True)
+    rounds = in_order(stats.with_verdicts(rounds[rounds["round"] > 0], "greater"), p, ("model", "variant", "round"))
+    return _with_density(rounds, table.groupby(["model", "round"])["density"].mean())
+
+
+def compression_tables(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(compression at equal accuracy per model and variant over seeds, ratio variant / reference with verdicts).
+
+    The ratio's interval is a Student-t interval on the per-seed log ratios
+    (:func:`glth_core.analysis.stats.compression_ratio`); a comparison with a censored side has the
+    verdict ``"censored"``.
+    """
+    from ..analysis import stats
+
+    variants, reference = variant_order(p)
+    rotated = [v for v in variants if v != reference]
+    per_seed = pd.concat([
+        stats.compression(table[table["model"] == m], TOLERANCE, reference={"variant": reference}, by=["variant"])
+        .assign(model=m) for m in p["models"]], ignore_index=True)
+    summary = in_order(stats.summarize_compression(per_seed, by=["model", "variant"]), p)
+    lower = summary["bound"] == "lower"
+    summary = summary.assign(
+        shown=[stats.format_compression(v, c, 1) for v, c in zip(summary["compression"], lower)],
+        interval=[f"[{stats.format_compression(a, c, 1)}, {stats.format_compression(b, c, 1)}]"
+                  for a, b, c in zip(summary["ci_low"], summary["ci_high"], lower)])
+    if not rotated:
+        return summary, pd.DataFrame()
+    ratios = pd.concat([
+        stats.compression_ratio(per_seed[per_seed["model"] == m], "variant", v, reference).assign(model=m, variant=v)
+        for m in p["models"] for v in rotated], ignore_index=True)
+    return summary, stats.with_verdicts(ratios, "greater", unit="x", scale=1, null=1.0)
+
+
+def verdict_rows(claim2: pd.DataFrame, ratios: pd.DataFrame, p: Mapping) -> pd.DataFrame:
+    """The chapter's recorded verdicts: claim 2 at the sparsest round, claim 3 as compression ratios."""
+    from ..analysis.verdict_tables import verdict_row
+
+    _, reference = variant_order(p)
+    sparsest = claim2[claim2["round"] == claim2["round"].max()]
+    rows = [verdict_row(r, "greater", claim="2", chapter=CHAPTER,
+                        comparison=f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights, claimed > "
+                                   f"-{100 * TOLERANCE:g} pp, i.e. within {100 * TOLERANCE:g} pp "
+                                   f"({r['model']}, {r['variant']})",
+                        unit="pp", scale=100.0, null=-TOLERANCE)
+            for _, r in sparsest.iterrows()]
+    rows += [verdict_row(r, "greater", claim="3", chapter=CHAPTER,
+                         comparison=f"compression {r['variant']} / {reference} at equal accuracy ({r['model']})",
+                         unit="x", scale=1.0, null=1.0) for _, r in ratios.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def joined_sentences(frame: pd.DataFrame, template: str) -> str:
+    """The verdict sentences of ``frame`` joined by "; ", each prefixed by ``template`` formatted with
+    the row (and ``label``, the model's label); "none" for an empty frame."""
+    if len(frame) == 0:
+        return "none"
+    return "; ".join(template.format(**r, label=MODEL_LABELS[r["model"]]) + r["sentence"]
+                     for _, r in frame.iterrows())
+
+
+def verdict_list(frame: pd.DataFrame) -> str:
+    """``"small CNN dct (spatial): holds; ..."``: each row's verdict ("not tested" for an empty frame)."""
+    if len(frame) == 0:
+        return "not tested"
+    return "; ".join(f"{MODEL_LABELS[r['model']]} {r['variant']}: {r['verdict']}" for _, r in frame.iterrows())
+
+
+def round_counts_sentence(rounds: pd.DataFrame) -> str:
+    """Per model and variant, at how many pruned rounds claim 3 holds, is contradicted, is inconclusive."""
+    if len(rounds) == 0:
+        return "only one basis was run, so there is nothing to compare"
+    counts = rounds.groupby(["model", "variant"])["verdict"].value_counts().unstack(fill_value=0)
+    return "; ".join(
+        f"{MODEL_LABELS[m]}, {v}: holds at {row.get('holds', 0)}, contradicted at {row.get('contradicted', 0)} "
+        f"and inconclusive at {row.get('inconclusive', 0)} of {int(row.sum())} pruned rounds"
+        for (m, v), row in counts.iterrows())
+
+
+def shown_effects(frame: pd.DataFrame) -> pd.DataFrame:
+    """An effects table for display: ``estimate`` and its interval in percentage points, rounded."""
+    columns = ["model", "variant", "round", "weights remaining (%)", "n", "estimate", "ci_low", "ci_high", "verdict"]
+    shown = frame.assign(**{c: 100 * frame[c] for c in ("estimate", "ci_low", "ci_high")})
+    return shown[columns].round(2)
