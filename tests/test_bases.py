@@ -235,10 +235,20 @@ def test_seed_and_axes_errors():
         basis("dct", (3, 4), axes=(2,))
 
 
-def test_basis_labels_cover_every_basis_name():
-    from glth_core.core.bases import BASIS_LABELS, BASIS_NAMES, basis_label
+def test_registry_names_labels_and_factories():
+    from glth_core.core.bases import BASIS_NAMES, REGISTRY, basis_label
 
-    assert tuple(BASIS_LABELS) == BASIS_NAMES == ("canonical", "dct", "hadamard", "random", "svd")
+    assert tuple(REGISTRY) == BASIS_NAMES == ("canonical", "dct", "hadamard", "random", "svd")
     assert [basis_label(n) for n in BASIS_NAMES] == ["canonical", "DCT", "Hadamard", "random orthogonal", "SVD"]
-    with pytest.raises(ValueError, match="unknown basis 'fourier'"):
+    with pytest.raises(ValueError, match="unknown basis name 'fourier'"):
         basis_label("fourier")
+    with pytest.raises(TypeError):
+        REGISTRY["fourier"] = REGISTRY["dct"]  # read-only
+    # the DCT factory of the registry is scipy's orthonormal DCT-II on one axis
+
+
+    x = torch.randn(5, 12, dtype=torch.float64)
+    transform = REGISTRY["dct"].axis_transform(12, 0, torch.float64)
+    expected = scipy.fft.dct(x.numpy(), type=2, norm="ortho", axis=1)
+    torch.testing.assert_close(transform(x, 1), torch.from_numpy(expected))
+    assert REGISTRY["svd"].axis_transform is None  # fitted to a weight by basis() itself

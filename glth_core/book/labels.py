@@ -1,7 +1,7 @@
 """How the book names things to a reader: models, controls and bases (legends, tables, prose).
 
 The one place these labels live; a chapter reads them from here instead of declaring its own.
-The basis labels are the basis registry's (:data:`glth_core.core.bases.BASIS_LABELS`).
+The basis labels are the basis registry's (:data:`glth_core.core.bases.REGISTRY`, as the mapping :data:`~glth_core.core.bases.BASIS_LABELS`).
 """
 from __future__ import annotations
 

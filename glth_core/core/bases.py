@@ -16,7 +16,8 @@ basis of the whole tensor is ``A_1 (x) ... (x) A_k`` (Kronecker product, row-maj
 vectorisation), orthonormal because every factor is, so ``weights(coeffs(w)) == w``
 and ``||coeffs(w)|| == ||w||``. Memory is ``O(sum d_i^2)``, never ``O(prod d_i^2)``.
 
-Basis names (:data:`BASIS_NAMES`):
+Basis names (:data:`BASIS_NAMES`; :data:`REGISTRY` holds each one's per-axis factory and display label,
+:func:`basis_label`):
 
 ``"canonical"``
     ``A_i = I``: coefficients are the weights; pruning is classic magnitude pruning.
@@ -73,39 +74,25 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .basis_registry import BASIS_LABELS, REGISTRY, BasisKind, basis_label  # noqa: F401 (re-exported)
 from .seeding import check_seed, derive_seed
 from .transforms import (
     AxisTransform,
     IdentityTransform,
     MatrixTransform,
-    dct_transform,
-    hadamard_transform,
-    random_transform,
 )
 
-__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "BASIS_LABELS", "basis_label", "Basis", "basis"]
+__all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "REGISTRY", "BASIS_LABELS", "BasisKind", "basis_label", "Basis",
+           "basis"]
+
 
 #: Valid basis names for :func:`basis`.
-BASIS_NAMES = ("canonical", "dct", "hadamard", "random", "svd")
+BASIS_NAMES = tuple(REGISTRY)
 #: The bases fixed before training: all but ``svd``, which is fitted to a weight.
 FIXED_BASES = tuple(name for name in BASIS_NAMES if name != "svd")
 #: The bases that rotate the canonical one: all but ``canonical`` (row pruning in one of
 #: them is a low-rank factorisation; in the canonical basis it is unit pruning).
 ROTATED_BASES = tuple(name for name in BASIS_NAMES if name != "canonical")
-#: How the book names each basis to a reader (tables, legends, prose); the one place these labels live.
-BASIS_LABELS = {"canonical": "canonical", "dct": "DCT", "hadamard": "Hadamard", "random": "random orthogonal",
-                "svd": "SVD"}
-
-
-def basis_label(name: str) -> str:
-    """The reader's name of basis ``name`` (:data:`BASIS_LABELS`), e.g. ``"DCT"`` for ``"dct"``.
-
-    Raises:
-        ValueError: ``name`` is not in :data:`BASIS_NAMES`.
-    """
-    if name not in BASIS_LABELS:
-        raise ValueError(f"unknown basis {name!r}; bases: {', '.join(BASIS_NAMES)}")
-    return BASIS_LABELS[name]
 
 
 def _check_shape(shape, name: str = "shape") -> tuple[int, ...]:
@@ -243,15 +230,7 @@ class Basis(nn.Module):
 
 
 def _axis_transform(name: str, size: int, seed: int, dtype: torch.dtype) -> AxisTransform:
-    if name == "canonical":
-        return IdentityTransform(size)
-    if name == "dct":
-        return dct_transform(size, dtype)
-    if name == "random":
-        return random_transform(size, seed, dtype)
-    if name == "hadamard":
-        return hadamard_transform(size, seed, dtype)
-    raise AssertionError(name)
+    return REGISTRY[name].axis_transform(size, seed, dtype)
 
 
 def _fix_signs(vectors: Tensor) -> Tensor:
