@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -93,15 +94,24 @@ class Test:
                              "reference_round to compare an arm with its own earlier round")
 
 
-class _Keep(dict):
-    def __missing__(self, name):  # a field filled later (``{weights}``), kept as it is
-        return "{" + name + "}"
+def _partial_format(text: str, row: Mapping) -> str:
+    """``text`` with the fields that ``row`` has formatted; the others kept, with their format spec."""
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        out.append(field.format_map(row) if name in row else field)
+    return "".join(out)
 
 
 def _fill(value, row: Mapping):
     if isinstance(value, str):
         whole = re.fullmatch(r"\{(\w+)\}", value)
-        return row[whole.group(1)] if whole and whole.group(1) in row else value.format_map(_Keep(row))
+        if whole and whole.group(1) in row:  # the row's value itself: an int round stays an int
+            return row[whole.group(1)]
+        return _partial_format(value, row) if "{" in value else value  # compute_verdicts formats the rest
     if isinstance(value, Mapping):
         return {k: _fill(v, row) for k, v in value.items()}
     return value
@@ -243,7 +253,8 @@ def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str
             raise ValueError(f"Test {test.key}: comparison label needs {missing}; pass it to verdicts()") from None
         row = verdict_row(effect, test.side, claim=test.claim, chapter=chapter, comparison=comparison, **units)
         row["glued_sentence"] = stats.verdict_sentence(effect, test.side, label=test.label, **units)
-        rows.append({"key": test.key, "glue": test.glue, **row, "round": fields.get("round"), "weights_pct": fields.get("weights_pct")})
+        rows.append({"key": test.key, "glue": test.glue, **row, "round": fields.get("round"),
+                     "weights_pct": fields.get("weights_pct")})
     return pd.DataFrame(rows, columns=["key", *VERDICT_COLUMNS, "glued_sentence", "round", "weights_pct", "glue"])
 
 
