@@ -9,8 +9,8 @@ seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired o
 seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
 compression at equal accuracy (ratio of compressions, a Student-t interval on the log
 ratios, ``"censored"`` when a side never left the band). Every verdict comes from
-:func:`glth_core.stats.with_verdicts`, every recorded row from
-:func:`glth_core.verdict_tables.verdict_row`.
+:func:`glth_core.stats.with_verdicts`; the chapter declares the recorded ones as tests
+(``ch.verdicts``, through :func:`glth_core.verdict_tables.verdict_row`).
 """
 from __future__ import annotations
 
