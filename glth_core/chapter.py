@@ -70,6 +70,9 @@ class Chapter:
         given = {k: namespace.get(k) for k in declared}
         self.params = chapter_parameters(name, self.profile, smoke=self.smoke, **given)
         self.params.update({k: namespace[k] for k in self.spec.extras})
+        for name, chosen in self.spec.restricted_defaults.items():
+            if given.get(name) is None and isinstance(self.params.get(name), list):
+                self.params[name] = [v for v in self.params[name] if v in self.params[chosen]]
         self.device, self.scheduler, self.results_dir = (namespace.get(k, v) for k, v in PLACE_PARAMETERS.items())
         if self.spec.trains:
             self._check_training()

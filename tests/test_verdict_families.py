@@ -111,3 +111,23 @@ def test_the_glue_tool_reads_which_tests_glue():
     patterns = glue_tool.source_keys(code)
     assert patterns[0] == "a" and len(patterns) == 2
     assert glue_tool.re.fullmatch(patterns[1], "c_3") and not glue_tool.re.fullmatch(patterns[1], "d_0")
+
+
+def chapter02_namespace(**given):
+    names = {k: None for k in CHAPTERS["02_bases"]["paper"]}
+    return {**names, "smoke": True, "profile": "paper", "device": "cpu", "scheduler": "serial",
+            "results_dir": None, **given}
+
+
+def test_a_default_reinit_bases_is_cut_to_the_chosen_bases_and_a_bad_one_refused_by_name(tmp_path, monkeypatch):
+    from glth_core.profiles import chapter_parameters
+
+    monkeypatch.setenv("GLTH_RESULTS_DIR", str(tmp_path))
+    default = chapter_parameters("02_bases", "paper", smoke=True)["reinit_bases"]
+    assert not set(default) <= {"canonical", "dct"}  # the paper profile's default names bases not chosen here
+    ch = Chapter("02_bases", chapter02_namespace(bases=["canonical", "dct"]))
+    assert ch.params["reinit_bases"] == [b for b in default if b in ("canonical", "dct")] != []
+    full = Chapter("02_bases", chapter02_namespace())
+    assert full.params["reinit_bases"] == default
+    with pytest.raises(ValueError, match="reinit_bases"):
+        Chapter("02_bases", chapter02_namespace(bases=["canonical", "dct"], reinit_bases=["canonical", "hadamard"]))
