@@ -70,9 +70,9 @@ class Chapter:
         given = {k: namespace.get(k) for k in declared}
         self.params = chapter_parameters(name, self.profile, smoke=self.smoke, **given)
         self.params.update({k: namespace[k] for k in self.spec.extras})
-        for name, chosen in self.spec.restricted_defaults.items():
-            if given.get(name) is None and isinstance(self.params.get(name), list):
-                self.params[name] = [v for v in self.params[name] if v in self.params[chosen]]
+        for param, chosen in self.spec.restricted_defaults.items():
+            if given.get(param) is None and isinstance(self.params.get(param), list):
+                self.params[param] = [v for v in self.params[param] if v in self.params[chosen]]
         self.device, self.scheduler, self.results_dir = (namespace.get(k, v) for k, v in PLACE_PARAMETERS.items())
         if self.spec.trains:
             self._check_training()
@@ -200,6 +200,8 @@ class Chapter:
         defaults = {"dataset": self.params.get("dataset")}
         if "model" in self.params:
             defaults["model"] = model_label(self.params["model"])
+        if isinstance(table, list) and tests:
+            raise ValueError("give the tests inside the (table, tests) pairs, or one table and its tests, not both")
         pairs = table if isinstance(table, list) else [(table, tests)]
         parts = []
         for table, tests in pairs:

@@ -9,6 +9,12 @@ round nearest a density) and the claimed side. :func:`compute_verdicts` gives
 one verdict row per test (columns :data:`VERDICT_COLUMNS` and ``key``), made by
 :func:`glth_core.verdict_tables.verdict_row`, the same function that builds the
 rows by hand, so a declared test and a hand-built row agree to the last digit.
+
+Tests whose number depends on the parameters (every basis x every pruned round; one
+per model and variant) are declared once as a :func:`family`, a template expanded over
+a grid or over the rows of a table of effects computed elsewhere (``given=True``); a
+family's members are not glued one by one (``Test.glue``), the chapter glues their
+sentences together under one key.
 """
 from __future__ import annotations
 

@@ -102,6 +102,8 @@ def test_two_tables_are_recorded_together_once_and_only_chosen_keys_glued(chapte
     assert recorded.comparison[1] == "ticket − reinit (dct)"
     with pytest.raises(ValueError, match="duplicated Test keys"):
         ch.verdicts([(table, reinit), (table, reinit[:1])])
+    with pytest.raises(ValueError, match="not both"):
+        ch.verdicts([(table, reinit)], [ratio])
 
 
 def test_the_glue_tool_reads_which_tests_glue():
