@@ -80,7 +80,7 @@ import pandas as pd
 
 from glth_core.book import bases_study as study
 from glth_core.core.bases import BASIS_LABELS
-from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter import family
 from glth_core.book.chapter_figures_bases import basis_accuracy_figure, compaction_figure
 from glth_core.analysis.equivariance import PROBE_STEPS, equivariance_probe
 from glth_core.book.profiles import imp_base, settings_table
@@ -324,8 +324,20 @@ print(ratios.assign(basis=ratios.basis.map(BASIS_LABELS))[["basis", "sentence"]]
 # %%
 vs_canonical = study.basis_effects(tickets, others)
 print(study.effect_table(vs_canonical, density_at).to_string(index=False))
-verdicts = study.chapter_verdicts(vs_reinit, vs_dense, ratios, vs_canonical, density_at, tolerance)
-record_verdicts("02_bases", verdicts, profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
+TESTS = [  # every verdict of the chapter, as data: one family of tests per table of effects
+    *family(study.labelled(vs_reinit, density_at), given=True, key="c2_reinit", claim="2", side="{side}",
+            arm="control", treatment="ticket", reference="reinit",
+            comparison="ticket − reinit at {weights} of weights (LeNet, {label})"),
+    *family(study.labelled(vs_dense, density_at), given=True, key="c2_dense", claim="2", side="{side}",
+            arm="round", treatment="{round}", reference=0, filters={"basis": "{basis}"},
+            comparison="ticket − dense at {weights} of weights (LeNet, {label})"),
+    *family(study.labelled(ratios), given=True, key="c2_ratio", claim="3", side="{side}", kind="compression",
+            arm="basis", treatment="{basis}", reference="canonical",
+            comparison="compression {label} / canonical within {tolerance:g} pp (LeNet)"),
+    *family(study.labelled(vs_canonical, density_at), given=True, key="c2_versus", claim="3", side="{side}",
+            arm="basis", treatment="{basis}", reference="canonical",
+            comparison="{label} − canonical at {weights} of weights (LeNet)")]
+ch.verdicts(tickets, TESTS, tolerance=tolerance)
 ch.glue("c2_tolerance", float(tolerance))
 ch.glue("c2_focus_ratio", ratios.set_index("basis").sentence[focus])
 ch.glue("c2_focus_rounds", study.count_verdicts(vs_canonical[vs_canonical.basis == focus]))

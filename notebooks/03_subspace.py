@@ -175,11 +175,13 @@ print(intrinsic["subspace"].assign(**{c: 100 * intrinsic["subspace"][c] for c in
 # tested and shown.
 
 # %%
-from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter import family
 
 effects, shown = sub.equal_size_effects(tickets, subspaces, intrinsic["total"])
 print(shown.to_string(index=False) if len(shown) else "no ticket round has a size inside the grid: nothing to compare")
-record_verdicts(sub.CHAPTER, sub.verdict_rows(effects), profile=profile, smoke=smoke, results_dir=results_dir)
+TESTS = family(effects, given=True, key="c3_equal_size", claim="5", side="greater", arm="arm", treatment="ticket",
+               reference="subspace", comparison="ticket ({label}) − random subspace at {size:,} coefficients (LeNet)")
+ch.verdicts(tickets, TESTS)
 ch.glue("c3_n_compared", int(len(effects)))
 for outcome in ("holds", "contradicted", "inconclusive"):  # a difference at equal size is never censored
     ch.glue(f"c3_n_{outcome}", int((effects["verdict"] == outcome).sum()) if len(effects) else 0)

@@ -69,7 +69,7 @@ ch = Chapter("04_structured", globals())
 import pandas as pd
 
 from glth_core.book import structured_study as study
-from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter import family
 from glth_core.book.chapter_figures_bases import parameters_figure
 from glth_core.book.profiles import settings_table
 
@@ -202,12 +202,12 @@ print(study.element_table(versus_element).to_string(index=False))
 # %%
 versus_svd = study.svd_effects(frame, ch.params["lowrank_bases"])
 print(study.svd_table(versus_svd).to_string(index=False))
-verdicts = pd.concat([
-    study.verdict_rows(versus_element, lambda r: f"{r.method} − element ticket at {int(round(r.params)):,} "
-                                                 "parameters (LeNet)"),
-    study.verdict_rows(versus_svd, lambda r: f"{r.method} − truncated SVD, round {int(r['round'])} (LeNet)")],
-    ignore_index=True)
-record_verdicts("04_structured", verdicts, profile=ch.profile, smoke=ch.smoke, results_dir=ch.results_dir)
+TESTS = [  # claim 4, as data: one test per structured ticket and round
+    *family(versus_element, given=True, key="c4_element", claim="4", arm="method", treatment="{method}",
+            reference="element ticket", comparison="{method} − element ticket at {params:,.0f} parameters (LeNet)"),
+    *family(versus_svd, given=True, key="c4_svd", claim="4", arm="method", treatment="{method}",
+            reference="truncated SVD", comparison="{method} − truncated SVD, round {round:.0f} (LeNet)")]
+ch.verdicts(frame, TESTS)
 for key, effects in (("element", versus_element), ("svd", versus_svd)):
     for outcome, count in study.verdict_counts(effects).items():
         ch.glue(f"c4_{key}_{outcome}", count)

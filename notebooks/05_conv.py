@@ -551,10 +551,17 @@ print(f"multiply-adds per image, dense and at round {last_round}:\n{macs.map(lam
 # ```
 
 # %%
-from glth_core.book.chapter import record_verdicts
+from glth_core.book.chapter import family
 
-recorded = conv.verdict_rows(claim2, ratios, params)
-record_verdicts(conv.CHAPTER, recorded, profile=profile, smoke=smoke, results_dir=results_dir)
+TESTS = [  # claim 2 at the sparsest round, claim 3 as compression ratios: one test per model and variant
+    *family(claim2[claim2["round"] == claim2["round"].max()], given=True, key="c5_claim2", claim="2",
+            arm="round", treatment="{round}", reference=0, null=-conv.TOLERANCE,
+            comparison="ticket − dense at {weights remaining (%):.1f}% of weights, claimed > -{tol:g} pp, "
+                       "i.e. within {tol:g} pp ({model}, {variant})"),
+    *family(ratios, given=True, key="c5_ratio", claim="3", kind="compression", arm="variant",
+            treatment="{variant}", reference=reference,
+            comparison=f"compression {{variant}} / {reference} at equal accuracy ({{model}})")]
+recorded = ch.verdicts(table, TESTS, tol=100 * conv.TOLERANCE)
 ch.glue("c5_verdict_claim2", conv.verdict_list(claim2[claim2["round"] == last_round]))
 ch.glue("c5_seeds", int(params["seeds"]))
 ch.glue("c5_rounds", int(params["rounds"]))

@@ -7,7 +7,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from glth_core.book import bases_study as study
-from glth_core.book.chapter import VERDICT_COLUMNS
+from glth_core.core.bases import basis_label
+from glth_core.book.chapter import family
+from glth_core.book.chapter_verdicts import compute_verdicts
 
 
 def lottery_table(shift=None, reinit=True, seeds=4, rounds=3):
@@ -59,19 +61,30 @@ def test_basis_effects_find_a_basis_that_is_better_at_one_round():
     assert verdict["dct", 2] == "holds" and verdict["dct", 1] != "holds"
 
 
-def test_chapter_verdicts_have_the_summary_columns_and_the_book_order():
+def test_labelled_effects_declared_as_tests_agree_with_tests_computed_from_the_runs():
     table = lottery_table(shift={("dct", 2): 0.03})
     tickets = table[table.control == "ticket"]
     density_at = tickets.groupby("round").density.mean()
+    effects = study.labelled(study.reinit_effects(table), density_at)
+    assert effects.label.tolist()[:3] == ["canonical"] * 3 and effects.weights.iloc[0] == "40%"
+    given = family(effects, given=True, key="c2_reinit", claim="2", side="{side}", arm="control", treatment="ticket",
+                   reference="reinit", comparison="ticket − reinit at {weights} of weights (LeNet, {label})")
+    grid = [{"basis": b, "label": basis_label(b), "round": r} for b in ("canonical", "dct") for r in (1, 2, 3)]
+    computed = family(grid, key="c2_reinit", claim="2", arm="control", treatment="ticket", reference="reinit",
+                      round="{round}", filters={"basis": "{basis}"},
+                      comparison="ticket − reinit at {weights} (LeNet, {label})")
+    from_effects = compute_verdicts(table, given, chapter=study.CHAPTER)
+    from_runs = compute_verdicts(table, computed, chapter=study.CHAPTER)
+    assert from_effects.comparison.iloc[0] == "ticket − reinit at 40% of weights (LeNet, canonical)"
+    assert from_effects.comparison.iloc[0] == from_runs.comparison.iloc[0]
+    assert len(from_effects) == 6 and from_effects.comparison.tolist() == from_runs.comparison.tolist()
+    for column in ("n", "verdict", "sentence"):
+        assert from_effects[column].tolist() == from_runs[column].tolist()
+    for column in ("estimate", "ci_low", "ci_high"):
+        assert from_effects[column].tolist() == pytest.approx(from_runs[column].tolist())
+    assert from_effects.estimate.iloc[0] == pytest.approx(20.0, abs=1.0)  # stored in percentage points
     _, _, ratios = study.compression_effects(tickets, 1.0, ["dct", "random"])
-    verdicts = study.chapter_verdicts(study.reinit_effects(table), study.dense_effects(tickets), ratios,
-                                      study.basis_effects(tickets, ["dct", "random"]), density_at, 1.0)
-    assert list(verdicts.columns) == VERDICT_COLUMNS
-    assert list(verdicts.claim) == ["2"] * (6 + 6) + ["3"] * (2 + 6)
-    assert verdicts.comparison.iloc[0] == "ticket − reinit at 40% of weights (LeNet, canonical)"
-    assert "compression DCT / canonical within 1 pp (LeNet)" in set(verdicts.comparison)
-    assert set(verdicts.unit[verdicts.comparison.str.startswith("compression")]) == {"x"}
-    assert verdicts.estimate.iloc[0] == pytest.approx(20.0, abs=1.0)  # stored in percentage points
+    assert study.labelled(ratios).label.tolist() == [basis_label("dct"), basis_label("random")]
 
 
 def test_accuracy_by_round_gives_the_controls_their_dense_round():

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from glth_core.book.chapter import family
+from glth_core.book.chapter_verdicts import compute_verdicts
+from glth_core.analysis.verdict_tables import verdict_row
 from glth_core.book import chapter_figures_conv, conv_analysis as conv, conv_inspection as inspection
 from glth_core.book.profiles import chapter_parameters
 
@@ -70,10 +73,24 @@ def test_claim2_and_the_recorded_rows():
     assert sparsest.loc["canonical", "verdict"] in ("holds", "inconclusive")
     assert sparsest.loc["canonical", "weights remaining (%)"] == pytest.approx(6.4)
     _, ratios = conv.compression_tables(table, quick())
-    rows = conv.verdict_rows(claim2, ratios, quick())
+    tests = [  # as chapter 05 declares them
+        *family(claim2[claim2["round"] == 3], given=True, key="c5_claim2", claim="2", arm="round",
+                treatment="{round}", reference=0, null=-conv.TOLERANCE,
+                comparison="ticket − dense at {weights remaining (%):.1f}% of weights, claimed > -{tol:g} pp, "
+                           "i.e. within {tol:g} pp ({model}, {variant})"),
+        *family(ratios, given=True, key="c5_ratio", claim="3", kind="compression", arm="variant",
+                treatment="{variant}", reference="canonical",
+                comparison="compression {variant} / canonical at equal accuracy ({model})")]
+    rows = compute_verdicts(table, tests, chapter=conv.CHAPTER, tol=100 * conv.TOLERANCE)
     assert rows["claim"].tolist() == ["2", "2", "3"]
-    assert rows["comparison"].iloc[2] == "compression dct (spatial) / canonical at equal accuracy (small_cnn)"
-    assert rows["comparison"].iloc[0].startswith("ticket − dense at 6.4% of weights, claimed > -1 pp")
+    ratio = verdict_row(ratios.iloc[0], "greater", claim="3", chapter=conv.CHAPTER, unit="x", scale=1.0, null=1.0,
+                        comparison="compression dct (spatial) / canonical at equal accuracy (small_cnn)")
+    assert {k: rows.iloc[2][k] for k in ratio} == ratio
+    first = claim2[claim2["round"] == 3].iloc[0]
+    within = verdict_row(first, "greater", claim="2", chapter=conv.CHAPTER, null=-conv.TOLERANCE,
+                         comparison=f"ticket − dense at 6.4% of weights, claimed > -1 pp, i.e. within 1 pp "
+                                    f"({first['model']}, {first['variant']})")
+    assert {k: rows.iloc[0][k] for k in within} == within
 
 
 def test_words_and_sentences_come_from_the_data():

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from glth_core.book import structured_study as study
-from glth_core.book.chapter import VERDICT_COLUMNS
+from glth_core.book.chapter import family
+from glth_core.book.chapter_verdicts import compute_verdicts
+from glth_core.analysis.verdict_tables import verdict_row
 from glth_core.book.chapter_figures_bases import basis_accuracy_figure, parameters_figure
 
 matplotlib.use("Agg")
@@ -54,11 +56,16 @@ def test_element_effects_compare_at_equal_parameter_count():
     assert "verdict (structured − element)" in study.element_table(effects).columns
 
 
-def test_verdict_rows_and_counts():
+def test_declared_verdicts_and_counts():
     effects = study.svd_effects(frame(), ["dct"])
-    rows = study.verdict_rows(effects, lambda r: f"round {r['round']}")
-    assert list(rows.columns) == VERDICT_COLUMNS and set(rows.claim) == {"4"} and set(rows.chapter) == {CHAPTER}
-    assert rows.estimate.to_numpy() == pytest.approx(100 * effects.estimate.to_numpy())
+    tests = family(effects, given=True, key="c4_svd", claim="4", arm="method", treatment="{method}",
+                   reference="truncated SVD", comparison="{method} − truncated SVD, round {round:.0f} (LeNet)")
+    rows = compute_verdicts(frame(), tests, chapter=CHAPTER)
+    assert set(rows.claim) == {"4"} and set(rows.chapter) == {CHAPTER}
+    for row, (_, effect) in zip(rows.itertuples(), effects.iterrows()):
+        expected = verdict_row(effect, "greater", claim="4", chapter=CHAPTER,
+                               comparison=f"{effect.method} − truncated SVD, round {int(effect['round'])} (LeNet)")
+        assert {k: getattr(row, k) for k in expected} == expected
     assert study.verdict_counts(effects) == {"n": 3, "holds": 3, "contradicted": 0, "inconclusive": 0}
     with pytest.raises(ValueError, match="never censored"):
         study.verdict_counts(pd.DataFrame({"verdict": ["censored"]}))

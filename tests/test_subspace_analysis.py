@@ -5,6 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from glth_core.book.chapter import family
+from glth_core.book.chapter_verdicts import compute_verdicts
+from glth_core.analysis.verdict_tables import verdict_row
 from glth_core.book import chapter_figures_subspace, subspace_analysis as sub
 from glth_core.book.profiles import chapter_parameters
 
@@ -69,9 +72,13 @@ def test_equal_size_effects_and_recorded_rows(gap, verdict):
     effects, shown = sub.equal_size_effects(tickets, subspaces, total)
     assert (effects["verdict"] == verdict).all()
     assert np.allclose(effects["estimate"], gap, atol=0.005)
-    rows = sub.verdict_rows(effects)
-    assert rows["claim"].eq("5").all()
-    assert rows["comparison"].iloc[-1] == "ticket (canonical) − random subspace at 640 coefficients (LeNet)"
+    tests = family(effects, given=True, key="c3", claim="5", arm="arm", treatment="ticket", reference="subspace",
+                   comparison="ticket ({label}) − random subspace at {size:,} coefficients (LeNet)")
+    rows = compute_verdicts(tickets, tests, chapter=sub.CHAPTER)
+    assert rows["claim"].eq("5").all() and len(rows) == len(effects)
+    expected = verdict_row(effects.iloc[-1], "greater", claim="5", chapter=sub.CHAPTER,
+                           comparison="ticket (canonical) − random subspace at 640 coefficients (LeNet)")
+    assert {k: rows.iloc[-1][k] for k in expected} == expected
     assert shown["basis"].eq("canonical").all()
 
 

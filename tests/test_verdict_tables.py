@@ -127,19 +127,44 @@ def test_forest_panels_one_axis_per_panel_ratios_on_log_scale():
         vt.forest_panels(verdicts.iloc[:0])
 
 
-def test_every_chapter_that_records_verdicts_builds_them_with_verdict_row():
+def calls(source: str, name: str) -> int:
+    """How many calls of ``name`` (a function, or a method/attribute ``.name``) the Python ``source`` makes."""
+    import ast
+    import textwrap
+
+    return sum(isinstance(n, ast.Call) and name in (getattr(n.func, "id", None), getattr(n.func, "attr", None))
+               for n in ast.walk(ast.parse(textwrap.dedent(source))))
+
+
+def test_every_chapter_records_its_verdicts_with_one_ch_verdicts_call_through_verdict_row():
+    import inspect
     from pathlib import Path
 
+    from glth_core.book import chapter_verdicts
+
     repo = Path(__file__).resolve().parents[1]
-    notebooks = sorted((repo / "notebooks").glob("*.py"))
-    recording = [p for p in notebooks if "record_verdicts(" in p.read_text(encoding="utf-8")]
-    assert recording, "no chapter records verdicts"
-    # a chapter's library module may build the rows (its verdict_rows), through verdict_row too
-    builders = [p for p in (repo / "glth_core").glob("*.py") if "def verdict_rows(" in p.read_text(encoding="utf-8")]
-    for module in builders:
-        assert "verdict_row(" in module.read_text(encoding="utf-8").split("def verdict_rows(", 1)[1], module.name
-    for path in recording:
-        text = path.read_text(encoding="utf-8")
-        built = any(m.stem in text for m in builders) and ".verdict_rows(" in text
-        assert "verdict_row(" in text or built, f"{path.name} records verdicts without verdict_tables.verdict_row"
-        assert '"verdict": r["verdict"]' not in text and '"verdict": effects.verdict' not in text, path.name
+    # the one path: Chapter.verdicts -> compute_verdicts -> verdict_row, then record_verdicts
+    assert calls(inspect.getsource(chapter.Chapter.verdicts), "compute_verdicts") == 1
+    assert calls(inspect.getsource(chapter.Chapter.verdicts), "record_verdicts") == 1
+    assert calls(inspect.getsource(chapter_verdicts.compute_verdicts), "verdict_row") == 1
+    sources = {p.stem: p.read_text(encoding="utf-8") for p in sorted((repo / "notebooks").glob("*.py"))}
+    recording = {name for name, text in sources.items() if calls(text, "verdicts")}
+    assert {"01_canonical", "02_bases", "03_subspace", "04_structured", "05_conv"} <= recording
+    for name, text in sources.items():
+        assert calls(text, "verdicts") <= 1, f"{name} records its verdicts in more than one ch.verdicts call"
+        for other in ("record_verdicts", "verdict_row", "with_verdicts"):
+            assert not calls(text, other), f"{name} calls {other} itself instead of declaring Tests for ch.verdicts"
+    # and no library module builds verdict rows or records them outside the one path
+    for path in (repo / "glth_core").glob("*.py"):
+        if path.stem not in ("chapter", "chapter_verdicts", "verdict_tables"):
+            text = path.read_text(encoding="utf-8")
+            assert not calls(text, "verdict_row") and not calls(text, "record_verdicts"), path.name
+
+
+def test_the_chapter_rule_can_fail():
+    assert calls("ch.verdicts(t, A)\nch.verdicts(u, B)\n", "verdicts") == 2
+    assert calls("from glth_core.book.chapter import record_verdicts\nrecord_verdicts('x', rows)\n", "record_verdicts") == 1
+    assert calls("rows = [vt.verdict_row(e, 'greater')]\n", "verdict_row") == 1
+    assert calls("# ch.verdicts(table, TESTS)\n", "verdicts") == 0
+
+

@@ -37,17 +37,24 @@ def _is_glue_call(node: ast.AST) -> bool:
         isinstance(func, ast.Attribute) and func.attr == "glue")
 
 
+def _keyword(node: ast.Call, name: str):
+    return next((k.value for k in node.keywords if k.arg == name), None)
+
+
 def _test_key(node: ast.AST) -> ast.expr | None:
-    """The key of a ``Test(key, ...)`` call (``glth_core.book.chapter.Test``), which ``Chapter.verdicts`` glues."""
+    """The key of a ``Test(key, ...)`` call (``glth_core.book.chapter.Test``), which ``Chapter.verdicts`` glues
+    (none with ``glue=False``); for ``family(..., key=..., glue=True)``, the key of its members, ``key_<i>``."""
     if not isinstance(node, ast.Call):
         return None
     func = node.func
-    if not ((isinstance(func, ast.Name) and func.id == "Test") or (isinstance(func, ast.Attribute)
-                                                                    and func.attr == "Test")):
-        return None
-    if node.args:
-        return node.args[0]
-    return next((k.value for k in node.keywords if k.arg == "key"), None)
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    glue = _keyword(node, "glue")
+    glue = glue.value if isinstance(glue, ast.Constant) else None
+    if name == "Test" and glue is not False:
+        return node.args[0] if node.args else _keyword(node, "key")
+    if name == "family" and glue is True and isinstance(_keyword(node, "key"), ast.Constant):
+        return ast.JoinedStr([ast.Constant(_keyword(node, "key").value + "_"), ast.FormattedValue(ast.Name("i"), -1)])
+    return None
 
 
 def _loop_values(name: str, loops: list[ast.For]) -> list[str] | None:

@@ -8,8 +8,8 @@ This module turns the sweep's tidy tables into what the chapter shows:
 * :data:`RUN_GROUPS`: every run, by experiment group (``tickets``, ``reinit``, ``adam``);
 * :func:`accuracy_by_round`, :func:`dense_equivariance`, :func:`adam_dense`: tables;
 * :func:`reinit_effects`, :func:`dense_effects`, :func:`compression_effects`,
-  :func:`basis_effects`: the paired effects with their verdicts, and
-  :func:`verdict_rows` turns them into the chapter's rows of the verdict table;
+  :func:`basis_effects`: the paired effects with their verdicts, and :func:`labelled`
+  adds the fields of their labels, for the chapter's declared tests (``ch.verdicts``);
 * :func:`compaction_table`, :func:`compaction_numbers`: energy compaction (90% of the
   energy) of seed 0's layers at initialisation, after dense training and in the
   sparsest tickets, and the numbers the prose quotes;
@@ -20,21 +20,19 @@ Basis display names come from the basis registry (:func:`glth_core.core.bases.ba
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ..analysis import compaction, stats
 from ..engine import lottery
 from ..core.bases import basis_label
-from .chapter import VERDICT_COLUMNS
 from .profiles import imp_base
 from ..runs.sweep import grid
-from ..analysis.verdict_tables import verdict_row
 
 __all__ = ["CHAPTER", "RUN_GROUPS", "compared_bases", "percent", "count_verdicts", "labelled_sentences",
            "accuracy_by_round", "dense_equivariance", "adam_dense", "reinit_effects", "dense_effects",
-           "compression_effects", "basis_effects", "effect_table", "chapter_verdicts", "verdict_rows",
+           "compression_effects", "basis_effects", "effect_table", "labelled",
            "compaction_table", "share_relation", "compaction_numbers"]
 
 CHAPTER = "02_bases"
@@ -206,40 +204,13 @@ def effect_table(effects: pd.DataFrame, density_at: pd.Series) -> pd.DataFrame:
                          "sentence": effects.sentence})
 
 
-def chapter_verdicts(reinit: pd.DataFrame, dense: pd.DataFrame, ratios: pd.DataFrame, versus: pd.DataFrame,
-                     density_at: pd.Series, tolerance_pp: float) -> pd.DataFrame:
-    """Every verdict row of chapter 02, in the book's order, with the comparison labels of the summary.
-
-    Args:
-        reinit: :func:`reinit_effects`; dense: :func:`dense_effects`; ratios: the ratios of
-            :func:`compression_effects`; versus: :func:`basis_effects`.
-        density_at: mean density of each round (the same schedule in every basis).
-        tolerance_pp: claim 3's accuracy band (pp), named in the compression labels.
-    """
-    def weights(r):
-        return percent(density_at[r["round"]])
-
-    parts = [
-        verdict_rows(reinit, "2", lambda r: f"ticket − reinit at {weights(r)} of weights (LeNet, {_label(r.basis)})"),
-        verdict_rows(dense, "2", lambda r: f"ticket − dense at {weights(r)} of weights (LeNet, {_label(r.basis)})"),
-        verdict_rows(ratios, "3", lambda r: f"compression {_label(r.basis)} / canonical within {tolerance_pp:g} pp "
-                     "(LeNet)", unit="x", null=1.0, scale=1.0),
-        verdict_rows(versus, "3", lambda r: f"{_label(r.basis)} − canonical at {weights(r)} of weights (LeNet)")]
-    return pd.concat([p for p in parts if not p.empty], ignore_index=True)
-
-
-def verdict_rows(effects: pd.DataFrame, claim: str, comparison: Callable, *, unit: str = "pp", null: float = 0.0,
-                 scale: float = 100.0) -> pd.DataFrame:
-    """Chapter 02's verdict rows (:data:`glth_core.book.chapter.VERDICT_COLUMNS`), one per effect.
-
-    Args:
-        effects: rows with ``n``, ``estimate``, ``ci_low``, ``ci_high`` and ``side``.
-        claim: the paper's claim ("2", "3").
-        comparison: row -> the comparison's label.
-        unit, null, scale: as :func:`glth_core.analysis.verdict_tables.verdict_row`.
-    """
-    return pd.DataFrame([verdict_row(r, r.side, claim=claim, chapter=CHAPTER, comparison=comparison(r), unit=unit,
-                                     scale=scale, null=null) for _, r in effects.iterrows()], columns=VERDICT_COLUMNS)
+def labelled(effects: pd.DataFrame, density_at: pd.Series | None = None) -> pd.DataFrame:
+    """``effects`` with the fields the chapter's verdict labels name: ``label`` (the basis' reader label)
+    and, given each round's mean density ``density_at``, ``weights`` (``"16.6%"``)."""
+    labelled = effects.assign(label=[_label(b) for b in effects.basis])
+    if density_at is None:
+        return labelled
+    return labelled.assign(weights=[percent(density_at[r]) for r in effects["round"]])
 
 
 def compaction_table(runs_of_seed0: dict, bases: Sequence[str], results_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -25,12 +25,12 @@ from typing import Sequence
 from .chapter_checks import (INJECTED_CELL_HEADER, check_common, check_hparams, check_parameters,  # noqa: F401
                              check_results_folder, log_percent_axis, require_bool, require_fraction, require_int,
                              require_names, require_nonnegative, smoke_scheduler)
-from .chapter_verdicts import VERDICT_COLUMNS, Test, compute_verdicts, record_verdicts, recorded_verdicts
+from .chapter_verdicts import VERDICT_COLUMNS, Test, compute_verdicts, family, record_verdicts, recorded_verdicts
 
 __all__ = [
     "Chapter", "Test", "require_bool", "require_int", "require_fraction", "require_nonnegative", "require_names",
     "check_common", "check_parameters", "check_hparams", "check_results_folder", "smoke_scheduler",
-    "log_percent_axis", "record_verdicts", "recorded_verdicts", "VERDICT_COLUMNS",
+    "log_percent_axis", "record_verdicts", "recorded_verdicts", "VERDICT_COLUMNS", "family",
 ]
 
 #: Parameters of every experiment chapter that no profile sets: name -> default.
@@ -70,6 +70,9 @@ class Chapter:
         given = {k: namespace.get(k) for k in declared}
         self.params = chapter_parameters(name, self.profile, smoke=self.smoke, **given)
         self.params.update({k: namespace[k] for k in self.spec.extras})
+        for param, chosen in self.spec.restricted_defaults.items():
+            if given.get(param) is None and isinstance(self.params.get(param), list):
+                self.params[param] = [v for v in self.params[param] if v in self.params[chosen]]
         self.device, self.scheduler, self.results_dir = (namespace.get(k, v) for k, v in PLACE_PARAMETERS.items())
         if self.spec.trains:
             self._check_training()
@@ -169,12 +172,16 @@ class Chapter:
             value = float(value)
         glue(key, value, display=False)
 
-    def verdicts(self, table, tests: Sequence[Test], *, not_run: str | None = None, effects=None, **context):
+    def verdicts(self, table, tests: Sequence[Test] = (), *, not_run: str | None = None, effects=None, **context):
         """Compute ``tests`` on ``table``, record them for the summary, glue each sentence under its key.
 
         Args:
-            table: the runs' table (or a compression table, for compression tests).
-            tests: the chapter's declared :class:`Test` s.
+            table: the runs' table (or a compression table, for compression tests); or a list of
+                ``(table, tests)`` pairs, e.g. ``[(runs, TESTS), (per_seed, RATIO_TESTS)]``: every
+                pair is computed, and the rows of all are recorded together, in this order, once.
+            tests: the chapter's declared :class:`Test` s (with one table; a test carrying its own
+                ``effect``, e.g. of a :func:`~glth_core.book.chapter_verdicts.family`, needs no table
+                rows). Only the tests with ``glue=True`` are glued.
             not_run: if given, a test whose treatment or reference arm has no rows in ``table`` (a
                 control that the parameters left out) is neither computed nor recorded, and this text
                 is glued under its key; if None, such a test raises.
@@ -186,20 +193,31 @@ class Chapter:
         Returns:
             The verdict rows (:func:`glth_core.book.chapter_verdicts.compute_verdicts`), in the tests' order.
         """
+        import pandas as pd
+
         from .labels import model_label
 
         defaults = {"dataset": self.params.get("dataset")}
         if "model" in self.params:
             defaults["model"] = model_label(self.params["model"])
-        if not_run is not None:
-            missing = [t for t in tests if t.kind == "difference" and t.key not in (effects or {})
-                       and not {t.treatment, t.reference} <= set(table[t.arm].unique())]
-            for test in missing:
-                self.glue(test.key, not_run)
-            tests = [t for t in tests if t not in missing]
-        rows = compute_verdicts(table, tests, chapter=self.name, effects=effects, **{**defaults, **context})
+        if isinstance(table, list) and tests:
+            raise ValueError("give the tests inside the (table, tests) pairs, or one table and its tests, not both")
+        pairs = table if isinstance(table, list) else [(table, tests)]
+        parts = []
+        for table, tests in pairs:
+            if not_run is not None:
+                missing = [t for t in tests if t.kind == "difference" and t.effect is None
+                           and t.key not in (effects or {}) and not {t.treatment, t.reference} <= set(table[t.arm])]
+                for test in missing:
+                    self.glue(test.key, not_run)
+                tests = [t for t in tests if t not in missing]
+            parts.append(compute_verdicts(table, tests, chapter=self.name, effects=effects, **{**defaults, **context}))
+        rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        keys = list(rows.key)
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"duplicated Test keys: {sorted({k for k in keys if keys.count(k) > 1})}")
         record_verdicts(self.name, rows, profile=self.profile, smoke=self.smoke, results_dir=self.results_dir)
-        for row in rows.itertuples():
+        for row in rows[rows["glue"].astype(bool)].itertuples():
             self.glue(row.key, row.glued_sentence)
         return rows
 

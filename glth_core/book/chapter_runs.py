@@ -13,7 +13,9 @@ r"""What each chapter checks and runs, declared next to the profiles (:mod:`glth
   run and what the cost estimate counts);
 * ``extras``: parameters of the chapter that no profile sets (kept as the chapter declares them);
 * ``trains``: False for a chapter that only reads results (06);
-* ``verdicts``: False for a chapter that records no verdicts for the summary.
+* ``verdicts``: False for a chapter that records no verdicts for the summary;
+* ``restricted_defaults``: a list parameter whose profile default is cut to the values
+  chosen in another parameter when it is left at its default.
 
 A chapter's helper adds its own groups here (``SPECS["05_conv"].runs["tickets"] = ...``),
 or declares its spec in full.
@@ -47,6 +49,10 @@ class ChapterSpec:
     trains: bool = True
     models: tuple | None = None  # the models a chapter allows (None: every registered one)
     verdicts: bool = True  # records verdicts for the summary (06 lists the chapters that did not)
+    #: a list parameter left at its default -> the parameter whose chosen values restrict that default
+    #: (02: the profile's ``reinit_bases`` that are among the chosen ``bases``); an explicit value is
+    #: checked by the rules as given
+    restricted_defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def verdict_chapters() -> list[str]:
@@ -187,7 +193,7 @@ SPECS: dict[str, ChapterSpec] = {
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
                engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr")),
-        runs=bases_study.RUN_GROUPS),
+        runs=bases_study.RUN_GROUPS, restricted_defaults={"reinit_bases": "bases"}),
     "03_subspace": ChapterSpec(  # runs: the search, then runs with the setting it chose (subspace_analysis)
         integers={"seeds": 2, "epochs": 1, "rounds": 1, "subspace_epochs": 1, "search_dimension": 1,
                   "validation_size": 1},

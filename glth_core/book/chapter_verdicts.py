@@ -9,10 +9,18 @@ round nearest a density) and the claimed side. :func:`compute_verdicts` gives
 one verdict row per test (columns :data:`VERDICT_COLUMNS` and ``key``), made by
 :func:`glth_core.analysis.verdict_tables.verdict_row`, the same function that builds the
 rows by hand, so a declared test and a hand-built row agree to the last digit.
+
+Tests whose number depends on the parameters (every basis x every pruned round; one
+per model and variant) are declared once as a :func:`family`, a template expanded over
+a grid or over the rows of a table of effects computed elsewhere (``given=True``); a
+family's members are not glued one by one (``Test.glue``), the chapter glues their
+sentences together under one key.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
+import string
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -20,7 +28,7 @@ import pandas as pd
 from ..analysis import stats
 from ..analysis.verdict_tables import verdict_row
 
-__all__ = ["Test", "compute_verdicts", "effect_of", "VERDICT_COLUMNS", "record_verdicts", "recorded_verdicts"]
+__all__ = ["Test", "family", "compute_verdicts", "effect_of", "VERDICT_COLUMNS", "record_verdicts", "recorded_verdicts"]
 
 KINDS = ("difference", "compression")
 
@@ -50,6 +58,11 @@ class Test:
             :func:`glth_core.analysis.stats.compression` table, which has no rounds).
         filters: ``{column: value}`` selecting the rows of the table first (e.g. ``{"basis": "dct"}``).
         label: the effect's name in the glued sentence (default: "difference" / "ratio").
+        glue: glue the verdict sentence under ``key`` (False: a member of a :func:`family`, whose
+            sentences the chapter glues together, or not at all).
+        effect: the effect, computed elsewhere (a mapping with ``n``, ``estimate``, ``ci_low``,
+            ``ci_high``, optional ``bound``; its other fields fill the comparison label), used
+            instead of reading the table; the arms then only document the comparison.
     """
 
     __test__ = False  # not a pytest test class, although tests import it
@@ -68,6 +81,8 @@ class Test:
     kind: str = "difference"
     filters: Mapping = dataclasses.field(default_factory=dict)
     label: str | None = None
+    glue: bool = True
+    effect: Mapping | None = None
 
     def __post_init__(self):
         if not isinstance(self.key, str) or not self.key.isidentifier():
@@ -83,6 +98,65 @@ class Test:
         if self.treatment == self.reference and self.reference_round is None:
             raise ValueError(f"Test {self.key}: treatment and reference are both {self.treatment!r}; give "
                              "reference_round to compare an arm with its own earlier round")
+
+
+def _partial_format(text: str, row: Mapping) -> str:
+    """``text`` with the fields that ``row`` has formatted; the others kept, with their format spec."""
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        out.append(field.format_map(row) if name in row else field)
+    return "".join(out)
+
+
+def _fill(value, row: Mapping):
+    if isinstance(value, str):
+        whole = re.fullmatch(r"\{(\w+)\}", value)
+        if whole and whole.group(1) in row:  # the row's value itself: an int round stays an int
+            return row[whole.group(1)]
+        return _partial_format(value, row) if "{" in value else value  # compute_verdicts formats the rest
+    if isinstance(value, Mapping):
+        return {k: _fill(v, row) for k, v in value.items()}
+    return value
+
+
+def family(rows, *, given: bool = False, glue: bool = False, **fields) -> list[Test]:
+    """One :class:`Test` per row of ``rows``: a family of tests whose size depends on the parameters
+    (every basis x every pruned round; one per model and variant).
+
+    Every text field (and every value of ``filters``) is a template formatted with the row:
+    ``"{basis}"`` alone takes the row's value as it is (an int round stays an int), and a longer
+    text is formatted (``"ticket − reinit ({label})"``); a ``{name}`` the row lacks is kept for
+    :func:`compute_verdicts` (``{weights}``, ``{round}``, a keyword of ``verdicts``). The i-th
+    test's key is ``f"{key}_{i}"`` unless ``key`` names a row field.
+
+    Args:
+        rows: a DataFrame (one test per row, in order) or a sequence of mappings, e.g. a grid
+            ``[{"basis": b, "round": r} for b in bases for r in rounds]``.
+        given: each row is also the test's ``effect`` (a table of effects computed elsewhere,
+            with ``n``, ``estimate``, ``ci_low``, ``ci_high``).
+        glue: glue each member's sentence under its own key (default: no; glue the family's
+            sentences as one text under one key).
+        **fields: the :class:`Test` fields (``key``, ``claim``, ``comparison``, ``arm`` ...).
+
+    Returns:
+        The tests, in the rows' order (empty for no rows).
+
+    Raises:
+        ValueError: an invalid member (as :class:`Test`), e.g. a side that is not "greater"/"less".
+    """
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.to_dict("records")
+    tests = []
+    for i, row in enumerate(rows):
+        filled = {name: _fill(value, row) for name, value in fields.items()}
+        if filled["key"] == fields["key"]:
+            filled["key"] = f"{fields['key']}_{i}"
+        tests.append(Test(**filled, glue=glue, effect=dict(row) if given else None))
+    return tests
 
 
 def _select(table: pd.DataFrame, filters: Mapping) -> pd.DataFrame:
@@ -171,8 +245,9 @@ def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str
         raise ValueError(f"duplicated Test keys: {sorted({k for k in keys if keys.count(k) > 1})}")
     rows = []
     for test in tests:
-        if effects is not None and test.key in effects:
-            effect = pd.Series(dict(effects[test.key]))
+        given = test.effect if test.effect is not None else (effects or {}).get(test.key)
+        if given is not None:
+            effect = pd.Series(dict(given))
             fields = {k: v for k, v in effect.items() if k not in ("n", "estimate", "ci_low", "ci_high", "bound")}
         else:
             effect, fields = effect_of(table, test)
@@ -184,8 +259,9 @@ def compute_verdicts(table: pd.DataFrame, tests: Sequence[Test], *, chapter: str
             raise ValueError(f"Test {test.key}: comparison label needs {missing}; pass it to verdicts()") from None
         row = verdict_row(effect, test.side, claim=test.claim, chapter=chapter, comparison=comparison, **units)
         row["glued_sentence"] = stats.verdict_sentence(effect, test.side, label=test.label, **units)
-        rows.append({"key": test.key, **row, "round": fields.get("round"), "weights_pct": fields.get("weights_pct")})
-    return pd.DataFrame(rows, columns=["key", *VERDICT_COLUMNS, "glued_sentence", "round", "weights_pct"])
+        rows.append({"key": test.key, "glue": test.glue, **row, "round": fields.get("round"),
+                     "weights_pct": fields.get("weights_pct")})
+    return pd.DataFrame(rows, columns=["key", *VERDICT_COLUMNS, "glued_sentence", "round", "weights_pct", "glue"])
 
 
 #: Columns of a chapter's verdict table (:func:`record_verdicts`), one row per tested claim.

@@ -9,8 +9,8 @@ seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired o
 seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
 compression at equal accuracy (ratio of compressions, a Student-t interval on the log
 ratios, ``"censored"`` when a side never left the band). Every verdict comes from
-:func:`glth_core.analysis.stats.with_verdicts`, every recorded row from
-:func:`glth_core.analysis.verdict_tables.verdict_row`.
+:func:`glth_core.analysis.stats.with_verdicts`; the chapter declares the recorded ones as tests
+(``ch.verdicts``, through :func:`glth_core.analysis.verdict_tables.verdict_row`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .labels import model_label
 
 __all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET",
            "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants",
-           "dense_summary", "claim2_table", "claim3_rounds", "compression_tables", "verdict_rows",
+           "dense_summary", "claim2_table", "claim3_rounds", "compression_tables",
            "round_counts_sentence", "joined_sentences", "verdict_list", "side_word", "shown_effects", "dense_numbers"]
 
 CHAPTER = "05_conv"
@@ -177,24 +177,6 @@ def compression_tables(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, p
         stats.compression_ratio(per_seed[per_seed["model"] == m], "variant", v, reference).assign(model=m, variant=v)
         for m in p["models"] for v in rotated], ignore_index=True)
     return summary, stats.with_verdicts(ratios, "greater", unit="x", scale=1, null=1.0)
-
-
-def verdict_rows(claim2: pd.DataFrame, ratios: pd.DataFrame, p: Mapping) -> pd.DataFrame:
-    """The chapter's recorded verdicts: claim 2 at the sparsest round, claim 3 as compression ratios."""
-    from ..analysis.verdict_tables import verdict_row
-
-    _, reference = variant_order(p)
-    sparsest = claim2[claim2["round"] == claim2["round"].max()]
-    rows = [verdict_row(r, "greater", claim="2", chapter=CHAPTER,
-                        comparison=f"ticket − dense at {r['weights remaining (%)']:.1f}% of weights, claimed > "
-                                   f"-{100 * TOLERANCE:g} pp, i.e. within {100 * TOLERANCE:g} pp "
-                                   f"({r['model']}, {r['variant']})",
-                        unit="pp", scale=100.0, null=-TOLERANCE)
-            for _, r in sparsest.iterrows()]
-    rows += [verdict_row(r, "greater", claim="3", chapter=CHAPTER,
-                         comparison=f"compression {r['variant']} / {reference} at equal accuracy ({r['model']})",
-                         unit="x", scale=1.0, null=1.0) for _, r in ratios.iterrows()]
-    return pd.DataFrame(rows)
 
 
 def joined_sentences(frame: pd.DataFrame, template: str) -> str:

@@ -10,31 +10,27 @@ basis. This module gives the chapter:
   by SVD to the structured runs' ranks (not retrained), with a ``method`` column;
 * :func:`export_check`: the exported low-rank ticket's factorised layers and the
   three checks of claim 4 "by construction";
-* :func:`element_effects`, :func:`svd_effects`, :func:`verdict_rows`: the paired effects
-  (structured - element at equal parameter count; low-rank ticket - truncation) and
-  the chapter's rows of the verdict table;
+* :func:`element_effects`, :func:`svd_effects`: the paired effects (structured - element
+  at equal parameter count; low-rank ticket - truncation), which the chapter declares as tests;
 * :func:`verdict_counts`: how many comparisons hold, are contradicted, inconclusive.
 """
 from __future__ import annotations
 
 import json
-from typing import Callable
 
 import pandas as pd
 import torch
 
 from ..analysis import equal_size, stats
 from ..core.bases import basis_label
-from .chapter import VERDICT_COLUMNS
 from ..core.export import count_parameters, export, multiply_adds
 from ..engine.lottery import load_splits, round_model
 from .profiles import imp_base
 from ..engine.training import evaluate
 from ..analysis.truncation import ranks_from_densities, truncate_svd
-from ..analysis.verdict_tables import verdict_row
 
 __all__ = ["CHAPTER", "SVD_METHOD", "chapter_runs", "row_run", "method_of", "with_svd_baseline", "export_check",
-           "element_effects", "svd_effects", "verdict_rows", "verdict_counts", "structured_summary",
+           "element_effects", "svd_effects", "verdict_counts", "structured_summary",
            "export_report", "element_table", "svd_table"]
 
 CHAPTER = "04_structured"
@@ -146,12 +142,6 @@ def svd_effects(frame: pd.DataFrame, lowrank_bases) -> pd.DataFrame:
     effects = pd.concat([stats.paired_difference(pruned, "method", method_of("row", b), SVD_METHOD, by=["round"])
                          .assign(method=method_of("row", b)) for b in lowrank_bases], ignore_index=True)
     return stats.with_verdicts(effects, "greater")
-
-
-def verdict_rows(effects: pd.DataFrame, comparison: Callable) -> pd.DataFrame:
-    """Claim 4's verdict rows (claimed greater, percentage points), ``comparison``: row -> its label."""
-    return pd.DataFrame([verdict_row(r, "greater", claim="4", chapter=CHAPTER, comparison=comparison(r))
-                         for _, r in effects.iterrows()], columns=VERDICT_COLUMNS)
 
 
 def verdict_counts(effects: pd.DataFrame) -> dict:

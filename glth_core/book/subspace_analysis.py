@@ -11,8 +11,8 @@ The chapter's parameters are checked by :class:`glth_core.book.chapter.Chapter` 
   runs (shared with chapters 01 and 02);
 * :func:`intrinsic_summary`: the intrinsic dimension per seed and over seeds (a Student-t
   interval on $\log d$);
-* :func:`equal_size_effects` / :func:`verdict_rows`: *ticket − subspace* at each ticket
-  size inside the grid, paired on the seed, and the recorded verdicts of claim 5.
+* :func:`equal_size_effects`: *ticket − subspace* at each ticket size inside the grid,
+  paired on the seed, with the fields of claim 5's verdict labels (the chapter declares the tests).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import pandas as pd
 from .labels import basis_label
 
 __all__ = ["CHAPTER", "SCHEDULE_KEYS", "search_runs", "search_table", "shown_search", "chapter_runs",
-           "sweep_runs", "cost_lines", "intrinsic_summary", "equal_size_effects", "verdict_rows"]
+           "sweep_runs", "cost_lines", "intrinsic_summary", "equal_size_effects"]
 
 CHAPTER = "03_subspace"
 SCHEDULE_KEYS = ("model", "dataset", "optimizer", "momentum", "weight_decay", "gamma")
@@ -177,30 +177,20 @@ def intrinsic_summary(subspaces: pd.DataFrame, tickets: pd.DataFrame, p: Mapping
 
 
 def equal_size_effects(tickets: pd.DataFrame, subspaces: pd.DataFrame, total: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(*ticket − subspace* at each ticket round inside the grid, paired on the seed, with verdicts;
-    the same for display)."""
+    """(*ticket − subspace* at each ticket round inside the grid, paired on the seed, with verdicts and the
+    fields of the chapter's verdict labels: ``label``, the basis' reader label, and ``size``, the ticket's
+    coefficients rounded to an int; the same for display)."""
     from ..analysis import equal_size, stats
 
     sized = tickets.assign(coefficients=tickets.density * total)
     effects = equal_size.equal_size_difference(sized, subspaces, x="coefficients", reference_x="dimension",
                                                by=["basis", "round"])
     effects = stats.with_verdicts(effects, "greater")
+    effects = effects.assign(label=[basis_label(b) for b in effects.basis],
+                             size=[int(round(c)) for c in effects.coefficients])
     shown = pd.DataFrame({
         "basis": effects.basis.map(basis_label), "round": effects["round"],
         "coefficients": effects.coefficients.round().astype(int),
         "ticket (%)": 100 * effects.treatment_mean, "subspace (%)": 100 * effects.reference_mean,
         "verdict (ticket − subspace)": effects.sentence}).round(2)
     return effects, shown
-
-
-def verdict_rows(effects: pd.DataFrame) -> pd.DataFrame:
-    """The recorded verdicts of claim 5: one per compared ticket round."""
-    from .chapter import VERDICT_COLUMNS
-    from ..analysis.verdict_tables import verdict_row
-
-    return pd.DataFrame(
-        [verdict_row(r, "greater", claim="5", chapter=CHAPTER,
-                     comparison=f"ticket ({basis_label(r.basis)}) − random subspace at "
-                                f"{int(round(r.coefficients)):,} coefficients (LeNet)")
-         for _, r in effects.iterrows()],
-        columns=VERDICT_COLUMNS)
