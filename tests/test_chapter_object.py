@@ -176,7 +176,7 @@ def test_labels_come_from_one_registry():
 
     assert set(BASIS_LABELS) == set(BASIS_NAMES) and basis_label("dct") == "DCT"
     assert control_label("reinit") == "random re-initialisation"
-    with pytest.raises(ValueError, match="unknown basis 'dtc'"):
+    with pytest.raises(ValueError, match="unknown basis name 'dtc'"):
         basis_label("dtc")
 
 

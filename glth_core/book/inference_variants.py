@@ -62,7 +62,7 @@ def structured_variants(dense: nn.Module, element: nn.Module, element_plain: nn.
             ``unit_layers``. low_rank_layers: the layers of the low-rank ticket.
         unit_density, rank_density: the fraction of units / rows kept.
     """
-    from ..core import export
+    from ..core.export import export
     from ..core.generalize import generalize
 
     unit_layers = [first for first, _ in pairs] or list(unit_layers)
