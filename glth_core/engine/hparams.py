@@ -135,6 +135,10 @@ class PruningHparams:
     channel_dct: bool = field(
         default=False, metadata=_help("dct basis: also transform conv kernels' input-channel axis (not only the spatial axes)")
     )
+    share_dense: bool = field(
+        default=True, metadata=_help("SGD: take round 0 from the dense network trained once in the canonical basis, mapped "
+                                     "into this basis (exact by equivariance); --no-share-dense trains it in this basis")
+    )
     layer_bases: str = field(
         default="", metadata=_help("per-layer bases overriding --basis, PATTERN=BASIS[:in|:out] separated by ',' or ';', "
                                    "e.g. 'conv*=dct;fc1=dct:in' (:in/:out: that axis only; see glth_core.core.layer_bases)")

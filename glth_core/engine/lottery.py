@@ -7,7 +7,10 @@ default ``p / 2``) and rewind iteration ``k``:
   (``glth_core.generalize``), train it densely; the rewind snapshot ``theta_k``
   is taken after ``k`` iterations of this training (``k = 0``: the
   initialisation, Frankle & Carbin 2019; ``k > 0``: late rewinding, Frankle
-  et al. 2020);
+  et al. 2020). With SGD (rotation-equivariant) round 0 is trained once per
+  model, data, training settings, seed and ``k``, in the canonical basis, and
+  mapped into each run's basis (:mod:`glth_core.engine.shared_dense`;
+  ``share_dense=False`` trains it in the run's basis);
 * round ``r >= 1``: start from round ``r - 1``'s trained coefficients and
   masks, prune ``p`` of the coefficients still unmasked (``glth_core.prune``,
   lowest ``|c|`` or row/column norm, per layer or globally), rewind every
@@ -47,6 +50,7 @@ import functools
 import json
 import os
 import time
+import types
 
 import pandas as pd
 import torch
@@ -57,6 +61,7 @@ from . import training
 from ..core.export import count_parameters
 from .hparams import ImpHparams
 from .run_identity import identity, run_key
+from .shared_dense import dense_hparams, mapped_state, shares_dense
 from .validation import validate
 from ..core.layer_bases import parse_layer_bases, resolve_layer_bases, split_side
 from ..core.generalize import generalize, prunable_layers
@@ -205,6 +210,8 @@ def _train(hp: ImpHparams, model, splits, round_index: int, *, device, progress,
 
 def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, progress, analysed=None) -> dict:
     """Run one round of a ticket run. ``state`` holds ``rewind`` and ``previous`` (checkpoints)."""
+    if round_index == 0 and shares_dense(hp):
+        return _shared_dense_round(hp, run_id, store, splits, device=device, progress=progress)
     start = time.perf_counter()
     model = generalized_model(hp, splits.input_shape, splits.num_classes)
     if round_index == 0:
@@ -221,6 +228,28 @@ def _ticket_round(hp, run_id, store, round_index, splits, state, *, device, prog
         result = _train(hp, model, splits, round_index, device=device, progress=progress, analysed=analysed)
     row = _row(hp, run_id, round_index, model, result, time.perf_counter() - start)
     return _save_round(store, round_index, model, row, **({"rewind": rewind} if round_index == 0 else {}))
+
+
+def _shared_dense_round(hp, run_id, store, splits, *, device, progress) -> dict:
+    """Round 0 of a run that :func:`~glth_core.engine.shared_dense.shares_dense`: its dense run's round 0
+    (trained once, canonical) mapped into ``hp``'s basis; the row keeps the dense run's accuracies, and
+    ``wall_time_s`` counts only the mapping (the dense training is counted once, by the dense run)."""
+    start = time.perf_counter()
+    dense_hp = dense_hparams(hp)
+    results_dir = store.path.parent
+    run_imp(dense_hp, results_dir, device=device, progress=progress)
+    dense = _open_store(dense_hp, results_dir).load_round(0)
+    source = generalized_model(dense_hp, splits.input_shape, splits.num_classes)
+    model = generalized_model(hp, splits.input_shape, splits.num_classes)
+    rewind = mapped_state(dense["rewind"], source, model)
+    model.load_state_dict(mapped_state(dense["state"], source, model))
+    trained = types.SimpleNamespace(**{k: dense["row"][k] for k in _TRAINING_RESULT})
+    row = _row(hp, run_id, 0, model, trained, time.perf_counter() - start)
+    return _save_round(store, 0, model, row, rewind=rewind)
+
+
+#: The fields of a round's row that come from its training (a mapped round 0 takes them from the dense run).
+_TRAINING_RESULT = ("test_accuracy", "test_loss", "best_accuracy", "best_iteration", "val_accuracy", "iterations")
 
 
 def _save_round(store: RunStore, round_index: int, model: nn.Module, row: dict, **extra) -> dict:

@@ -22,8 +22,8 @@ result. A module belongs to the layer of its folder: one added to ``core/``,
 ``PruningHparams.rounds`` is excluded from the key: it is the extent
 of a run, not its identity, so asking for more rounds continues a finished run
 and asking for fewer returns a prefix of it. ``PruningHparams.layer_bases``
-enters the key only when set (not ``""``), so a run without it keeps the key it
-had before the field existed.
+enters the key only when set (not ``""``), and ``PruningHparams.share_dense`` only
+when False, so a run without them keeps the key it had before the fields existed.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ __all__ = ["run_key", "identity", "source_hash", "code_digest", "code_statements
 
 
 #: Pruning fields hashed by :func:`run_key` only when they differ from this default.
-_KEY_ONLY_IF_SET = {"layer_bases": ""}
+_KEY_ONLY_IF_SET = {"layer_bases": "", "share_dense": True}
 
 
 def identity(kind: str, hparams) -> dict:
