@@ -79,3 +79,16 @@ def test_verdicts_round_trip(tmp_path):
     assert chapter.recorded_verdicts(profile="paper", smoke=True, results_dir=tmp_path).empty
     with pytest.raises(ValueError, match="no column"):
         chapter.record_verdicts("02_bases", [{"claim": "3"}], profile="quick", smoke=True, results_dir=tmp_path)
+
+
+def test_estimated_cost_counts_a_shared_dense_round_once():
+    base = profiles.imp_base(profiles.chapter_parameters("02_bases", "quick"))
+    key = ("lenet300", "fashion_mnist")
+    canonical, rotated = (profiles.SECONDS_PER_EPOCH[(*key, k)]["cpu"] for k in ("canonical", "rotated"))
+    rounds, epochs = base.pruning.rounds, base.training.epochs
+    runs = grid(base, seed=[0, 1], basis=["canonical", "dct", "random"])
+    # per seed: one dense training (canonical), then every basis' pruned rounds
+    expected = 2 * (1 * canonical + rounds * (canonical + 2 * rotated)) * epochs / 3600
+    assert profiles.estimated_cost_hours(runs) == pytest.approx(expected)
+    own = [profiles.imp_base(profiles.chapter_parameters("02_bases", "quick"), basis="dct", share_dense=False)]
+    assert profiles.estimated_cost_hours(own) == pytest.approx((rounds + 1) * epochs * rotated / 3600)

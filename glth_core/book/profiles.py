@@ -212,15 +212,26 @@ def settings_table(chapter: str):
 def estimated_cost_hours(runs, device: str = "cpu") -> float | None:
     """Training time of ``runs`` (ImpHparams) in hours on ``device`` ("cpu"/"gpu"), from :data:`SECONDS_PER_EPOCH`.
 
-    Counts ``epochs`` per trained round (rounds ``0..rounds`` of a ticket, ``1..rounds``
-    of a control); ``None`` when a model, data set or device has no measurement.
+    Counts ``epochs`` per trained round: rounds ``1..rounds`` of every run, and round 0 of a
+    ticket once per dense network (a round 0 shared across bases,
+    :mod:`glth_core.engine.shared_dense`, is trained once, canonically); ``None`` when a
+    model, data set or device has no measurement.
     """
-    total = 0.0
+    from ..engine.shared_dense import dense_hparams, shares_dense
+
+    total, dense_trained = 0.0, set()
     for hp in runs:
-        kind = "canonical" if hp.pruning.basis == "canonical" else "rotated"
-        per_epoch = SECONDS_PER_EPOCH.get((hp.model.name, hp.dataset.name, kind), {}).get(device)
-        if per_epoch is None:
+        kind = "canonical" if hp.pruning.basis == "canonical" and not hp.pruning.layer_bases else "rotated"
+        per_epoch = {k: SECONDS_PER_EPOCH.get((hp.model.name, hp.dataset.name, k), {}).get(device)
+                     for k in ("canonical", kind)}
+        if None in per_epoch.values():
             return None
-        trained_rounds = hp.pruning.rounds + (1 if hp.pruning.control == "ticket" else 0)
-        total += trained_rounds * hp.training.epochs * per_epoch
+        total += hp.pruning.rounds * hp.training.epochs * per_epoch[kind]
+        if hp.pruning.control != "ticket":
+            continue
+        if not shares_dense(hp):
+            total += hp.training.epochs * per_epoch[kind]
+        elif dense_hparams(hp) not in dense_trained:
+            dense_trained.add(dense_hparams(hp))
+            total += hp.training.epochs * per_epoch["canonical"]
     return total / 3600
