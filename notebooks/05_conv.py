@@ -488,9 +488,9 @@ energy = inspection.energy_numbers(at_k, shown, reference, compared, k_star)
 for key in ("init_ref", "init_cmp", "dense_conv_ref", "dense_conv_cmp", "dense_fc_ref", "dense_fc_cmp",
             "ticket_ref", "ticket_cmp", "change", "conv_word", "fc_word", "uniform", "gauss"):
     ch.glue(f"c5_e_{key}", energy[key])
-for key, value in {"c5_k_star": k_star, "c5_k_next": k_next, "c5_energy_model": conv.MODEL_LABELS[shown],
-                   "c5_compared": compared}.items():
-    ch.glue(key, value)
+for key, value in {"k_star": k_star, "k_next": k_next, "energy_model": conv.MODEL_LABELS[shown],
+                   "compared": compared}.items():
+    ch.glue(f"c5_{key}", value)
 ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, states=inspection.STATES,
                                             kinds=inspection.KINDS))
 
@@ -639,10 +639,10 @@ TESTS = [  # claim 2 at the sparsest round; claim 3 per round and as compression
             comparison="compression {variant} / {reference} at equal accuracy ({model})")]
 recorded = ch.verdicts(table, TESTS, tol=100 * conv.TOLERANCE)
 ch.glue("c5_verdict_claim2", conv.verdict_list(claim2[claim2["sparsest"]]))
-for key, value in {"c5_seeds": params["seeds"], "c5_rounds": params["rounds"], "c5_first_rounds": params["first_rounds"],
-                   "c5_ablation_round": params["ablation_round"], "c5_min_seeds": ablate.MIN_SEEDS,
-                   "c5_sparsest_pct": 100 * table.groupby("model")["density"].min()[params["models"][0]]}.items():
-    ch.glue(key, value)
+for key, value in {"seeds": params["seeds"], "rounds": params["rounds"], "first_rounds": params["first_rounds"],
+                   "ablation_round": params["ablation_round"], "min_seeds": ablate.MIN_SEEDS,
+                   "sparsest_pct": 100 * table.groupby("model")["density"].min()[params["models"][0]]}.items():
+    ch.glue(f"c5_{key}", value)
 print(recorded[["claim", "comparison", "verdict"]].to_string(index=False))
 
 # %% [markdown]

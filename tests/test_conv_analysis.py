@@ -24,21 +24,27 @@ def synthetic_table(acc=ACC, seeds=3, noise=0.001):
             jitter = rng.normal(0, noise, len(curve))
             for r, a in enumerate(curve):
                 rows.append({"model": "small_cnn", "variant": variant, "seed": seed, "round": r,
+                             "run_id": f"{variant}-{seed}",
                              "density": 0.4 ** r, "test_accuracy": a + (jitter[r] if r else 0.0)})
     return pd.DataFrame(rows)
 
 
 def quick(**overrides):
-    return {**chapter_parameters("05_conv", "quick"), **overrides}
+    return {**chapter_parameters("05_conv", "quick"), "bases": ["canonical", "dct"], **overrides}
 
 
 def test_basis_variants_and_runs_follow_the_profiles():
-    assert list(conv.basis_variants(quick())) == ["canonical", "dct (spatial)"]
+    profile = chapter_parameters("05_conv", "quick")
+    assert list(conv.basis_variants(profile)) == ["canonical", "dct (spatial)", "random"]
+    assert profile["seeds"] >= 5  # claim 3 is reported as holding or contradicted only from >= 5 seeds
+    assert conv.comparisons(profile) == [("dct (spatial)", "canonical"), ("random", "canonical"),
+                                         ("dct (spatial)", "random")]
     paper = chapter_parameters("05_conv", "paper")
-    assert list(conv.basis_variants(paper)) == ["canonical", "dct (spatial)", "dct (spatial + channels)"]
+    assert list(conv.basis_variants(paper)) == ["canonical", "dct (spatial)", "dct (spatial + channels)", "random"]
     runs = conv.chapter_runs(paper)
-    assert len(runs) == 3 * 3 * 5  # models x variants x seeds
+    assert len(runs) == 3 * 4 * 5  # models x variants x seeds
     assert sum(hp.pruning.channel_dct for hp in runs) == 3 * 5
+    assert {hp.pruning.rounds for hp in runs} == {paper["rounds"]}  # the maximum; adaptive_rounds stops earlier
     assert conv.variant_order(quick(bases=["random", "dct"])) == (["random", "dct (spatial)"], "random")
 
 
@@ -97,10 +103,10 @@ def test_words_and_sentences_come_from_the_data():
     assert conv.side_word(0.91, 0.90) == "at or above"
     assert conv.side_word(0.89, 0.90) == "below"
     rounds = conv.claim3_rounds(synthetic_table(), quick())
-    assert conv.round_counts_sentence(rounds) == ("small CNN, dct (spatial): holds at 3, contradicted at 0 and "
-                                                  "inconclusive at 0 of 3 pruned rounds")
+    assert conv.round_counts_sentence(rounds) == ("small CNN, dct (spatial) − canonical: holds at 3, contradicted "
+                                                  "at 0 and inconclusive at 0 of 3 pruned rounds")
     assert conv.round_counts_sentence(rounds.iloc[:0]).startswith("only one basis")
-    assert conv.verdict_list(rounds.iloc[:1]) == "small CNN dct (spatial): holds"
+    assert conv.verdict_list(rounds.iloc[:1]) == "small CNN dct (spatial) / canonical: holds"
 
 
 def test_prunable_shares_of_the_small_cnn_match_the_closed_form():
