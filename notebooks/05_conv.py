@@ -82,7 +82,7 @@ rewind_iteration = None  # rewind to this iteration of round 0 (0: initialisatio
 seeds = None             # seeds 0..seeds-1 per configuration (a seed fixes the initial weights and the data order)
 bases = None             # bases of the ticket runs ("canonical", "dct", "hadamard", "random")
 channel_dct = None       # DCT also over the kernels' input-channel axis (paper: both variants are run)
-ablations = None         # one-shot per-layer-basis configurations ("canonical", "dct", "conv", "fc1", "fc1:in", "fc1:out")
+ablations = None         # one-shot layer-basis configurations: "canonical", "dct", "conv", "fc1", "fc1:in", "fc1:out"
 ablation_seeds = None    # seeds of each ablation (0: no ablations)
 ablation_round = None    # the ablations prune one-shot to the density of this iterative round
 device = "auto"          # "auto" (CUDA if available), "cpu" or "cuda"
@@ -632,8 +632,8 @@ TESTS = [  # claim 2 at the sparsest round; claim 3 per round and as compression
             arm="round", treatment="{round}", reference=0, null=-conv.TOLERANCE,
             comparison="ticket − dense at {weights remaining (%):.1f}% of weights, claimed > -{tol:g} pp, "
                        "i.e. within {tol:g} pp ({model}, {variant})"),
-    *family(rounds3, given=True, key="c5_round", claim="3", arm="variant", treatment="{variant}", reference="{reference}",
-            comparison="{variant} − {reference} at {weights remaining (%):.3g}% of weights ({model})"),
+    *family(rounds3, given=True, key="c5_round", claim="3", arm="variant", treatment="{variant}",
+            reference="{reference}", comparison="{variant} − {reference} at {weights remaining (%):.3g}% ({model})"),
     *family(ratios, given=True, key="c5_ratio", claim="3", kind="compression", arm="variant",
             treatment="{variant}", reference="{reference}",
             comparison="compression {variant} / {reference} at equal accuracy ({model})")]

@@ -178,10 +178,14 @@ def _conv_ablations(p) -> list:
     return list(ablation_runs(p)) if p["ablation_seeds"] else []
 
 
-def _conv_rounds(p) -> None:
-    if p["first_rounds"] > p["rounds"]:
-        raise ValueError(f"parameter first_rounds ({p['first_rounds']}) must be at most rounds ({p['rounds']}), "
-                         "the maximum number of rounds")
+def _ablation_round(p) -> None:
+    from ..engine.validation import max_rounds
+
+    limit = max_rounds(p["fraction"])
+    if p["ablation_seeds"] and p["ablations"] and p["ablation_round"] > limit:
+        raise ValueError(f"parameter ablation_round must be at most {limit} at parameter fraction {p['fraction']}: "
+                         f"the one-shot ablations prune to the density of that iterative round, and after {limit} "
+                         "rounds it is below the engine's smallest density")
 
 
 def _fully_connected(p) -> None:
@@ -226,9 +230,8 @@ SPECS: dict[str, ChapterSpec] = {
     "05_conv": ChapterSpec(
         integers={"seeds": 2, "rounds": 1, "first_rounds": 1, "epochs": 1, "rewind_iteration": 0,
                   "ablation_seeds": 0, "ablation_round": 1}, models=CONV_MODELS,
-        rules=(names("bases", FIXED_BASES), _channel_dct, _conv_rounds,
-               names("ablations", ABLATIONS, allow_empty=True),
-               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"])),
+        rules=(names("bases", FIXED_BASES), _channel_dct, names("ablations", list(ABLATIONS), allow_empty=True),
+               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"])), _ablation_round,
                lambda p: check_hparams(*_conv_ablations(p)[:1], fraction="fraction", rounds="ablation_round")),
         runs={"tickets": _conv_tickets, "ablations": _conv_ablations}),
     "06_summary": ChapterSpec(trains=False, verdicts=False),

@@ -266,9 +266,11 @@ def round_counts_sentence(rounds: pd.DataFrame) -> str:
     (contradicted) or not told apart from (inconclusive) the reference."""
     if len(rounds) == 0:
         return "only one basis was run, so there is nothing to compare"
-    counts = rounds.groupby(["model", "variant", "reference"], sort=False)["verdict"].value_counts().unstack(fill_value=0)
+    counts = (rounds.groupby(["model", "variant", "reference"], sort=False)["verdict"].value_counts()
+              .unstack(fill_value=0))
     return "; ".join(
-        f"{MODEL_LABELS[m]}, {v} − {ref}: holds at {row.get('holds', 0)}, contradicted at {row.get('contradicted', 0)} "
+        f"{MODEL_LABELS[m]}, {v} − {ref}: holds at {row.get('holds', 0)}, "
+        f"contradicted at {row.get('contradicted', 0)} "
         f"and inconclusive at {row.get('inconclusive', 0)} of {int(row.sum())} pruned rounds"
         for (m, v, ref), row in counts.iterrows())
 

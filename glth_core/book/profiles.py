@@ -46,11 +46,12 @@ LENET = {
                   output_fraction=0.1, rounds=20, rewind_iteration=0),
 }
 
-#: Chapter 05. ``rounds`` is the *maximum*: ``first_rounds`` are swept, then only the runs still inside the
-#: one-point band are extended one round at a time (glth_core.book.adaptive_rounds). ``ablations``: one-shot
-#: configurations of per-layer bases (glth_core.book.conv_ablations) pruned to the density of iterative round
-#: ``ablation_round``, ``ablation_seeds`` seeds (0: none). Quick: the one-sided fc1 split ("fc1:in", "fc1:out")
-#: is left to the paper profile to keep the chapter's training near 25 min on a 2-core CPU.
+#: Chapter 05. ``rounds`` is the *maximum*: ``first_rounds`` (capped by ``rounds``) are swept, then only the
+#: runs still inside the one-point band are extended one round at a time (glth_core.book.adaptive_rounds).
+#: ``ablations``: one-shot configurations of per-layer bases (glth_core.book.conv_ablations) pruned to the
+#: density of iterative round ``ablation_round``, ``ablation_seeds`` seeds (0: none). Quick: the one-sided fc1
+#: split ("fc1:in", "fc1:out") is left to the paper profile, to keep the chapter's training near 25 min on a
+#: 2-core CPU.
 _CONV = {
     "quick": dict(models=["small_cnn"], dataset="fashion_mnist", optimizer="sgd", lr=0.05, momentum=0.9,
                   weight_decay=0.0, batch_size=128, epochs=3, milestones=[2], gamma=0.1, fraction=0.6,
@@ -106,7 +107,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
 #: (``-p rounds 1000000``) is refused in the chapter's first cell instead of training until
 #: killed. To go further, raise one with the environment variable ``GLTH_MAX_<NAME>``
 #: (``GLTH_MAX_ROUNDS=60``), read by :func:`limit`.
-LIMITS = {"seeds": 20, "adam_seeds": 20, "rounds": 40, "row_rounds": 40, "epochs": 100}
+LIMITS = {"seeds": 20, "adam_seeds": 20, "rounds": 40, "row_rounds": 40, "epochs": 100, "ablation_seeds": 20,
+          "first_rounds": 40, "ablation_round": 40}
 
 
 def limit(name: str) -> int | None:
