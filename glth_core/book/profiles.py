@@ -137,7 +137,7 @@ SMOKE = {
     "epochs": lambda v: min(v, 2),
     "milestones": lambda v: [1] if v else [],
     "rounds": lambda v: min(v, 3),
-    "first_rounds": lambda v: min(v, 2),  # so that a smoke run extends the runs still inside the band
+    "first_rounds": lambda v: min(v, 1),  # so that a smoke run extends the runs still inside the band
     "ablation_seeds": lambda v: min(v, 2),
     "ablation_round": lambda v: min(v, 2),
     "row_rounds": lambda v: min(v, 2),
