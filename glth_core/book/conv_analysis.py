@@ -1,16 +1,21 @@
 """Chapter 05 (convolutional networks): its runs, and the tables of claims 2 and 3.
 
-The chapter prunes convolutional networks with IMP in the canonical basis and in DCT
-bases; :class:`glth_core.book.chapter.Chapter` checks its parameters, and its run group
-"tickets" is declared in :mod:`glth_core.book.chapter_runs`. This module turns the resolved
-parameters into runs (one per model, basis variant and seed), labels the swept table
-with the variants, and computes the tables the chapter shows: dense accuracy over
-seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired on the
-seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
-compression at equal accuracy (ratio of compressions, a Student-t interval on the log
-ratios, ``"censored"`` when a side never left the band). Every verdict comes from
-:func:`glth_core.analysis.stats.with_verdicts`; the chapter declares the recorded ones as tests
-(``ch.verdicts``, through :func:`glth_core.analysis.verdict_tables.verdict_row`).
+The chapter prunes convolutional networks with IMP in the canonical basis, in DCT bases and
+in a random orthogonal basis (the control: is it the DCT's structure, or any rotation?);
+:class:`glth_core.book.chapter.Chapter` checks its parameters, and its run groups "tickets"
+and "ablations" are declared in :mod:`glth_core.book.chapter_runs`. This module turns the
+resolved parameters into runs (one per model, basis variant and seed), sweeps them until
+every run has left the one-point band (:func:`swept_tickets`, through
+:mod:`glth_core.book.adaptive_rounds`), labels the swept table with the variants, and
+computes the tables the chapter shows: dense accuracy over seeds, claim 2 (*ticket − dense*
+at the first round and at the sparsest round every seed reached, paired on the seed),
+claim 3 per round for every pair of :func:`comparisons` (*DCT − canonical*, *random −
+canonical*, *DCT − random*, paired on the seed, at the rounds both arms reached on every
+seed) and claim 3 as compression at equal accuracy (ratio of compressions, a Student-t
+interval on the log ratios, ``"censored"`` when a side never left the band). Every verdict
+comes from :func:`glth_core.analysis.stats.with_verdicts`; the chapter declares the recorded
+ones as tests (``ch.verdicts``, through :func:`glth_core.analysis.verdict_tables.verdict_row`).
+The ablations are in :mod:`glth_core.book.conv_ablations`.
 """
 from __future__ import annotations
 
