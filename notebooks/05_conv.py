@@ -484,13 +484,12 @@ curves, at_k = inspection.energy_table(runs, params, splits, last_round)
 print(f"energy held by the largest {k_star:.2f}% of the coefficients (tickets: {k_next:.2f}%), %, seed 0:")
 print((100 * at_k).round(1).to_string(na_rep="-"))
 shown, compared = params["models"][-1], ([v for v in variants if v != reference] or [reference])[0]
-energy = inspection.energy_numbers(at_k, shown, reference, compared, k_star)
+energy = {**inspection.energy_numbers(at_k, shown, reference, compared, k_star), "k_star": k_star, "k_next": k_next,
+          "model": conv.MODEL_LABELS[shown], "compared": compared}
 for key in ("init_ref", "init_cmp", "dense_conv_ref", "dense_conv_cmp", "dense_fc_ref", "dense_fc_cmp",
-            "ticket_ref", "ticket_cmp", "change", "conv_word", "fc_word", "uniform", "gauss"):
+            "ticket_ref", "ticket_cmp", "change", "conv_word", "fc_word", "uniform", "gauss", "k_star", "k_next",
+            "model", "compared"):
     ch.glue(f"c5_e_{key}", energy[key])
-for key, value in {"k_star": k_star, "k_next": k_next, "energy_model": conv.MODEL_LABELS[shown],
-                   "compared": compared}.items():
-    ch.glue(f"c5_{key}", value)
 ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, states=inspection.STATES,
                                             kinds=inspection.KINDS))
 
@@ -498,7 +497,7 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 # ```{glue:figure} c5_fig_energy
 # :name: fig-c5-energy
 #
-# Energy compaction of seed 0's weights of {glue:text}`c5_energy_model`: the
+# Energy compaction of seed 0's weights of {glue:text}`c5_e_model`: the
 # fraction of the squared norm held by the largest $k$% of the coefficients,
 # averaged over the conv layers (top) and the fully connected layers (bottom),
 # at initialisation, after dense training, and for each variant's sparsest
@@ -506,11 +505,11 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 # (tickets: of one more round).
 # ```
 #
-# What the curves say for {glue:text}`c5_energy_model`, at the density of the
-# sparsest round ({glue:text}`c5_k_star:.2f`% of the coefficients, where
+# What the curves say for {glue:text}`c5_e_model`, at the density of the
+# sparsest round ({glue:text}`c5_e_k_star:.2f`% of the coefficients, where
 # uniform noise in the canonical basis holds
 # {glue:text}`c5_e_uniform:.1f`% of the energy and Gaussian noise
-# {glue:text}`c5_e_gauss:.1f`%), {glue:text}`c5_compared` against the
+# {glue:text}`c5_e_gauss:.1f`%), {glue:text}`c5_e_compared` against the
 # canonical basis:
 #
 # - **At initialisation** (conv kernels): {glue:text}`c5_e_init_cmp:.1f`%
@@ -527,7 +526,7 @@ ch.glue("c5_fig_energy", figures.energy_figure(curves, shown, k_star, k_next, st
 #   small CNN's weights: {glue:text}`c5_e_dense_fc_cmp:.1f`% against
 #   {glue:text}`c5_e_dense_fc_ref:.1f`% ({glue:text}`c5_e_fc_word` compact).
 # - **Sparsest tickets** (conv kernels, each in its own basis; share kept by
-#   one more round, to {glue:text}`c5_k_next:.2f`%):
+#   one more round, to {glue:text}`c5_e_k_next:.2f`%):
 #   {glue:text}`c5_e_ticket_cmp:.1f`% against {glue:text}`c5_e_ticket_ref:.1f`%.
 #
 # Read these next to the verdicts of claim 3 above and to the layer shares:
