@@ -78,7 +78,14 @@ TUTORIAL_VALUES = {
     "repeats": ([1, 2], [0, 1.5]),
     "results_dir": (["RESULTS"], [3]),
 }
-CHAPTER_VALUES = {"06_summary": SUMMARY_VALUES, "07_your_model": TUTORIAL_VALUES}
+# chapter 05's own parameters (rounds until out of the band, one-shot ablations)
+CONV_VALUES = {
+    "first_rounds": ([1, 3], [0, -1, 41, 1.5, "2"]),
+    "ablations": ([["canonical", "fc1"], []], [["nope"], "fc1", ["fc1", "fc1"]]),
+    "ablation_seeds": ([0, 2], [-1, 21, 1.5, "2"]),
+    "ablation_round": ([1, 2], [0, 41, 2.5]),
+}
+CHAPTER_VALUES = {"05_conv": {**VALUES, **CONV_VALUES}, "06_summary": SUMMARY_VALUES, "07_your_model": TUTORIAL_VALUES}
 #: Parameters whose default is a value, not None (None is then invalid, never drawn as valid).
 NOT_NONE = {"profile", "device", "scheduler", "results_dir", "subspace_batch_size"}
 CHAPTER_NOT_NONE = {"07_your_model": {"batch_size", "lr", "density", "unit_density", "rank_density"}}

@@ -24,21 +24,27 @@ def synthetic_table(acc=ACC, seeds=3, noise=0.001):
             jitter = rng.normal(0, noise, len(curve))
             for r, a in enumerate(curve):
                 rows.append({"model": "small_cnn", "variant": variant, "seed": seed, "round": r,
+                             "run_id": f"{variant}-{seed}",
                              "density": 0.4 ** r, "test_accuracy": a + (jitter[r] if r else 0.0)})
     return pd.DataFrame(rows)
 
 
 def quick(**overrides):
-    return {**chapter_parameters("05_conv", "quick"), **overrides}
+    return {**chapter_parameters("05_conv", "quick"), "bases": ["canonical", "dct"], **overrides}
 
 
 def test_basis_variants_and_runs_follow_the_profiles():
-    assert list(conv.basis_variants(quick())) == ["canonical", "dct (spatial)"]
+    profile = chapter_parameters("05_conv", "quick")
+    assert list(conv.basis_variants(profile)) == ["canonical", "dct (spatial)", "random"]
+    assert profile["seeds"] >= 5  # claim 3 is reported as holding or contradicted only from >= 5 seeds
+    assert conv.comparisons(profile) == [("dct (spatial)", "canonical"), ("random", "canonical"),
+                                         ("dct (spatial)", "random")]
     paper = chapter_parameters("05_conv", "paper")
-    assert list(conv.basis_variants(paper)) == ["canonical", "dct (spatial)", "dct (spatial + channels)"]
+    assert list(conv.basis_variants(paper)) == ["canonical", "dct (spatial)", "dct (spatial + channels)", "random"]
     runs = conv.chapter_runs(paper)
-    assert len(runs) == 3 * 3 * 5  # models x variants x seeds
+    assert len(runs) == 3 * 4 * 5  # models x variants x seeds
     assert sum(hp.pruning.channel_dct for hp in runs) == 3 * 5
+    assert {hp.pruning.rounds for hp in runs} == {paper["rounds"]}  # the maximum; adaptive_rounds stops earlier
     assert conv.variant_order(quick(bases=["random", "dct"])) == (["random", "dct (spatial)"], "random")
 
 
@@ -97,10 +103,10 @@ def test_words_and_sentences_come_from_the_data():
     assert conv.side_word(0.91, 0.90) == "at or above"
     assert conv.side_word(0.89, 0.90) == "below"
     rounds = conv.claim3_rounds(synthetic_table(), quick())
-    assert conv.round_counts_sentence(rounds) == ("small CNN, dct (spatial): holds at 3, contradicted at 0 and "
-                                                  "inconclusive at 0 of 3 pruned rounds")
+    assert conv.round_counts_sentence(rounds) == ("small CNN, dct (spatial) − canonical: holds at 3, contradicted "
+                                                  "at 0 and inconclusive at 0 of 3 pruned rounds")
     assert conv.round_counts_sentence(rounds.iloc[:0]).startswith("only one basis")
-    assert conv.verdict_list(rounds.iloc[:1]) == "small CNN dct (spatial): holds"
+    assert conv.verdict_list(rounds.iloc[:1]) == "small CNN dct (spatial) / canonical: holds"
 
 
 def test_prunable_shares_of_the_small_cnn_match_the_closed_form():
@@ -150,3 +156,68 @@ def test_accuracy_figure_has_a_panel_per_model():
                                                tolerance=0.01, dataset="digits", titles=conv.MODEL_LABELS)
     assert [ax.get_title() for ax in fig.axes] == ["small CNN on digits"]
     assert len(fig.axes[0].get_lines()) >= 2
+
+
+def table_of_runs(runs, curve_of, extra_rounds=None):
+    """A swept table of chapter ``runs`` (run ids as the engine's): accuracy ``curve_of(variant, seed)`` per round;
+    ``extra_rounds``: ``{(variant, seed): rounds}`` to cut a run shorter (runs stopped at different rounds)."""
+    from glth_core.engine.hparams import run_key
+
+    rows = []
+    for hp, (model, variant) in runs.items():
+        curve = curve_of(variant, hp.seed)
+        last = (extra_rounds or {}).get((variant, hp.seed), len(curve) - 1)
+        rows += [{"run_id": run_key("imp", hp), "model": model, "seed": hp.seed, "round": r, "density": 0.4 ** r,
+                  "test_accuracy": curve[r], "wall_time_s": 1.0} for r in range(last + 1)]
+    return pd.DataFrame(rows)
+
+
+def test_random_control_pairs_only_rounds_that_every_seed_of_both_arms_reached():
+    p = chapter_parameters("05_conv", "quick", seeds=3)
+    runs = conv.chapter_runs(p)
+    curves = {"canonical": [0.90, 0.90, 0.895, 0.87, 0.80], "dct (spatial)": [0.90, 0.91, 0.905, 0.90, 0.85],
+              "random": [0.90, 0.90, 0.90, 0.885, 0.80]}
+    cut = {("canonical", s): 3 for s in range(3)} | {("random", 0): 3}  # canonical and random seed 0 stopped at 3
+    table = conv.label_variants(table_of_runs(runs, lambda v, s: [a + 0.001 * s for a in curves[v]], cut), runs)
+    rounds = conv.claim3_rounds(table, p)
+    by_pair = rounds.groupby(["variant", "reference"])["round"].apply(list).to_dict()
+    assert by_pair == {("dct (spatial)", "canonical"): [1, 2, 3], ("random", "canonical"): [1, 2, 3],
+                       ("dct (spatial)", "random"): [1, 2, 3]}  # round 4: random seed 0 missing
+    assert (rounds["n"] == 3).all()
+    _, ratios = conv.compression_tables(table, p)
+    assert list(zip(ratios["variant"], ratios["reference"])) == [
+        ("dct (spatial)", "canonical"), ("random", "canonical"), ("dct (spatial)", "random")]
+    claim2 = conv.claim2_table(table, p)
+    assert claim2[claim2["sparsest"]].set_index("variant")["round"].to_dict() == {
+        "canonical": 3, "dct (spatial)": 4, "random": 3}
+
+
+def test_in_band_runs_are_those_that_never_left_the_band_of_the_same_seeds_dense_canonical():
+    p = chapter_parameters("05_conv", "quick", seeds=2)
+    runs = conv.chapter_runs(p)
+    curves = {"canonical": [0.90, 0.895, 0.85], "dct (spatial)": [0.90, 0.90, 0.895], "random": [0.90, 0.88, 0.87]}
+    table = table_of_runs(runs, lambda v, s: curves[v])
+    in_band = conv.in_band_runs(table, runs, p)
+    labels = conv.label_variants(table, runs).drop_duplicates("run_id").set_index("run_id")["variant"]
+    assert sorted(labels[list(in_band)]) == ["dct (spatial)", "dct (spatial)"]
+    # the band is the dense *canonical* network's: a random dense network 2 pp higher does not move it
+    shifted = table.assign(test_accuracy=table["test_accuracy"].where(
+        ~(table["run_id"].isin(labels[labels == "random"].index) & (table["round"] == 0)), 0.92))
+    assert conv.in_band_runs(shifted, runs, p) == in_band
+    from glth_core.book.adaptive_rounds import rounds_reached
+
+    reached = rounds_reached(conv.label_variants(table, runs), ["model", "variant"], 2, in_band)
+    assert conv.rounds_sentence(reached, 2) == (
+        "small CNN, canonical: 2 rounds, every run left the band; small CNN, dct (spatial): 2 rounds, 2 of 2 runs "
+        "still inside the band at the maximum of 2 (censored); small CNN, random: 2 rounds, every run left the band")
+
+
+def test_trained_rounds_count_the_shared_dense_round_once_per_seed():
+    p = chapter_parameters("05_conv", "quick", seeds=2)
+    runs = conv.chapter_runs(p)
+    table = table_of_runs(runs, lambda v, s: [0.9, 0.9, 0.85])
+    ablated = pd.DataFrame([{"model": "small_cnn", "seed": s, "round": r, "wall_time_s": 2.0}
+                            for _ in range(2) for s in range(2) for r in (0, 1)])
+    assert conv.trained_rounds(table, ablated) == 3 * 2 * 2 + 2 * 2 + 2
+    assert conv.trained_rounds(table, pd.DataFrame()) == 3 * 2 * 2 + 2
+    assert conv.training_minutes(table, ablated) == pytest.approx((3 * 2 * 3 + 8 * 2) / 60)

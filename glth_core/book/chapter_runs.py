@@ -26,6 +26,7 @@ import dataclasses
 from typing import Callable, Mapping
 
 from . import bases_study, structured_study
+from .conv_ablations import ABLATIONS
 from ..core.bases import FIXED_BASES, ROTATED_BASES
 from .chapter_checks import check_hparams, require_bool, require_fraction, require_names, require_nonnegative
 from ..engine.hparams import CONTROLS, OPTIMIZERS, SubspaceHparams, update
@@ -171,6 +172,22 @@ def _conv_tickets(p) -> list:
     return list(chapter_runs(p))
 
 
+def _conv_ablations(p) -> list:
+    from .conv_ablations import ablation_runs
+
+    return list(ablation_runs(p)) if p["ablation_seeds"] else []
+
+
+def _ablation_round(p) -> None:
+    from ..engine.validation import max_rounds
+
+    limit = max_rounds(p["fraction"])
+    if p["ablation_seeds"] and p["ablations"] and p["ablation_round"] > limit:
+        raise ValueError(f"parameter ablation_round must be at most {limit} at parameter fraction {p['fraction']}: "
+                         f"the one-shot ablations prune to the density of that iterative round, and after {limit} "
+                         "rounds it is below the engine's smallest density")
+
+
 def _fully_connected(p) -> None:
     if not p["model"].startswith("lenet"):
         raise ValueError(f"parameter model must be a fully connected LeNet (low-rank export), got {p['model']!r}")
@@ -211,9 +228,11 @@ SPECS: dict[str, ChapterSpec] = {
                                      output_fraction=0.0), fraction="row_fraction", rounds="row_rounds")),
         runs={"tickets": structured_study.chapter_runs}),
     "05_conv": ChapterSpec(
-        integers={"seeds": 2, "rounds": 1, "epochs": 1, "rewind_iteration": 0}, models=CONV_MODELS,
-        rules=(names("bases", FIXED_BASES), _channel_dct,
-               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"]))),
-        runs={"tickets": _conv_tickets}),
+        integers={"seeds": 2, "rounds": 1, "first_rounds": 1, "epochs": 1, "rewind_iteration": 0,
+                  "ablation_seeds": 0, "ablation_round": 1}, models=CONV_MODELS,
+        rules=(names("bases", FIXED_BASES), _channel_dct, names("ablations", list(ABLATIONS), allow_empty=True),
+               lambda p: check_hparams(*(imp_base(p, model=m) for m in p["models"])), _ablation_round,
+               lambda p: check_hparams(*_conv_ablations(p)[:1], fraction="fraction", rounds="ablation_round")),
+        runs={"tickets": _conv_tickets, "ablations": _conv_ablations}),
     "06_summary": ChapterSpec(trains=False, verdicts=False),
 }

@@ -1,16 +1,21 @@
 """Chapter 05 (convolutional networks): its runs, and the tables of claims 2 and 3.
 
-The chapter prunes convolutional networks with IMP in the canonical basis and in DCT
-bases; :class:`glth_core.book.chapter.Chapter` checks its parameters, and its run group
-"tickets" is declared in :mod:`glth_core.book.chapter_runs`. This module turns the resolved
-parameters into runs (one per model, basis variant and seed), labels the swept table
-with the variants, and computes the tables the chapter shows: dense accuracy over
-seeds, claim 2 (*ticket − dense* at the first and the sparsest round, paired on the
-seed), claim 3 per round (*DCT − canonical*, paired on the seed) and claim 3 as
-compression at equal accuracy (ratio of compressions, a Student-t interval on the log
-ratios, ``"censored"`` when a side never left the band). Every verdict comes from
-:func:`glth_core.analysis.stats.with_verdicts`; the chapter declares the recorded ones as tests
-(``ch.verdicts``, through :func:`glth_core.analysis.verdict_tables.verdict_row`).
+The chapter prunes convolutional networks with IMP in the canonical basis, in DCT bases and
+in a random orthogonal basis (the control: is it the DCT's structure, or any rotation?);
+:class:`glth_core.book.chapter.Chapter` checks its parameters, and its run groups "tickets"
+and "ablations" are declared in :mod:`glth_core.book.chapter_runs`. This module turns the
+resolved parameters into runs (one per model, basis variant and seed), sweeps them until
+every run has left the one-point band (:func:`swept_tickets`, through
+:mod:`glth_core.book.adaptive_rounds`), labels the swept table with the variants, and
+computes the tables the chapter shows: dense accuracy over seeds, claim 2 (*ticket − dense*
+at the first round and at the sparsest round every seed reached, paired on the seed),
+claim 3 per round for every pair of :func:`comparisons` (*DCT − canonical*, *random −
+canonical*, *DCT − random*, paired on the seed, at the rounds both arms reached on every
+seed) and claim 3 as compression at equal accuracy (ratio of compressions, a Student-t
+interval on the log ratios, ``"censored"`` when a side never left the band). Every verdict
+comes from :func:`glth_core.analysis.stats.with_verdicts`; the chapter declares the recorded
+ones as tests (``ch.verdicts``, through :func:`glth_core.analysis.verdict_tables.verdict_row`).
+The ablations are in :mod:`glth_core.book.conv_ablations`.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ from .labels import model_label
 
 __all__ = ["CHAPTER", "CONV_MODELS", "MODEL_LABELS", "DCT_LABELS", "TOLERANCE", "DENSE_TARGET",
            "basis_variants", "chapter_runs", "variant_order", "in_order", "label_variants",
-           "dense_summary", "claim2_table", "claim3_rounds", "compression_tables",
+           "dense_summary", "claim2_table", "claim3_rounds", "compression_tables", "comparisons", "shown_compression",
+           "trained_rounds", "training_minutes",
+           "sparsest_complete_round", "per_seed_compression", "in_band_runs", "rounds_sentence", "swept_tickets",
            "round_counts_sentence", "joined_sentences", "verdict_list", "side_word", "shown_effects", "dense_numbers"]
 
 CHAPTER = "05_conv"
@@ -69,7 +76,7 @@ def in_order(frame: pd.DataFrame, p: Mapping, columns=("model", "variant")) -> p
     """``frame`` sorted by the order of the parameters ``models`` and of the basis variants (not alphabetically)."""
     rank = {name: i for i, name in enumerate([*p["models"], *basis_variants(p)])}
     return frame.sort_values(list(columns), kind="stable",
-                             key=lambda c: c.map(rank) if c.name in ("model", "variant") else c)
+                             key=lambda c: c.map(rank) if c.name in ("model", "variant", "reference") else c)
 
 
 def label_variants(table: pd.DataFrame, runs: Mapping) -> pd.DataFrame:
@@ -121,38 +128,84 @@ def _with_density(frame: pd.DataFrame, density_at: pd.Series) -> pd.DataFrame:
     return frame
 
 
+def sparsest_complete_round(table: pd.DataFrame, variant: str, model: str) -> int:
+    """The sparsest round that every seed of ``variant`` (on ``model``) reached (runs extended one by one stop
+    at different rounds)."""
+    from .adaptive_rounds import complete_rounds
+
+    return complete_rounds(table[table["model"] == model], "variant", [variant])[-1]
+
+
 def claim2_table(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
-    """*ticket − dense* at round 1 and at the sparsest round, paired on the seed, with verdicts against
-    ``-TOLERANCE`` (claimed side "greater")."""
+    """*ticket − dense* at round 1 and at each variant's sparsest round reached by every seed, paired on the seed,
+    with verdicts against ``-TOLERANCE`` (claimed side "greater"); ``sparsest`` marks the latter rows."""
     from ..analysis import stats
 
-    last = int(table["round"].max())
     density_at = table.groupby(["model", "round"])["density"].mean()
-    claim2 = pd.concat([
-        stats.paired_difference(table, "round", r, 0, by=["model", "variant"], pair_on=["seed"]).assign(round=r)
-        for r in sorted({1, last})], ignore_index=True)
-    claim2 = _with_density(claim2, density_at)
+    parts = []
+    for (m, v), part in table.groupby(["model", "variant"], sort=False):
+        last = sparsest_complete_round(table, v, m)
+        for r in sorted({1, last}):
+            parts.append(stats.paired_difference(part, "round", r, 0, by=["model", "variant"], pair_on=["seed"])
+                         .assign(round=r, sparsest=r == last))
+    claim2 = _with_density(pd.concat(parts, ignore_index=True), density_at)
     return in_order(stats.with_verdicts(claim2, "greater", null=-TOLERANCE), p, ("round", "model", "variant"))
 
 
-def claim3_rounds(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
-    """*variant − reference* per pruned round and model, paired on the seed, with verdicts (side "greater")."""
-    from ..analysis import stats
-
+def comparisons(p: Mapping) -> list[tuple[str, str]]:
+    """The claim-3 pairs ``(treatment, reference)``: every variant against the reference (canonical), and every
+    DCT variant against the random basis, the control for "any rotation" (when both were run)."""
     variants, reference = variant_order(p)
-    rotated = [v for v in variants if v != reference]
-    columns = ["model", "variant", "round", "n", "estimate", "ci_low", "ci_high"]
-    if not rotated:
-        return pd.DataFrame(columns=columns)
-    rounds = pd.concat([
-        stats.paired_difference(table[table["model"] == m], "variant", v, reference, by=["round"])
-        .assign(model=m, variant=v) for m in p["models"] for v in rotated], ignore_index=True)
-    rounds = in_order(stats.with_verdicts(rounds[rounds["round"] > 0], "greater"), p, ("model", "variant", "round"))
+    pairs = [(v, reference) for v in variants if v != reference]
+    if "random" in variants and reference != "random":
+        pairs += [(v, "random") for v in variants if v.startswith("dct")]
+    return pairs
+
+
+def claim3_rounds(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
+    """*treatment − reference* (:func:`comparisons`) per pruned round and model, paired on the seed, with verdicts
+    (side "greater"), at the rounds where both arms have every seed
+    (:func:`glth_core.book.adaptive_rounds.complete_rounds`)."""
+    from ..analysis import stats
+    from .adaptive_rounds import complete_rounds
+
+    columns = ["model", "variant", "reference", "round", "n", "estimate", "ci_low", "ci_high"]
+    parts = []
+    for m in p["models"]:
+        for v, ref in comparisons(p):
+            part = table[table["model"] == m]
+            part = part[part["round"].isin(complete_rounds(part, "variant", [v, ref]))]
+            parts.append(stats.paired_difference(part, "variant", v, ref, by=["round"])
+                         .assign(model=m, variant=v, reference=ref))
+    if not parts:
+        return pd.DataFrame(columns=[*columns, "verdict", "sentence", "weights remaining (%)"])
+    rounds = pd.concat(parts, ignore_index=True)
+    rounds = in_order(stats.with_verdicts(rounds[rounds["round"] > 0], "greater"), p,
+                      ("model", "reference", "variant", "round"))
     return _with_density(rounds, table.groupby(["model", "round"])["density"].mean())
 
 
+def per_seed_compression(table: pd.DataFrame, p: Mapping) -> pd.DataFrame:
+    """:func:`glth_core.analysis.stats.compression` per model, variant and run (seed), against the dense
+    reference-basis network of the same seed, with the chapter's one-point band."""
+    from ..analysis import stats
+
+    _, reference = variant_order(p)
+    return pd.concat([
+        stats.compression(table[table["model"] == m], TOLERANCE, reference={"variant": reference},
+                          by=["variant", "run_id"]).assign(model=m) for m in p["models"]], ignore_index=True)
+
+
+def in_band_runs(table: pd.DataFrame, runs: Mapping, p: Mapping) -> set:
+    """The run_ids of the swept ``table`` still inside the band at their last round (censored compression):
+    the runs :func:`glth_core.book.adaptive_rounds.sweep_until_out_of_band` extends."""
+    per_seed = per_seed_compression(label_variants(table, runs), p)
+    return set(per_seed.loc[per_seed["censored"].astype(bool), "run_id"])
+
+
 def compression_tables(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(compression at equal accuracy per model and variant over seeds, ratio variant / reference with verdicts).
+    """(compression at equal accuracy per model and variant over seeds, ratio treatment / reference per
+    :func:`comparisons`, with verdicts).
 
     The ratio's interval is a Student-t interval on the per-seed log ratios
     (:func:`glth_core.analysis.stats.compression_ratio`); a comparison with a censored side has the
@@ -160,23 +213,39 @@ def compression_tables(table: pd.DataFrame, p: Mapping) -> tuple[pd.DataFrame, p
     """
     from ..analysis import stats
 
-    variants, reference = variant_order(p)
-    rotated = [v for v in variants if v != reference]
-    per_seed = pd.concat([
-        stats.compression(table[table["model"] == m], TOLERANCE, reference={"variant": reference}, by=["variant"])
-        .assign(model=m) for m in p["models"]], ignore_index=True)
+    per_seed = per_seed_compression(table, p).drop(columns="run_id")
     summary = in_order(stats.summarize_compression(per_seed, by=["model", "variant"]), p)
     lower = summary["bound"] == "lower"
     summary = summary.assign(
         shown=[stats.format_compression(v, c, 1) for v, c in zip(summary["compression"], lower)],
         interval=[f"[{stats.format_compression(a, c, 1)}, {stats.format_compression(b, c, 1)}]"
                   for a, b, c in zip(summary["ci_low"], summary["ci_high"], lower)])
-    if not rotated:
+    pairs = comparisons(p)
+    if not pairs:
         return summary, pd.DataFrame()
     ratios = pd.concat([
-        stats.compression_ratio(per_seed[per_seed["model"] == m], "variant", v, reference).assign(model=m, variant=v)
-        for m in p["models"] for v in rotated], ignore_index=True)
+        stats.compression_ratio(per_seed[per_seed["model"] == m], "variant", v, ref).assign(
+            model=m, variant=v, reference=ref) for m in p["models"] for v, ref in pairs], ignore_index=True)
     return summary, stats.with_verdicts(ratios, "greater", unit="x", scale=1, null=1.0)
+
+
+def shown_compression(summary: pd.DataFrame) -> pd.DataFrame:
+    """The compression summary of :func:`compression_tables` for display (``≥`` marks a lower bound)."""
+    return summary[["model", "variant", "n", "censored", "shown", "interval"]].rename(columns={"shown": "compression"})
+
+
+def rounds_sentence(reached: pd.DataFrame, maximum: int) -> str:
+    """How many rounds each variant needed to leave the band, and how many runs stayed inside it at ``maximum``
+    (a table of :func:`glth_core.book.adaptive_rounds.rounds_reached` by model and variant)."""
+    parts = []
+    for _, r in reached.iterrows():
+        span = (f"{r['fewest rounds']}" if r["fewest rounds"] == r["most rounds"]
+                else f"{r['fewest rounds']} to {r['most rounds']}")
+        censored = int(r["censored at max"])
+        tail = (f"{censored} of {r['runs']} runs still inside the band at the maximum of {maximum} (censored)"
+                if censored else "every run left the band")
+        parts.append(f"{MODEL_LABELS[r['model']]}, {r['variant']}: {span} rounds, {tail}")
+    return "; ".join(parts)
 
 
 def joined_sentences(frame: pd.DataFrame, template: str) -> str:
@@ -189,25 +258,72 @@ def joined_sentences(frame: pd.DataFrame, template: str) -> str:
 
 
 def verdict_list(frame: pd.DataFrame) -> str:
-    """``"small CNN dct (spatial): holds; ..."``: each row's verdict ("not tested" for an empty frame)."""
+    """``"small CNN dct (spatial) / canonical: holds; ..."``: each row's verdict ("not tested" for an empty frame);
+    a row without ``reference`` is named by its model and variant only."""
     if len(frame) == 0:
         return "not tested"
-    return "; ".join(f"{MODEL_LABELS[r['model']]} {r['variant']}: {r['verdict']}" for _, r in frame.iterrows())
+    return "; ".join(f"{MODEL_LABELS[r['model']]} {r['variant']}" + (f" / {r['reference']}" if "reference" in r else "")
+                     + f": {r['verdict']}" for _, r in frame.iterrows())
 
 
 def round_counts_sentence(rounds: pd.DataFrame) -> str:
-    """Per model and variant, at how many pruned rounds claim 3 holds, is contradicted, is inconclusive."""
+    """Per model and comparison, at how many pruned rounds the treatment is above (holds), below
+    (contradicted) or not told apart from (inconclusive) the reference."""
     if len(rounds) == 0:
         return "only one basis was run, so there is nothing to compare"
-    counts = rounds.groupby(["model", "variant"])["verdict"].value_counts().unstack(fill_value=0)
+    counts = (rounds.groupby(["model", "variant", "reference"], sort=False)["verdict"].value_counts()
+              .unstack(fill_value=0))
     return "; ".join(
-        f"{MODEL_LABELS[m]}, {v}: holds at {row.get('holds', 0)}, contradicted at {row.get('contradicted', 0)} "
+        f"{MODEL_LABELS[m]}, {v} − {ref}: holds at {row.get('holds', 0)}, "
+        f"contradicted at {row.get('contradicted', 0)} "
         f"and inconclusive at {row.get('inconclusive', 0)} of {int(row.sum())} pruned rounds"
-        for (m, v), row in counts.iterrows())
+        for (m, v, ref), row in counts.iterrows())
 
 
 def shown_effects(frame: pd.DataFrame) -> pd.DataFrame:
     """An effects table for display: ``estimate`` and its interval in percentage points, rounded."""
-    columns = ["model", "variant", "round", "weights remaining (%)", "n", "estimate", "ci_low", "ci_high", "verdict"]
+    columns = ["model", "variant", "reference", "round", "weights remaining (%)", "n", "estimate", "ci_low",
+               "ci_high", "verdict"]
     shown = frame.assign(**{c: 100 * frame[c] for c in ("estimate", "ci_low", "ci_high")})
-    return shown[columns].round(2)
+    return shown[[c for c in columns if c in shown.columns]].round(2)
+
+
+def swept_tickets(ch, runs: Mapping, p: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Chapter ``ch``'s ticket ``runs`` pruned until every run left the band (at most ``p["rounds"]`` rounds).
+
+    Sweeps ``p["first_rounds"]`` rounds, then extends the runs still inside the band one round at a time
+    (:func:`glth_core.book.adaptive_rounds.sweep_until_out_of_band`, band: :func:`in_band_runs`), on the
+    chapter's scheduler, device and results folder.
+
+    Returns:
+        ``(table, reached)``: the swept table with its ``variant`` column, and per model and variant the
+        rounds reached and the runs censored at the maximum
+        (:func:`glth_core.book.adaptive_rounds.rounds_reached`).
+    """
+    from ..runs.sweep import sweep
+    from .adaptive_rounds import rounds_reached, sweep_until_out_of_band
+
+    def run(hparams):
+        return sweep(hparams, scheduler=ch.scheduler, device=ch.device, results_dir=ch.results_dir, progress=False,
+                     errors="raise")
+
+    table = sweep_until_out_of_band(list(runs), run, first=p["first_rounds"],
+                                    in_band=lambda t: in_band_runs(t, runs, p))
+    table = label_variants(table, runs)
+    reached = rounds_reached(table, ["model", "variant"], p["rounds"], in_band_runs(table, runs, p))
+    return table, in_order(reached, p)
+
+
+def trained_rounds(*tables: pd.DataFrame) -> int:
+    """Rounds these tables' runs train: every pruned round, plus one dense round 0 per model and seed (round 0
+    is trained once and shared by every basis and configuration of the same model, data, training and seed)."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return 0
+    rows = pd.concat([t[["model", "seed", "round"]] for t in tables], ignore_index=True)
+    return int((rows["round"] > 0).sum() + rows.loc[rows["round"] == 0, ["model", "seed"]].drop_duplicates().shape[0])
+
+
+def training_minutes(*tables: pd.DataFrame) -> float:
+    """Measured training time of the tables' rounds (``wall_time_s``), in minutes."""
+    return float(sum(t["wall_time_s"].sum() for t in tables if len(t))) / 60
