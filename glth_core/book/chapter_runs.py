@@ -182,13 +182,24 @@ def _channel_dct(p) -> None:
         raise ValueError("parameter channel_dct=True applies to the 'dct' basis only; add 'dct' to bases or drop it")
 
 
+def _at_most_seeds(name: str) -> Rule:
+    """Parameter ``name`` counts seeds paired with the chapter's: it must not exceed ``seeds``."""
+    def rule(p):
+        if p[name] > p["seeds"]:
+            raise ValueError(f"parameter {name} must be at most seeds ({p['seeds']}): its runs are paired with "
+                             f"the seeds' canonical tickets, got {p[name]}")
+    return rule
+
+
 CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
 
 SPECS: dict[str, ChapterSpec] = {
     "01_canonical": CANONICAL,
     "02_bases": ChapterSpec(
-        integers={"seeds": 2, "rounds": 1, "epochs": 1, "adam_seeds": 2},
+        integers={"seeds": 2, "rounds": 1, "epochs": 1, "adam_seeds": 2, "one_sided_round": 1,
+                  "equivariance_seeds": 2},
         rules=(fractions("fraction", "output_fraction"), names("bases", FIXED_BASES),
+               _at_most_seeds("equivariance_seeds"),
                includes("bases", "canonical", "claim 3 compares every basis with it", at_least=2),
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
