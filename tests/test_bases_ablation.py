@@ -153,3 +153,11 @@ def test_equivariance_table_pairs_own_and_mapped_dense_networks_with_the_shared_
 def test_compaction_versus_tickets(relation, low, high, expected):
     sentence = ablation.compaction_versus_tickets(relation, {"ci_low": low, "ci_high": high}, "dct")
     assert sentence.startswith("the DCT writes the trained fc1") and expected in sentence
+
+
+def test_a_one_sided_round_that_prunes_everything_is_refused_naming_the_parameter(params):
+    from glth_core.book.chapter_runs import _one_sided_density
+
+    _one_sided_density(params)  # the profile's round 3: fine
+    with pytest.raises(ValueError, match="parameter one_sided_round is too large"):
+        _one_sided_density({**params, "one_sided_round": 10 ** 6})

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping
 
-from . import bases_study, structured_study
+from . import bases_ablation, bases_study, structured_study
 from ..core.bases import FIXED_BASES, ROTATED_BASES
 from .chapter_checks import check_hparams, require_bool, require_fraction, require_names, require_nonnegative
 from ..engine.hparams import CONTROLS, OPTIMIZERS, SubspaceHparams, update
@@ -191,6 +191,15 @@ def _at_most_seeds(name: str) -> Rule:
     return rule
 
 
+def _one_sided_density(p) -> None:
+    """The one-sided ablation prunes once to round ``one_sided_round``'s density: it must leave coefficients."""
+    if any(f >= 1 for f in bases_ablation.one_shot_fractions(p)):
+        raise ValueError(f"parameter one_sided_round is too large: pruning once to the density of iterative round "
+                         f"{p['one_sided_round']} leaves no coefficient at fraction {p['fraction']}; choose a "
+                         "smaller round")
+    check_hparams(*bases_study.RUN_GROUPS["one_sided"]({**p, "seeds": 1}))
+
+
 CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
 
 SPECS: dict[str, ChapterSpec] = {
@@ -203,7 +212,8 @@ SPECS: dict[str, ChapterSpec] = {
                includes("bases", "canonical", "claim 3 compares every basis with it", at_least=2),
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
-               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr")),
+               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr"),
+               _one_sided_density),
         runs=bases_study.RUN_GROUPS, restricted_defaults={"reinit_bases": "bases"}),
     "03_subspace": ChapterSpec(  # runs: the search, then runs with the setting it chose (subspace_analysis)
         integers={"seeds": 2, "epochs": 1, "rounds": 1, "subspace_epochs": 1, "search_dimension": 1,
