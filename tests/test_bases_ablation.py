@@ -57,7 +57,8 @@ def test_a_one_sided_run_of_the_engine_prunes_fc1_to_the_target_density(params, 
               if name == "dct:in" and hp.seed == 0)
     table = run_imp(hp, tmp_path, device="cpu", progress=False)
     densities = json.loads(table.set_index("round").layer_densities[1])
-    assert densities["fc1"] == pytest.approx(0.4 ** 3, abs=1e-3) and densities["fc2"] == pytest.approx(0.4 ** 3, abs=1e-2)
+    assert densities["fc1"] == pytest.approx(0.4 ** 3, abs=1e-3)
+    assert densities["fc2"] == pytest.approx(0.4 ** 3, abs=1e-2)
     assert densities["fc3"] == pytest.approx(0.7 ** 3, abs=1e-2)
     labelled = ablation.label_configurations(table, {hp: "dct:in"})
     assert set(labelled.configuration) == {"dct:in"} and table.run_id.iloc[0] == run_key("imp", hp)
@@ -99,9 +100,9 @@ def test_one_sided_effects_are_paired_t_intervals_computed_as_scipy_does():
     ({"dct": 0.02, "dct:out": 0.02}, "above the canonical one; the DCT on fc1's output axis alone reproduces"),
     ({"dct": -0.02, "dct:in": -0.02, "dct:out": -0.02}, "the DCT on either axis of fc1 alone reproduces that"),
     ({"dct": -0.02, "dct:in": -0.01, "dct:out": -0.01}, "neither axis of fc1 alone reproduces that"),
-    ({"dct:out": 0.02}, "indistinguishable from the canonical one; the DCT on fc1's output axis alone is above it, "
-                        "so there is no effect of the full DCT to locate"),
-    ({}, "indistinguishable from the canonical one; so is each axis alone"),
+    ({"dct:out": 0.02}, "indistinguishable from the canonical one, while the DCT on fc1's output axis alone is above "
+                        "it: there is no effect of the full DCT to locate"),
+    ({}, "indistinguishable from the canonical one, and so is each axis alone: there is no effect"),
 ])
 def test_effect_location_reads_the_intervals(shift, expected):
     effects = ablation.one_sided_effects(one_sided_table(shift), "dct")

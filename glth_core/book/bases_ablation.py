@@ -36,8 +36,8 @@ from ..engine.run_identity import run_key
 from .profiles import imp_base
 
 __all__ = ["first_layer", "one_shot_fractions", "one_sided_runs", "configuration_label", "label_configurations",
-           "one_sided_effects", "one_sided_accuracy", "one_sided_numbers", "labelled_sentences", "direction", "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs",
-           "equivariance_table"]
+           "one_sided_effects", "one_sided_accuracy", "one_sided_numbers", "labelled_sentences", "direction",
+           "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs", "equivariance_table"]
 
 #: Flags that make a run train its dense round 0 in its own basis. ``share_dense`` is the engine's
 #: switch (round 0 of SGD runs trained once, canonically, and mapped); before that field exists, every
@@ -169,9 +169,9 @@ def effect_location(effects: pd.DataFrame, focus: str, layer: str = "fc1") -> st
     alone = {s: direction(at.loc[(f"{focus}:{s}", "canonical")]) for s in axes}
     if where == "indistinguishable from":
         differing = [f"the {name} on {axes[s]} alone is {d} it" for s, d in alone.items() if d != where]
-        return (f"at this density the one-shot {name} network is indistinguishable from the canonical one; "
-                + ("; ".join(differing) if differing else "so is each axis alone") + ", so there is no effect of the "
-                f"full {name} to locate")
+        shown = f"at this density the one-shot {name} network is indistinguishable from the canonical one"
+        shown += f", while {' and '.join(differing)}" if differing else ", and so is each axis alone"
+        return shown + f": there is no effect of the full {name} to locate"
     carriers = [axes[s] for s, d in alone.items() if d == where
                 and direction(at.loc[(f"{focus}:{s}", focus)]) == "indistinguishable from"]
     shown = f"the one-shot {name} network is {where} the canonical one; "
