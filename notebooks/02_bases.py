@@ -394,9 +394,7 @@ ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus
 layer = ablation.first_layer(p)
 one_sided = ablation.label_configurations(ch.sweep("one_sided"), ablation.one_sided_runs(p, focus))
 os_effects = ablation.one_sided_effects(one_sided, focus, layer)
-print(ablation.one_sided_accuracy(one_sided, layer).round(2).to_string(index=False))
-print(os_effects[["label", "reference_label", "sentence"]].rename(columns={"reference_label": "minus"})
-      .to_string(index=False))
+print(ablation.one_sided_text(one_sided, os_effects, layer))
 TESTS += family(os_effects, given=True, key="c2_one_sided", claim="3", side="{side}", arm="configuration",
                 treatment="{configuration}", reference="{reference}",
                 comparison="one-shot {label} − one-shot {reference_label} at {weights} of weights ({model})")

@@ -118,6 +118,8 @@ def test_one_sided_numbers_and_accuracy_table(params):
     shown = ablation.one_sided_accuracy(table)
     assert shown.configuration.tolist() == ["canonical", "DCT", "DCT on fc1's input axis", "DCT on fc1's output axis"]
     assert shown["one-shot (%)"].iloc[1] == pytest.approx(78.0, abs=0.2) and shown["dense (%)"].iloc[0] == 85.0
+    text = ablation.one_sided_text(table, ablation.one_sided_effects(table, "dct"))
+    assert "DCT on fc1's output axis" in text and text.count("holds") + text.count("contradicted") >= 2
 
 
 def test_own_dense_runs_train_round_0_in_each_rotated_basis(params):

@@ -36,8 +36,8 @@ from ..engine.run_identity import run_key
 from .profiles import imp_base
 
 __all__ = ["first_layer", "one_shot_fractions", "one_sided_runs", "configuration_label", "label_configurations",
-           "one_sided_effects", "one_sided_accuracy", "one_sided_numbers", "labelled_sentences", "direction",
-           "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs", "equivariance_table"]
+           "one_sided_effects", "one_sided_accuracy", "one_sided_text", "one_sided_numbers", "labelled_sentences",
+           "direction", "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs", "equivariance_table"]
 
 #: Flags that make a run train its dense round 0 in its own basis. ``share_dense`` is the engine's
 #: switch (round 0 of SGD runs trained once, canonically, and mapped); before that field exists, every
@@ -143,6 +143,14 @@ def one_sided_accuracy(table: pd.DataFrame, layer: str = "fc1") -> pd.DataFrame:
                          "dense (%)": [100 * mean.loc[(c, 0), "accuracy"] for c in order],
                          "one-shot (%)": [100 * mean.loc[(c, last), "accuracy"] for c in order],
                          "weights (%)": [100 * mean.loc[(c, last), "density"] for c in order]})
+
+
+def one_sided_text(table: pd.DataFrame, effects: pd.DataFrame, layer: str = "fc1") -> str:
+    """The ablation for reading: :func:`one_sided_accuracy` (rounded to 0.01), then each comparison of
+    :func:`one_sided_effects` (configuration, minus which, verdict sentence)."""
+    accuracy = one_sided_accuracy(table, layer).round(2).to_string(index=False)
+    shown = effects[["label", "reference_label", "sentence"]].rename(columns={"reference_label": "minus"})
+    return f"{accuracy}\n\n{shown.to_string(index=False)}"
 
 
 def labelled_sentences(effects: pd.DataFrame) -> str:
