@@ -37,7 +37,8 @@ from .profiles import imp_base
 
 __all__ = ["first_layer", "one_shot_fractions", "one_sided_runs", "configuration_label", "label_configurations",
            "one_sided_effects", "one_sided_accuracy", "one_sided_text", "one_sided_numbers", "labelled_sentences",
-           "direction", "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs", "equivariance_table"]
+           "direction", "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs",
+           "equivariance_table"]
 
 #: Flags that make a run train its dense round 0 in its own basis. ``share_dense`` is the engine's
 #: switch (round 0 of SGD runs trained once, canonically, and mapped); before that field exists, every
