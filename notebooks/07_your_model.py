@@ -89,6 +89,7 @@ from torch.nn import functional as F
 import glth_core as glth
 from glth_core.data import load
 from glth_core.book.example_models import LOW_RANK_LAYERS, UNIT_LAYERS, UNIT_PAIRS, accuracy, build
+from glth_core.book.tutorial_cache import TrainedModels
 from glth_core.storage.store import default_results_dir
 
 data = load("digits" if smoke else "fashion_mnist")
@@ -137,25 +138,47 @@ def train(model, steps, seed=0):
 
 
 # %% [markdown]
-# One function runs the six steps for a model. Each step is one library call;
-# the comments say what it does.
+# Two functions run the six steps for a model. Each step is one library call;
+# the comments say what it does. The first trains (steps 1 to 4) and returns
+# the ticket and the trained dense model it came from.
+
+# %%
+def train_ticket(name):
+    model = build(name, height, width)
+    glth.generalize(model, "dct")                      # 1. every weight in the DCT basis (q, k, v and gates apart)
+    start = glth.snapshot(model)                       #    the rewind point: initialisation
+    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"])  # 2. train a little
+    dense = glth.export(model)                         #    (the trained dense model, kept for the comparison below)
+    glth.prune(model, 1 - density, scope="layer")      # 3. keep the largest `density` of each tensor's coefficients
+    glth.rewind(model, start)                          # 4. back to initialisation, masks kept ...
+    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"], seed=1)  # ... and train the ticket
+    return model, dense
+
+
+# %% [markdown]
+# Training is the slow part of this chapter, so the book keeps what it
+# trains: `TrainedModels` (`glth_core.book.tutorial_cache`) stores each
+# model's ticket (a ticket file, step 6 below) and its trained dense weights
+# in the results folder, under a hash of everything that determines them:
+# the parameters above, the code of `train`, `train_ticket` and the model
+# builders, the library's version and numeric code, and torch's version. A
+# second build with the same parameters reads them back instead of training,
+# and every number below comes out the same; change a parameter or that code,
+# and the model is trained again. In your own project you would simply save
+# the ticket file. The second function takes the ticket from there through
+# steps 5 and 6.
 
 # %%
 tickets_dir = default_results_dir(results_dir) / "tickets" / ("smoke" if smoke else "book")
 tickets_dir.mkdir(parents=True, exist_ok=True)
 probe = x_test[:16]
+settings = {k: p[k] for k in ("steps", "resnet_steps", "batch_size", "lr", "density")}
+trained = TrainedModels(results_dir, {**settings, "dataset": data.name}, code=[train, train_ticket, build])
 
 
 def walk_through(name):
-    model = build(name, height, width)
-    glth.generalize(model, "dct")                      # 1. every weight in the DCT basis (q, k, v and gates apart)
-    start = glth.snapshot(model)                       #    the rewind point: initialisation
-    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"])  # 2. train a little
-    dense_accuracy = accuracy(model, x_test, y_test)
-    dense = glth.export(model)                         #    (the trained dense model, kept for the comparison below)
-    glth.prune(model, 1 - density, scope="layer")      # 3. keep the largest `density` of each tensor's coefficients
-    glth.rewind(model, start)                          # 4. back to initialisation, masks kept ...
-    train(model, p["resnet_steps"] if name == "resnet18" else p["steps"], seed=1)  # ... and train the ticket
+    model, dense = trained.fetch(name, lambda: train_ticket(name), lambda: build(name, height, width))
+    dense_accuracy = accuracy(dense, x_test, y_test)
     plain = glth.export(model).eval()                  # 5. a plain torch model
     model.eval()
     with torch.no_grad():

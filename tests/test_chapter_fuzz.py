@@ -45,6 +45,8 @@ VALUES = {
     "controls": ([[], ["reinit"]], [["ticket"], ["nope"], "reinit"]),
     "tolerance": ([0.5, 1.0], [-1.0, NAN, "1"]),
     "adam_lr": ([1e-3], [0.0, -1.0, NAN]),
+    "one_sided_round": ([1, 3], [0, -1, 10**6, 1.5, "3"]),
+    "equivariance_seeds": ([2], [1, 0, 21, 2.5, "2"]),
     "dimensions": ([[1000], [1000, 3000]], [[0], [], [10**12], [60000], [5, 5], "1000", [1.5]]),
     "ticket_bases": ([["canonical", "random"]], [["random"], ["nope"], []]),
     "threshold": ([0.9, 1.0], [0.0, 1.5, NAN, "0.9"]),

@@ -5,7 +5,8 @@ exist in every basis; claim 3: a suitable basis compresses better), a random
 re-initialisation control and dense Adam networks (Adam is not rotation-equivariant).
 This module turns the sweep's tidy tables into what the chapter shows:
 
-* :data:`RUN_GROUPS`: every run, by experiment group (``tickets``, ``reinit``, ``adam``);
+* :data:`RUN_GROUPS`: every run, by experiment group (``tickets``, ``reinit``, ``adam``, ``one_sided``,
+  ``own_dense``; the last two analysed by :mod:`glth_core.book.bases_ablation`);
 * :func:`accuracy_by_round`, :func:`dense_equivariance`, :func:`adam_dense`: tables;
 * :func:`reinit_effects`, :func:`dense_effects`, :func:`compression_effects`,
   :func:`basis_effects`: the paired effects with their verdicts, and :func:`labelled`
@@ -25,6 +26,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..analysis import compaction, stats
+from . import bases_ablation
 from ..engine import lottery
 from ..core.bases import basis_label
 from .profiles import imp_base
@@ -40,14 +42,18 @@ _label = basis_label
 
 
 #: Chapter 02's named run groups (``Chapter.runs(group)``), functions of the resolved parameters ``p``:
-#: the IMP tickets of every basis and seed, the random re-initialisation control of ``reinit_bases``, and
-#: the dense Adam networks of ``adam_seeds`` seeds.
+#: the IMP tickets of every basis and seed, the random re-initialisation control of ``reinit_bases``, the
+#: dense Adam networks of ``adam_seeds`` seeds, the one-shot ablation of the first layer's axes
+#: (``one_sided``) and the dense networks trained in their own basis (``own_dense``), both of
+#: :mod:`glth_core.book.bases_ablation`.
 RUN_GROUPS = {
     "tickets": lambda p: grid(imp_base(p), basis=p["bases"], seed=list(range(p["seeds"]))),
     "reinit": lambda p: grid(imp_base(p, control="reinit"), basis=p["reinit_bases"], seed=list(range(p["seeds"])))
     if p["reinit_bases"] else [],
     "adam": lambda p: grid(imp_base(p, rounds=0, optimizer="adam", lr=p["adam_lr"]), basis=p["bases"],
                            seed=list(range(p["adam_seeds"]))),
+    "one_sided": lambda p: list(bases_ablation.one_sided_runs(p, compared_bases(p["bases"])[1])),
+    "own_dense": bases_ablation.own_dense_runs,
 }
 
 

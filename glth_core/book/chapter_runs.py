@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping
 
-from . import bases_study, structured_study
+from . import bases_ablation, bases_study, structured_study
 from .conv_ablations import ABLATIONS
 from ..core.bases import FIXED_BASES, ROTATED_BASES
 from .chapter_checks import check_hparams, require_bool, require_fraction, require_names, require_nonnegative
@@ -199,17 +199,38 @@ def _channel_dct(p) -> None:
         raise ValueError("parameter channel_dct=True applies to the 'dct' basis only; add 'dct' to bases or drop it")
 
 
+def _at_most_seeds(name: str) -> Rule:
+    """Parameter ``name`` counts seeds paired with the chapter's: it must not exceed ``seeds``."""
+    def rule(p):
+        if p[name] > p["seeds"]:
+            raise ValueError(f"parameter {name} must be at most seeds ({p['seeds']}): its runs are paired with "
+                             f"the seeds' canonical tickets, got {p[name]}")
+    return rule
+
+
+def _one_sided_density(p) -> None:
+    """The one-sided ablation prunes once to round ``one_sided_round``'s density: it must leave coefficients."""
+    if any(f >= 1 for f in bases_ablation.one_shot_fractions(p)):
+        raise ValueError(f"parameter one_sided_round is too large: pruning once to the density of iterative round "
+                         f"{p['one_sided_round']} leaves no coefficient at fraction {p['fraction']}; choose a "
+                         "smaller round")
+    check_hparams(*bases_study.RUN_GROUPS["one_sided"]({**p, "seeds": 1}))
+
+
 CONV_MODELS = ("small_cnn", "conv2", "conv4", "conv6")
 
 SPECS: dict[str, ChapterSpec] = {
     "01_canonical": CANONICAL,
     "02_bases": ChapterSpec(
-        integers={"seeds": 2, "rounds": 1, "epochs": 1, "adam_seeds": 2},
+        integers={"seeds": 2, "rounds": 1, "epochs": 1, "adam_seeds": 2, "one_sided_round": 1,
+                  "equivariance_seeds": 2},
         rules=(fractions("fraction", "output_fraction"), names("bases", FIXED_BASES),
+               _at_most_seeds("equivariance_seeds"),
                includes("bases", "canonical", "claim 3 compares every basis with it", at_least=2),
                names("reinit_bases", lambda p: p["bases"], allow_empty=True),
                nonnegative("tolerance", "percentage points"), nonnegative("adam_lr"), engine(),
-               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr")),
+               engine(lambda p: dict(rounds=0, optimizer="adam", lr=p["adam_lr"]), lr="adam_lr"),
+               _one_sided_density),
         runs=bases_study.RUN_GROUPS, restricted_defaults={"reinit_bases": "bases"}),
     "03_subspace": ChapterSpec(  # runs: the search, then runs with the setting it chose (subspace_analysis)
         integers={"seeds": 2, "epochs": 1, "rounds": 1, "subspace_epochs": 1, "search_dimension": 1,

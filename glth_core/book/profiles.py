@@ -74,10 +74,11 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     },
     "02_bases": {
         "quick": {**LENET["quick"], "seeds": 5, "bases": ["canonical", "dct", "random"], "reinit_bases": ["canonical", "dct"],
-                  "tolerance": 1.0, "adam_seeds": 3, "adam_lr": 1.2e-3},
+                  "tolerance": 1.0, "adam_seeds": 3, "adam_lr": 1.2e-3, "one_sided_round": 3,
+                  "equivariance_seeds": 2},
         "paper": {**LENET["paper"], "seeds": 5, "bases": ["canonical", "dct", "hadamard", "random"],
                   "reinit_bases": ["canonical", "dct", "hadamard", "random"], "tolerance": 1.0, "adam_seeds": 5,
-                  "adam_lr": 1.2e-3},
+                  "adam_lr": 1.2e-3, "one_sided_round": 12, "equivariance_seeds": 2},
     },
     # subspace_*: the random subspaces' own SGD (momentum as the tickets'), chosen on a validation split
     # carved from the training set (validation_size images, seed 0, at search_dimension): every learning
