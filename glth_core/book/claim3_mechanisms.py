@@ -1,0 +1,357 @@
+r"""Why claim 3 differs between networks: candidate mechanisms measured on the chapters' finished tickets.
+
+The summary (chapter 06) trains nothing. It reads the finished ticket runs of the chapters that
+test claim 3 (:data:`CHAPTERS`: 02, LeNet-300-100; 05, the small CNN) from the results folder,
+through their declared run groups (``SPECS[chapter].runs[group](params)``, with the parameters
+resolved as :class:`glth_core.book.chapter.Chapter` resolves them for the same profile and smoke
+flag: :func:`chapter_ticket_runs`), so a group that a chapter adds is picked up without a change here.
+
+**Configurations and pairs.** Every ticket run (``control == "ticket"``, at least one pruned round)
+belongs to a *configuration*: its hyperparameters without the seed (model, data, training, basis,
+per-layer bases, one-shot or iterative, fractions, ...). A configuration is *canonical* when its
+basis is canonical and it has no per-layer bases; every other configuration is paired with the
+canonical configuration that differs from it only in the basis fields (:data:`BASIS_FIELDS`), seed
+by seed (:func:`pair_runs`). A configuration without such a partner, or a run missing from the
+results folder, is left out with a note naming the chapter to run.
+
+**One density for all.** Every run is measured at the density of round ``min(3, rounds)`` of its
+chapter's profile, ``d* = (1 - fraction)^min(3, rounds)`` (:func:`target_density`; 6.4% in the quick
+profile, where both chapters prune 60% per round): in an iterative run that round; in a one-shot
+run the round ``r`` with ``(1 - fraction_run)^r = d*`` (round 1 of a run pruned once to ``d*``). A
+run with no round at ``d*`` is left out with a note. The density is fixed before any number is read.
+
+**Measurements** (:func:`glth_core.analysis.mechanisms.ticket_measurements`, cached per run and round
+in ``<results>/mechanisms/``): the ticket (round ``r``), the dense trained network (round 0) and the
+network at its rewind point (round 0's ``rewind`` state), each layer's values weighted by its share
+of the prunable weights (:func:`glth_core.analysis.mechanisms.layer_weighted`). The candidates
+(:data:`CANDIDATES`) are oriented so that a positive difference is the one its explanation expects
+to help (more compaction, more connected units, ...); the *effect* is the ticket's test accuracy
+minus the paired canonical ticket's, in percentage points, and each candidate enters as its value
+minus the canonical ticket's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from ..analysis import intervals, mechanisms
+from ..core import pruning
+from ..core.bases import basis_label
+from ..engine import lottery
+from ..engine.hparams import ImpHparams, PruningHparams
+from ..engine.run_identity import identity, run_key
+from ..storage.store import RunStore, atomic_write_csv, default_results_dir
+from .labels import model_label
+
+__all__ = ["CHAPTERS", "TARGET_ROUND", "BASIS_FIELDS", "CANDIDATES", "chapter_ticket_runs", "target_density",
+           "round_at_density", "configuration_label", "pair_runs", "run_measurements", "network_values",
+           "mechanism_points", "by_configuration", "prediction_table", "shown_predictions", "claim3_models",
+           "network_lines"]
+
+#: The chapters whose ticket runs test claim 3, in book order.
+CHAPTERS = ("02_bases", "05_conv")
+#: The iterative round whose density every run is measured at (fixed in advance).
+TARGET_ROUND = 3
+#: Fields of :class:`~glth_core.engine.hparams.PruningHparams` that choose a basis; a configuration and its
+#: canonical partner differ only in these (those that the engine does not have are ignored).
+BASIS_FIELDS = ("basis", "layer_bases", "channel_dct", "basis_seed", "image_aware", "share_dense")
+#: Candidate column -> its name in tables and sentences (oriented: positive is what the explanation expects to help).
+CANDIDATES = {
+    "energy_init": "energy compaction at initialisation",
+    "energy_dense": "energy compaction after training",
+    "connected_outputs": "connected output units (canonical)",
+    "connected_inputs": "connected inputs (canonical)",
+    "effective_rank_fraction": "effective rank (fraction of full)",
+    "overlap_init_magnitude": "mask overlap with the largest initial coefficients",
+    "distance": "distance travelled from the rewind point",
+}
+_MEASURED = ["energy_init", "energy_dense", "dead_outputs", "dead_inputs", "effective_rank_fraction",
+             "overlap_init_magnitude", "distance"]
+_CACHE_VERSION = 1
+
+
+def chapter_ticket_runs(chapter: str, profile: str, smoke: bool) -> tuple[dict, dict[str, list], list[str]]:
+    """The ticket runs of every declared group of ``chapter``, with the parameters a chapter run would resolve.
+
+    Returns:
+        ``(params, {group: [ImpHparams, ...]}, notes)``: the resolved parameters; per group its ticket
+        runs with at least one pruned round (controls and dense-only runs left out); a note per group
+        that cannot be built without the chapter's own notebook (it needs a parameter no profile sets).
+    """
+    from .chapter_runs import SPECS
+    from .profiles import chapter_parameters
+
+    spec = SPECS[chapter]
+    params = chapter_parameters(chapter, profile, smoke=smoke)
+    for param, chosen in spec.restricted_defaults.items():  # as Chapter does for a parameter left at its default
+        if isinstance(params.get(param), list):
+            params[param] = [v for v in params[param] if v in params[chosen]]
+    groups, notes = {}, []
+    for group, make in spec.runs.items():
+        try:
+            runs = list(make(params))
+        except KeyError as err:
+            notes.append(f"chapter {chapter}, group {group!r}: needs parameter {err} that no profile sets; skipped")
+            continue
+        groups[group] = [hp for hp in runs if isinstance(hp, ImpHparams) and hp.pruning.control == "ticket"
+                         and hp.pruning.rounds > 0]
+    return params, groups, notes
+
+
+def target_density(params: Mapping) -> float:
+    """``(1 - fraction)^min(TARGET_ROUND, rounds)`` of a chapter's resolved parameters (see the module docstring)."""
+    return (1 - params["fraction"]) ** min(TARGET_ROUND, params["rounds"])
+
+
+def round_at_density(hp: ImpHparams, density: float, rtol: float = 1e-3) -> int | None:
+    """The round ``r`` of run ``hp`` with nominal density ``(1 - fraction)^r`` equal to ``density`` (None if none).
+
+    The same formula holds for iterative pruning (``fraction`` of what remains, ``r`` times) and for
+    one-shot pruning (once, to ``(1 - fraction)^r``), so an iterative run is measured at its round 3
+    and a run pruned once to the same density at its round 1.
+    """
+    keep = 1 - hp.pruning.fraction
+    for r in range(1, hp.pruning.rounds + 1):
+        if abs(keep ** r - density) <= rtol * density:
+            return r
+    return None
+
+
+def _with_pruning(hp: ImpHparams, **fields) -> ImpHparams:
+    known = {f.name for f in dataclasses.fields(PruningHparams)}
+    return dataclasses.replace(hp, pruning=dataclasses.replace(hp.pruning, **{k: v for k, v in fields.items()
+                                                                             if k in known}))
+
+
+def _configuration(hp: ImpHparams) -> ImpHparams:
+    """``hp`` without its seed and number of rounds (neither changes what a round computes)."""
+    return dataclasses.replace(_with_pruning(hp, rounds=0), seed=0)
+
+
+def _basis_free(hp: ImpHparams) -> ImpHparams:
+    defaults = {f.name: f.default for f in dataclasses.fields(PruningHparams) if f.name in BASIS_FIELDS}
+    return _configuration(_with_pruning(hp, **defaults))
+
+
+def _is_canonical(hp: ImpHparams) -> bool:
+    return hp.pruning.basis == "canonical" and not hp.pruning.layer_bases
+
+
+def configuration_label(hp: ImpHparams) -> str:
+    """``"DCT"``, ``"conv*=dct, one-shot"``, ``"DCT (channels)"``: the configuration's basis choice for a reader."""
+    p = hp.pruning
+    label = basis_label(p.basis)
+    if p.layer_bases:
+        label = p.layer_bases if p.basis == "canonical" else f"{label}, {p.layer_bases}"
+    if getattr(p, "channel_dct", False):
+        label += " (channels)"
+    return label + (", one-shot" if p.one_shot else "")
+
+
+def pair_runs(runs: Iterable[ImpHparams]) -> tuple[list[tuple[ImpHparams, ImpHparams]], list[str]]:
+    """``[(run, its canonical partner)]`` for every non-canonical run, paired on the seed.
+
+    Args:
+        runs: ticket runs (duplicates are dropped).
+
+    Returns:
+        ``(pairs, notes)``; a note for each non-canonical configuration that has no canonical
+        configuration differing from it only in :data:`BASIS_FIELDS`, or lacks some of its seeds.
+    """
+    unique = list(dict.fromkeys(runs))
+    canonical = {(_basis_free(hp), hp.seed): hp for hp in unique if _is_canonical(hp)}
+    pairs, missing = [], {}
+    for hp in unique:
+        if _is_canonical(hp):
+            continue
+        partner = canonical.get((_basis_free(hp), hp.seed))
+        if partner is None:
+            missing.setdefault(_configuration(hp), []).append(hp.seed)
+        else:
+            pairs.append((hp, partner))
+    notes = [f"{model_label(c.model.name)}, {configuration_label(c)}: no canonical run with the same settings for "
+             f"seed(s) {sorted(seeds)}; left out" for c, seeds in missing.items()]
+    return pairs, notes
+
+
+def _finished(hp: ImpHparams, round_index: int, results_dir) -> bool:
+    folder = default_results_dir(results_dir) / run_key("imp", hp)
+    return folder.is_dir() and RunStore(results_dir, run_key("imp", hp), identity("imp", hp)).has_round(round_index)
+
+
+def run_measurements(hp: ImpHparams, round_index: int, results_dir=None) -> pd.DataFrame:
+    """:func:`~glth_core.analysis.mechanisms.ticket_measurements` of round ``round_index`` of a finished run,
+    with its ``test_accuracy``; cached in ``<results>/mechanisms/`` (computed once per run and round).
+
+    Raises:
+        KeyError: the round, or round 0, is not finished (run the chapter first).
+    """
+    key = run_key("imp", hp)
+    cache = default_results_dir(results_dir) / "mechanisms" / f"{key}-round{round_index}-v{_CACHE_VERSION}.csv"
+    if cache.is_file():
+        return pd.read_csv(cache)
+    store = RunStore(results_dir, key, identity("imp", hp))
+    row, start = store.load_round(round_index), store.load_round(0)
+    if row is None or start is None:
+        raise KeyError(f"run {key}: round {round_index} or round 0 is not finished")
+    splits = lottery.load_splits(hp.dataset)
+    initial = lottery.generalized_model(hp, splits.input_shape, splits.num_classes)
+    if "rewind" in start:
+        pruning.rewind(initial, start["rewind"])
+    elif hp.pruning.rewind_iteration:
+        raise KeyError(f"run {key}: round 0 holds no rewind state for rewind iteration {hp.pruning.rewind_iteration}")
+    previous = None if hp.pruning.one_shot else lottery.round_masks(hp, round_index - 1, results_dir)
+    table = mechanisms.ticket_measurements(lottery.round_model(hp, round_index, results_dir), initial=initial,
+                                           dense=lottery.round_model(hp, 0, results_dir), previous_masks=previous)
+    table = table.assign(test_accuracy=float(row["row"]["test_accuracy"]))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(table, cache)
+    return table
+
+
+def network_values(layers: pd.DataFrame) -> pd.Series:
+    """One run's candidates (:data:`CANDIDATES`, layer-weighted) and ``test_accuracy`` from its layer table."""
+    values = mechanisms.layer_weighted(layers, _MEASURED)
+    values["connected_outputs"], values["connected_inputs"] = 1 - values.dead_outputs, 1 - values.dead_inputs
+    return pd.concat([values[list(CANDIDATES)], pd.Series({"test_accuracy": float(layers.test_accuracy.iloc[0])})])
+
+
+def mechanism_points(profile: str, smoke: bool, results_dir=None, *, chapters: Sequence[str] = CHAPTERS,
+                     measure=run_measurements) -> tuple[pd.DataFrame, list[str]]:
+    """One row per paired configuration and seed: the effect (pp) and each candidate's difference.
+
+    Args:
+        profile, smoke: the build whose runs are read (as the chapters were run).
+        results_dir: the results folder the chapters wrote.
+        chapters: the chapters whose ticket runs are read.
+        measure: ``measure(hp, round_index, results_dir)`` -> a layer table (:func:`run_measurements`).
+
+    Returns:
+        ``(points, notes)``: columns ``chapter, model`` (label), ``model_name, configuration, one_shot, seed, density, effect`` and
+        one per :data:`CANDIDATES` (configuration minus its canonical partner, same seed); ``notes``: what
+        was left out and why, each naming the chapter to run.
+    """
+    rows, notes = [], []
+    for chapter in chapters:
+        params, groups, group_notes = chapter_ticket_runs(chapter, profile, smoke)
+        notes += group_notes
+        density = target_density(params)
+        at = {}
+        for group, runs in groups.items():
+            absent = 0
+            for hp in runs:
+                r = round_at_density(hp, density)
+                if r is None:
+                    notes.append(f"chapter {chapter}, group {group!r}: {configuration_label(hp)} has no round at "
+                                 f"{100 * density:.3g}% density; left out")
+                elif _finished(hp, r, results_dir) and _finished(hp, 0, results_dir):
+                    at[hp] = (r, chapter)
+                else:
+                    absent += 1
+            if absent:
+                notes.append(f"chapter {chapter}, group {group!r}: {absent} of {len(runs)} runs are not in the results "
+                             f"folder; run chapter {chapter} (profile {profile}{', smoke' if smoke else ''}) first")
+        pairs, pair_notes = pair_runs(at)
+        notes += [f"chapter {chapter}: {n}" for n in pair_notes]
+        values = {}
+        for hp in {h for pair in pairs for h in pair}:
+            values[hp] = network_values(measure(hp, at[hp][0], results_dir))
+        for hp, partner in pairs:
+            difference = values[hp] - values[partner]
+            rows.append({"chapter": chapter, "model": model_label(hp.model.name), "model_name": hp.model.name,
+                         "configuration": configuration_label(hp), "one_shot": hp.pruning.one_shot, "seed": hp.seed,
+                         "density": density, "effect": 100 * difference.test_accuracy,
+                         **{c: difference[c] for c in CANDIDATES}})
+    columns = ["chapter", "model", "model_name", "configuration", "one_shot", "seed", "density", "effect", *CANDIDATES]
+    return pd.DataFrame(rows, columns=columns), list(dict.fromkeys(notes))
+
+
+def by_configuration(points: pd.DataFrame) -> pd.DataFrame:
+    """The points averaged over seeds: one row per (chapter, model, configuration), with ``seeds``."""
+    keys = ["chapter", "model", "model_name", "configuration"]
+    means = points.groupby(keys, sort=False)[["effect", *CANDIDATES]].mean()
+    return means.assign(seeds=points.groupby(keys, sort=False).seed.nunique()).reset_index()
+
+
+def prediction_table(points: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~glth_core.analysis.mechanisms.predictive_power` of every candidate at two levels.
+
+    ``level="configuration"``: one point per configuration (seed means), the unit the question is
+    about (n = configurations); ``level="configuration x seed"``: one point per run pair, a larger n
+    whose points are not independent (the seeds of a configuration share it), so its intervals are too
+    narrow; shown as a check, never read alone.
+    """
+    parts = [mechanisms.predictive_power(by_configuration(points), "effect", list(CANDIDATES))
+             .assign(level="configuration"),
+             mechanisms.predictive_power(points, "effect", list(CANDIDATES)).assign(level="configuration x seed")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _ci(value: float, low: float, high: float) -> str:
+    return "n/a" if pd.isna(value) else (f"{value:+.2f}" + ("" if pd.isna(low) else f" [{low:+.2f}, {high:+.2f}]"))
+
+
+def shown_predictions(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`prediction_table` for reading: one row per candidate and level, intervals in brackets."""
+    return pd.DataFrame({
+        "candidate": table.candidate.map(CANDIDATES), "points": table.level, "n": table.n,
+        "Pearson r [95% CI]": [_ci(r.pearson, r.pearson_low, r.pearson_high) for r in table.itertuples()],
+        "Spearman ρ [95% CI]": [_ci(r.spearman, r.spearman_low, r.spearman_high) for r in table.itertuples()],
+        "same sign [95% CI]": ["n/a" if not r.n else f"{round(r.sign_agreement * r.n)}/{r.n} "
+                               f"[{r.sign_low:.2f}, {r.sign_high:.2f}]" for r in table.itertuples()]})
+
+
+def _recorded(verdicts: pd.DataFrame, chapter: str, model: str, models: int, *words: str) -> pd.DataFrame:
+    """Recorded claim-3 rows of ``chapter`` whose comparison names every word (and ``model`` if it has several)."""
+    rows = verdicts[(verdicts.chapter == chapter) & (verdicts.claim.astype(str) == "3")]
+    text = rows.comparison.str.lower()
+    keep = pd.Series(True, index=rows.index)
+    for word in words:
+        keep &= text.str.contains(word, regex=False)
+    if models > 1:
+        keep &= text.str.contains(model.lower(), regex=False) | text.str.contains(model_label(model).lower(),
+                                                                                   regex=False)
+    return rows[keep]
+
+
+def claim3_models(profile: str, smoke: bool, chapters: Sequence[str] = CHAPTERS) -> dict[str, list[str]]:
+    """``{chapter: its models}`` under the resolved parameters (``models`` of chapter 05, ``model`` of 02)."""
+    out = {}
+    for chapter in chapters:
+        params = chapter_ticket_runs(chapter, profile, smoke)[0]
+        out[chapter] = list(params["models"]) if "models" in params else [params["model"]]
+    return out
+
+
+def network_lines(points: pd.DataFrame, verdicts: pd.DataFrame, chapter_models: Mapping[str, Sequence[str]]
+                  ) -> pd.DataFrame:
+    """One line per network: the DCT − canonical effect at the fixed density (mean over seeds, t-interval),
+    the chapter's recorded compression verdict for it and its recorded DCT − random controls.
+
+    Args:
+        points: :func:`mechanism_points`.
+        verdicts: :func:`glth_core.book.chapter.recorded_verdicts` of the same build.
+        chapter_models: chapter -> its models (:func:`claim3_models`).
+    """
+    rows = []
+    for chapter, models in chapter_models.items():
+        for model in models:
+            dct = points[(points.chapter == chapter) & (points.model_name == model) & (points.configuration == "DCT")]
+            effect = "not measured (no finished DCT and canonical tickets)"
+            if len(dct) > 1:
+                low, high = intervals.t_interval(dct.effect)
+                effect = (f"{dct.effect.mean():+.2f} pp [{low:+.2f}, {high:+.2f}] at "
+                          f"{100 * dct.density.iloc[0]:.3g}% of weights, n = {len(dct)}")
+            elif len(dct):
+                effect = f"{dct.effect.iloc[0]:+.2f} pp at {100 * dct.density.iloc[0]:.3g}% of weights, n = 1"
+            compression = _recorded(verdicts, chapter, model, len(models), "compression", "dct", "canonical")
+            controls = _recorded(verdicts, chapter, model, len(models), "dct", "random")
+            rows.append({"network": model_label(model), "chapter": chapter,
+                         "DCT − canonical (95% CI)": effect,
+                         "compression DCT / canonical (recorded)": "; ".join(compression.sentence) or "not recorded",
+                         "controls: DCT − random (recorded)": "; ".join(f"{r.comparison}: {r.sentence}"
+                                                                        for r in controls.itertuples())
+                         or f"not recorded by chapter {chapter}"})
+    return pd.DataFrame(rows)
