@@ -181,7 +181,7 @@ def test_run_measurements_of_a_finished_run_are_cached(tmp_path):
     first = c3.run_measurements(hp, 2, tmp_path)
     assert first.test_accuracy.iloc[0] == pytest.approx(table.test_accuracy.iloc[2])
     assert first.density.iloc[0] == pytest.approx(0.25, abs=0.01)  # iterative, half of what remains, twice
-    assert first.overlap_previous.between(0, 1).all() and (first.weights > 0).all()
+    assert first.overlap_init_magnitude.between(0, 1).all() and (first.weights > 0).all()
     cached = list((tmp_path / "mechanisms").glob("*.csv"))
     assert len(cached) == 1
     pd.testing.assert_frame_equal(c3.run_measurements(hp, 2, tmp_path), first, check_dtype=False)

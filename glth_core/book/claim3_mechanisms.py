@@ -22,7 +22,8 @@ run with no round at ``d*`` is left out with a note. The density is fixed before
 
 **Measurements** (:func:`glth_core.analysis.mechanisms.ticket_measurements`, cached per run and round
 in ``<results>/mechanisms/``): the ticket (round ``r``), the dense trained network (round 0) and the
-network at its rewind point (round 0's ``rewind`` state), each layer's values weighted by its share
+network at its rewind point (round 0's ``rewind`` state; mask overlap between rounds is not a candidate:
+IMP's masks are nested, so it is their density ratio, the same in every basis), each layer's values weighted by its share
 of the prunable weights (:func:`glth_core.analysis.mechanisms.layer_weighted`). The candidates
 (:data:`CANDIDATES`) are oriented so that a positive difference is the one its explanation expects
 to help (more compaction, more connected units, ...); the *effect* is the ticket's test accuracy
@@ -31,6 +32,7 @@ minus the canonical ticket's.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Iterable, Mapping, Sequence
 
@@ -47,8 +49,8 @@ from .labels import model_label
 
 __all__ = ["CHAPTERS", "TARGET_ROUND", "BASIS_FIELDS", "CANDIDATES", "chapter_ticket_runs", "target_density",
            "round_at_density", "configuration_label", "pair_runs", "run_measurements", "network_values",
-           "mechanism_points", "by_configuration", "prediction_table", "shown_predictions", "claim3_models",
-           "network_lines"]
+           "mechanism_points", "by_configuration", "prediction_table", "shown_predictions", "shown_configurations",
+           "mechanism_sentences", "density_text", "claim3_models", "network_lines"]
 
 #: The chapters whose ticket runs test claim 3, in book order.
 CHAPTERS = ("02_bases", "05_conv")
@@ -69,7 +71,7 @@ CANDIDATES = {
 }
 _MEASURED = ["energy_init", "energy_dense", "dead_outputs", "dead_inputs", "effective_rank_fraction",
              "overlap_init_magnitude", "distance"]
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def chapter_ticket_runs(chapter: str, profile: str, smoke: bool) -> tuple[dict, dict[str, list], list[str]]:
@@ -198,13 +200,15 @@ def run_measurements(hp: ImpHparams, round_index: int, results_dir=None) -> pd.D
         raise KeyError(f"run {key}: round {round_index} or round 0 is not finished")
     splits = lottery.load_splits(hp.dataset)
     initial = lottery.generalized_model(hp, splits.input_shape, splits.num_classes)
+    ticket, dense = copy.deepcopy(initial), copy.deepcopy(initial)  # building a basis costs more than a copy
+    for model, checkpoint in ((ticket, row), (dense, start)):  # as lottery.round_model loads a round
+        model.load_state_dict(checkpoint["state"])
+        pruning.set_masks(model, checkpoint["masks"])
     if "rewind" in start:
         pruning.rewind(initial, start["rewind"])
     elif hp.pruning.rewind_iteration:
         raise KeyError(f"run {key}: round 0 holds no rewind state for rewind iteration {hp.pruning.rewind_iteration}")
-    previous = None if hp.pruning.one_shot else lottery.round_masks(hp, round_index - 1, results_dir)
-    table = mechanisms.ticket_measurements(lottery.round_model(hp, round_index, results_dir), initial=initial,
-                                           dense=lottery.round_model(hp, 0, results_dir), previous_masks=previous)
+    table = mechanisms.ticket_measurements(ticket.eval(), initial=initial.eval(), dense=dense.eval())
     table = table.assign(test_accuracy=float(row["row"]["test_accuracy"]))
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(table, cache)
@@ -301,6 +305,34 @@ def shown_predictions(table: pd.DataFrame) -> pd.DataFrame:
         "Spearman ρ [95% CI]": [_ci(r.spearman, r.spearman_low, r.spearman_high) for r in table.itertuples()],
         "same sign [95% CI]": ["n/a" if not r.n else f"{round(r.sign_agreement * r.n)}/{r.n} "
                                f"[{r.sign_low:.2f}, {r.sign_high:.2f}]" for r in table.itertuples()]})
+
+
+def shown_configurations(points: pd.DataFrame) -> pd.DataFrame:
+    """:func:`by_configuration` for reading: network, configuration, seeds, effect (pp) and each candidate's
+    difference from the canonical ticket (percentage points of the layer-weighted value, 3 significant digits)."""
+    config = by_configuration(points)
+    shown = pd.DataFrame({"network": config.model, "configuration": config.configuration, "seeds": config.seeds,
+                          "effect (pp)": config.effect.map(lambda v: f"{v:+.2f}")})
+    for column, name in CANDIDATES.items():
+        shown[name] = (100 * config[column]).map(lambda v: f"{v:+.3g}")
+    return shown
+
+
+def mechanism_sentences(predictions: pd.DataFrame) -> str:
+    """The configuration-level rows of :func:`prediction_table` in words
+    (:func:`glth_core.analysis.mechanisms.prediction_sentences`), or why there is nothing to say."""
+    rows = predictions[predictions.level == "configuration"]
+    if rows.empty or not rows.n.max():
+        return ("No configuration could be paired with a canonical ticket in the results folder (the notes above "
+                "say what is missing), so no candidate is tested in this build.")
+    return " ".join(mechanisms.prediction_sentences(rows, CANDIDATES))
+
+
+def density_text(profile: str, smoke: bool, chapters: Sequence[str] = CHAPTERS) -> str:
+    """``"6.4%"``, or ``"6.4% (02_bases), 51.2% (05_conv)"`` when the chapters' fixed densities differ."""
+    found = {c: f"{100 * target_density(chapter_ticket_runs(c, profile, smoke)[0]):.3g}%" for c in chapters}
+    return next(iter(found.values())) if len(set(found.values())) == 1 else ", ".join(
+        f"{d} ({c})" for c, d in found.items())
 
 
 def _recorded(verdicts: pd.DataFrame, chapter: str, model: str, models: int, *words: str) -> pd.DataFrame:
