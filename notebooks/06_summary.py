@@ -170,15 +170,15 @@ MarkdownText(claim_evidence(verdicts, "2"))
 MarkdownText(claim_evidence(verdicts, "3"))
 
 # %% tags=["hide-input"]
-from glth_core.book import claim3_mechanisms as c3
+from glth_core.book import claim3_mechanisms as c3, claim3_tables as tables
 
 points, notes = c3.mechanism_points(ch.profile, ch.smoke, ch.results_dir)
 print("\n".join(notes) or "Every declared ticket run of chapters 02 and 05 was found.")
 predictions = c3.prediction_table(points)
-ch.glue("s6_density", c3.density_text(ch.profile, ch.smoke))
+ch.glue("s6_density", tables.density_text(ch.profile, ch.smoke))
 ch.glue("s6_configurations", len(c3.by_configuration(points)))
 ch.glue("s6_points", len(points))
-ch.glue("s6_mechanisms", c3.mechanism_sentences(predictions))
+ch.glue("s6_mechanisms", tables.mechanism_sentences(predictions))
 
 # %% [markdown]
 # **One line per network.** The DCT ticket minus the canonical ticket of the
@@ -189,7 +189,7 @@ ch.glue("s6_mechanisms", c3.mechanism_sentences(predictions))
 # rotation?), as recorded.
 
 # %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
-ch.show(c3.network_lines(points, verdicts, c3.claim3_models(ch.profile, ch.smoke)))
+ch.show(tables.network_lines(points, verdicts, tables.claim3_models(ch.profile, ch.smoke)))
 
 # %% [markdown]
 # ### Why claim 3 differs between networks
@@ -224,7 +224,7 @@ ch.show(c3.network_lines(points, verdicts, c3.claim3_models(ch.profile, ch.smoke
 # differences in percentage points of the layer-weighted value):
 
 # %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
-ch.show(c3.shown_configurations(points))
+ch.show(tables.shown_configurations(points))
 
 # %% [markdown]
 # **How well each candidate predicts the effect** across the
@@ -238,7 +238,7 @@ ch.show(c3.shown_configurations(points))
 # (no correlation interval below four points).
 
 # %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
-ch.show(c3.shown_predictions(predictions))
+ch.show(tables.shown_predictions(predictions))
 
 # %% [markdown]
 # **What the table supports**, in words computed from it:

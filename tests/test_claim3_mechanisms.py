@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from glth_core.analysis import mechanisms as mech
-from glth_core.book import chapter_runs, claim3_mechanisms as c3, profiles
+from glth_core.book import chapter_runs, claim3_mechanisms as c3, claim3_tables, profiles
 from glth_core.engine import hparams as H
 from glth_core.engine.lottery import run_imp
 from glth_core.runs.sweep import grid
@@ -159,7 +159,7 @@ def test_network_lines_quote_the_recorded_controls():
         "compression DCT / canonical within 1 pp (LeNet)", "DCT − random orthogonal at 6.4% of weights (LeNet)",
         "random orthogonal − canonical at 6.4% of weights (LeNet)", "DCT ticket − reinit (LeNet)"],
         "sentence": ["contradicted (ratio 0.72x)", "inconclusive (+0.1 pp)", "x", "y"]})
-    lines = c3.network_lines(points, verdicts, {"02_bases": ["lenet300"], "05_conv": ["small_cnn"]})
+    lines = claim3_tables.network_lines(points, verdicts, {"02_bases": ["lenet300"], "05_conv": ["small_cnn"]})
     lenet, cnn = lines.iloc[0], lines.iloc[1]
     low, high = -0.4 - 4.302652729911275 * 0.1 / math.sqrt(3), -0.4 + 4.302652729911275 * 0.1 / math.sqrt(3)
     assert lenet["DCT − canonical (95% CI)"] == f"-0.40 pp [{low:+.2f}, {high:+.2f}] at 6.4% of weights, n = 3"

@@ -377,4 +377,4 @@ def prediction_sentences(power: pd.DataFrame, labels: Mapping[str, str] | None =
                 " (less often than not: the interval lies below 1/2)" if r.sign_high < 0.5 else "")
         sentences.append(f"{name(r.candidate)} agrees in sign with the effect in {agree} of {r.n} {unit}, "
                          f"95% interval {r.sign_low:.2f}-{r.sign_high:.2f}{side}.")
-    return sentences
+    return [sentence[0].upper() + sentence[1:] for sentence in sentences]

@@ -38,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..analysis import intervals, mechanisms
+from ..analysis import mechanisms
 from ..core import pruning
 from ..core.bases import basis_label
 from ..engine import lottery
@@ -49,8 +49,7 @@ from .labels import model_label
 
 __all__ = ["CHAPTERS", "TARGET_ROUND", "BASIS_FIELDS", "CANDIDATES", "chapter_ticket_runs", "target_density",
            "round_at_density", "configuration_label", "pair_runs", "run_measurements", "network_values",
-           "mechanism_points", "by_configuration", "prediction_table", "shown_predictions", "shown_configurations",
-           "mechanism_sentences", "density_text", "claim3_models", "network_lines"]
+           "mechanism_points", "by_configuration", "prediction_table"]
 
 #: The chapters whose ticket runs test claim 3, in book order.
 CHAPTERS = ("02_bases", "05_conv")
@@ -76,6 +75,10 @@ _CACHE_VERSION = 2
 
 def chapter_ticket_runs(chapter: str, profile: str, smoke: bool) -> tuple[dict, dict[str, list], list[str]]:
     """The ticket runs of every declared group of ``chapter``, with the parameters a chapter run would resolve.
+
+    Args:
+        chapter: a key of :data:`glth_core.book.chapter_runs.SPECS`.
+        profile, smoke: as the chapter was run.
 
     Returns:
         ``(params, {group: [ImpHparams, ...]}, notes)``: the resolved parameters; per group its ticket
@@ -103,16 +106,31 @@ def chapter_ticket_runs(chapter: str, profile: str, smoke: bool) -> tuple[dict, 
 
 
 def target_density(params: Mapping) -> float:
-    """``(1 - fraction)^min(TARGET_ROUND, rounds)`` of a chapter's resolved parameters (see the module docstring)."""
+    """The density every run of a chapter is measured at (see the module docstring).
+
+    Args:
+        params: the chapter's resolved parameters (``fraction``, ``rounds``).
+
+    Returns:
+        ``(1 - fraction)^min(TARGET_ROUND, rounds)``.
+    """
     return (1 - params["fraction"]) ** min(TARGET_ROUND, params["rounds"])
 
 
 def round_at_density(hp: ImpHparams, density: float, rtol: float = 1e-3) -> int | None:
-    """The round ``r`` of run ``hp`` with nominal density ``(1 - fraction)^r`` equal to ``density`` (None if none).
+    """The round of run ``hp`` whose nominal density is ``density``.
 
-    The same formula holds for iterative pruning (``fraction`` of what remains, ``r`` times) and for
-    one-shot pruning (once, to ``(1 - fraction)^r``), so an iterative run is measured at its round 3
-    and a run pruned once to the same density at its round 1.
+    The nominal density of round ``r`` is ``(1 - fraction)^r`` for iterative pruning (``fraction`` of
+    what remains, ``r`` times) and for one-shot pruning (once, to ``(1 - fraction)^r``) alike, so an
+    iterative run is measured at its round 3 and a run pruned once to the same density at its round 1.
+
+    Args:
+        hp: a ticket run.
+        density: the target density (:func:`target_density`).
+        rtol: relative tolerance of the match.
+
+    Returns:
+        The round ``r`` in ``1..rounds``, or None when no round has that density.
     """
     keep = 1 - hp.pruning.fraction
     for r in range(1, hp.pruning.rounds + 1):
@@ -142,7 +160,15 @@ def _is_canonical(hp: ImpHparams) -> bool:
 
 
 def configuration_label(hp: ImpHparams) -> str:
-    """``"DCT"``, ``"conv*=dct, one-shot"``, ``"DCT (channels)"``: the configuration's basis choice for a reader."""
+    """The configuration's basis choice for a reader.
+
+    Args:
+        hp: a ticket run.
+
+    Returns:
+        ``"DCT"``, ``"conv*=dct, one-shot"``, ``"DCT (channels)"``, ...: the basis label, the per-layer
+        bases, the DCT over channels and one-shot pruning when set.
+    """
     p = hp.pruning
     label = basis_label(p.basis)
     if p.layer_bases:
@@ -187,6 +213,14 @@ def run_measurements(hp: ImpHparams, round_index: int, results_dir=None) -> pd.D
     """:func:`~glth_core.analysis.mechanisms.ticket_measurements` of round ``round_index`` of a finished run,
     with its ``test_accuracy``; cached in ``<results>/mechanisms/`` (computed once per run and round).
 
+    Args:
+        hp: a finished ticket run.
+        round_index: the round measured.
+        results_dir: the results folder (default: the engine's).
+
+    Returns:
+        One row per layer (:data:`glth_core.analysis.mechanisms.MEASUREMENT_COLUMNS`, ``test_accuracy``).
+
     Raises:
         KeyError: the round, or round 0, is not finished (run the chapter first).
     """
@@ -216,7 +250,14 @@ def run_measurements(hp: ImpHparams, round_index: int, results_dir=None) -> pd.D
 
 
 def network_values(layers: pd.DataFrame) -> pd.Series:
-    """One run's candidates (:data:`CANDIDATES`, layer-weighted) and ``test_accuracy`` from its layer table."""
+    """One run's values from its layer table.
+
+    Args:
+        layers: :func:`run_measurements` of the run.
+
+    Returns:
+        A Series: every :data:`CANDIDATES` column (layer-weighted; connected = 1 - dead) and ``test_accuracy``.
+    """
     values = mechanisms.layer_weighted(layers, _MEASURED)
     values["connected_outputs"], values["connected_inputs"] = 1 - values.dead_outputs, 1 - values.dead_inputs
     return pd.concat([values[list(CANDIDATES)], pd.Series({"test_accuracy": float(layers.test_accuracy.iloc[0])})])
@@ -273,7 +314,14 @@ def mechanism_points(profile: str, smoke: bool, results_dir=None, *, chapters: S
 
 
 def by_configuration(points: pd.DataFrame) -> pd.DataFrame:
-    """The points averaged over seeds: one row per (chapter, model, configuration), with ``seeds``."""
+    """The points averaged over seeds.
+
+    Args:
+        points: :func:`mechanism_points`.
+
+    Returns:
+        One row per (chapter, model, configuration): the mean effect and candidates, and ``seeds``.
+    """
     keys = ["chapter", "model", "model_name", "configuration"]
     means = points.groupby(keys, sort=False)[["effect", *CANDIDATES]].mean()
     return means.assign(seeds=points.groupby(keys, sort=False).seed.nunique()).reset_index()
@@ -286,104 +334,14 @@ def prediction_table(points: pd.DataFrame) -> pd.DataFrame:
     about (n = configurations); ``level="configuration x seed"``: one point per run pair, a larger n
     whose points are not independent (the seeds of a configuration share it), so its intervals are too
     narrow; shown as a check, never read alone.
+
+    Args:
+        points: :func:`mechanism_points`.
+
+    Returns:
+        :data:`glth_core.analysis.mechanisms.PREDICTION_COLUMNS` and ``level``, one row per candidate and level.
     """
     parts = [mechanisms.predictive_power(by_configuration(points), "effect", list(CANDIDATES))
              .assign(level="configuration"),
              mechanisms.predictive_power(points, "effect", list(CANDIDATES)).assign(level="configuration x seed")]
     return pd.concat(parts, ignore_index=True)
-
-
-def _ci(value: float, low: float, high: float) -> str:
-    return "n/a" if pd.isna(value) else (f"{value:+.2f}" + ("" if pd.isna(low) else f" [{low:+.2f}, {high:+.2f}]"))
-
-
-def shown_predictions(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`prediction_table` for reading: one row per candidate and level, intervals in brackets."""
-    return pd.DataFrame({
-        "candidate": table.candidate.map(CANDIDATES), "points": table.level, "n": table.n,
-        "Pearson r [95% CI]": [_ci(r.pearson, r.pearson_low, r.pearson_high) for r in table.itertuples()],
-        "Spearman ρ [95% CI]": [_ci(r.spearman, r.spearman_low, r.spearman_high) for r in table.itertuples()],
-        "same sign [95% CI]": ["n/a" if not r.n else f"{round(r.sign_agreement * r.n)}/{r.n} "
-                               f"[{r.sign_low:.2f}, {r.sign_high:.2f}]" for r in table.itertuples()]})
-
-
-def shown_configurations(points: pd.DataFrame) -> pd.DataFrame:
-    """:func:`by_configuration` for reading: network, configuration, seeds, effect (pp) and each candidate's
-    difference from the canonical ticket (percentage points of the layer-weighted value, 3 significant digits)."""
-    config = by_configuration(points)
-    shown = pd.DataFrame({"network": config.model, "configuration": config.configuration, "seeds": config.seeds,
-                          "effect (pp)": config.effect.map(lambda v: f"{v:+.2f}")})
-    for column, name in CANDIDATES.items():
-        shown[name] = (100 * config[column]).map(lambda v: f"{v:+.3g}")
-    return shown
-
-
-def mechanism_sentences(predictions: pd.DataFrame) -> str:
-    """The configuration-level rows of :func:`prediction_table` in words
-    (:func:`glth_core.analysis.mechanisms.prediction_sentences`), or why there is nothing to say."""
-    rows = predictions[predictions.level == "configuration"]
-    if rows.empty or not rows.n.max():
-        return ("No configuration could be paired with a canonical ticket in the results folder (the notes above "
-                "say what is missing), so no candidate is tested in this build.")
-    return " ".join(mechanisms.prediction_sentences(rows, CANDIDATES))
-
-
-def density_text(profile: str, smoke: bool, chapters: Sequence[str] = CHAPTERS) -> str:
-    """``"6.4%"``, or ``"6.4% (02_bases), 51.2% (05_conv)"`` when the chapters' fixed densities differ."""
-    found = {c: f"{100 * target_density(chapter_ticket_runs(c, profile, smoke)[0]):.3g}%" for c in chapters}
-    return next(iter(found.values())) if len(set(found.values())) == 1 else ", ".join(
-        f"{d} ({c})" for c, d in found.items())
-
-
-def _recorded(verdicts: pd.DataFrame, chapter: str, model: str, models: int, *words: str) -> pd.DataFrame:
-    """Recorded claim-3 rows of ``chapter`` whose comparison names every word (and ``model`` if it has several)."""
-    rows = verdicts[(verdicts.chapter == chapter) & (verdicts.claim.astype(str) == "3")]
-    text = rows.comparison.str.lower()
-    keep = pd.Series(True, index=rows.index)
-    for word in words:
-        keep &= text.str.contains(word, regex=False)
-    if models > 1:
-        keep &= text.str.contains(model.lower(), regex=False) | text.str.contains(model_label(model).lower(),
-                                                                                   regex=False)
-    return rows[keep]
-
-
-def claim3_models(profile: str, smoke: bool, chapters: Sequence[str] = CHAPTERS) -> dict[str, list[str]]:
-    """``{chapter: its models}`` under the resolved parameters (``models`` of chapter 05, ``model`` of 02)."""
-    out = {}
-    for chapter in chapters:
-        params = chapter_ticket_runs(chapter, profile, smoke)[0]
-        out[chapter] = list(params["models"]) if "models" in params else [params["model"]]
-    return out
-
-
-def network_lines(points: pd.DataFrame, verdicts: pd.DataFrame, chapter_models: Mapping[str, Sequence[str]]
-                  ) -> pd.DataFrame:
-    """One line per network: the DCT − canonical effect at the fixed density (mean over seeds, t-interval),
-    the chapter's recorded compression verdict for it and its recorded DCT − random controls.
-
-    Args:
-        points: :func:`mechanism_points`.
-        verdicts: :func:`glth_core.book.chapter.recorded_verdicts` of the same build.
-        chapter_models: chapter -> its models (:func:`claim3_models`).
-    """
-    rows = []
-    for chapter, models in chapter_models.items():
-        for model in models:
-            dct = points[(points.chapter == chapter) & (points.model_name == model) & (points.configuration == "DCT")]
-            effect = "not measured (no finished DCT and canonical tickets)"
-            if len(dct) > 1:
-                low, high = intervals.t_interval(dct.effect)
-                effect = (f"{dct.effect.mean():+.2f} pp [{low:+.2f}, {high:+.2f}] at "
-                          f"{100 * dct.density.iloc[0]:.3g}% of weights, n = {len(dct)}")
-            elif len(dct):
-                effect = f"{dct.effect.iloc[0]:+.2f} pp at {100 * dct.density.iloc[0]:.3g}% of weights, n = 1"
-            compression = _recorded(verdicts, chapter, model, len(models), "compression", "dct", "canonical")
-            controls = _recorded(verdicts, chapter, model, len(models), "dct", "random")
-            rows.append({"network": model_label(model), "chapter": chapter,
-                         "DCT − canonical (95% CI)": effect,
-                         "compression DCT / canonical (recorded)": "; ".join(compression.sentence) or "not recorded",
-                         "controls: DCT − random (recorded)": "; ".join(f"{r.comparison}: {r.sentence}"
-                                                                        for r in controls.itertuples())
-                         or f"not recorded by chapter {chapter}"})
-    return pd.DataFrame(rows)
