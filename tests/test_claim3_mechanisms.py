@@ -168,6 +168,11 @@ def test_network_lines_quote_the_recorded_controls():
                                                           "inconclusive (+0.1 pp)")
     assert cnn["DCT − canonical (95% CI)"].startswith("not measured")
     assert cnn["controls: DCT − random (recorded)"] == "not recorded by chapter 05_conv"
+    # records that name their model: each network gets its own (chapter 05 of the paper profile has three)
+    conv = pd.DataFrame({"claim": "3", "chapter": "05_conv", "model": ["conv2", "conv4"],
+                         "comparison": "DCT − random at 6.4% of weights", "sentence": ["a", "b"]})
+    lines = claim3_tables.network_lines(points.head(0), conv, {"05_conv": ["conv2", "conv4"]})
+    assert [s.split(": ")[-1] for s in lines["controls: DCT − random (recorded)"]] == ["a", "b"]
 
 
 # ------------------------------------------------------------------------------ a real run, measured once

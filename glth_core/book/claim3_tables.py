@@ -96,13 +96,17 @@ def density_text(profile: str, smoke: bool, chapters: Sequence[str] = CHAPTERS) 
 
 
 def _recorded(verdicts: pd.DataFrame, chapter: str, model: str, models: int, *words: str) -> pd.DataFrame:
-    """Recorded claim-3 rows of ``chapter`` whose comparison names every word (and ``model`` if it has several)."""
+    """Recorded claim-3 rows of ``chapter`` whose comparison names every word, of network ``model`` (by the
+    record's ``model`` field where it has one, else by the comparison's text when the chapter has several)."""
     rows = verdicts[(verdicts.chapter == chapter) & (verdicts.claim.astype(str) == "3")]
     text = rows.comparison.str.lower()
     keep = pd.Series(True, index=rows.index)
     for word in words:
         keep &= text.str.contains(word, regex=False)
-    if models > 1:
+    names = {model.lower(), model_label(model).lower()}
+    if "model" in rows.columns and rows.model.notna().any():  # a record that names its model
+        keep &= rows.model.astype(str).str.lower().isin(names) | rows.model.isna()
+    elif models > 1:
         keep &= text.str.contains(model.lower(), regex=False) | text.str.contains(model_label(model).lower(),
                                                                                    regex=False)
     return rows[keep]
