@@ -214,7 +214,9 @@ ch.show(tables.network_lines(points, verdicts, tables.claim3_models(ch.profile, 
 # units and inputs that still have a weight in the canonical basis, the
 # effective rank of the ticket's weights, the overlap of its mask with the
 # largest initial coefficients, and the distance travelled from the rewind
-# point. Each layer counts by its share of the prunable weights, as it does in
+# point. Connectivity enters as the share of units that stay connected, so that
+# for every candidate "same sign" means that a larger value goes with a better
+# ticket. Each layer counts by its share of the prunable weights, as it does in
 # the ticket's accuracy (in the small CNN the fully connected layer that reads
 # the feature map holds nearly all of them, {doc}`05_conv`).
 # The chapters' runs are read, never trained here; a run that is missing is
@@ -251,8 +253,8 @@ ch.show(tables.shown_predictions(predictions))
 # **Where the evidence is weak.** Few configurations, so the correlation
 # intervals are wide. The convolutional networks of the `quick` profile are
 # small and trained on Fashion-MNIST, not CIFAR-10
-# {cite:p}`krizhevsky2009learning`; the DCT of a $3 \times 3$ kernel has little
-# room to compact (CNNpack {cite:p}`wang2016cnnpack` works on larger filters).
+# {cite:p}`krizhevsky2009learning`, and their kernels are $3 \times 3$
+# (CNNpack {cite:p}`wang2016cnnpack` works on larger filters).
 #
 # ## 4. Structured pruning is an instance
 #
