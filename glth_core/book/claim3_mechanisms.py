@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from ..analysis import mechanisms
 from ..core import pruning
 from ..core.bases import basis_label
+from ..data.registry import REGISTRY as DATASETS
 from ..engine import lottery
 from ..engine.hparams import ImpHparams, PruningHparams
 from ..engine.run_identity import identity, run_key
@@ -233,8 +234,8 @@ def run_measurements(hp: ImpHparams, round_index: int, results_dir=None) -> pd.D
     row, start = store.load_round(round_index), store.load_round(0)
     if row is None or start is None:
         raise KeyError(f"run {key}: round {round_index} or round 0 is not finished")
-    splits = lottery.load_splits(hp.dataset)
-    initial = lottery.generalized_model(hp, splits.input_shape, splits.num_classes)
+    spec = DATASETS[hp.dataset.name]  # the shapes, without loading the data
+    initial = lottery.generalized_model(hp, spec.input_shape, spec.num_classes)
     ticket, dense = copy.deepcopy(initial), copy.deepcopy(initial)  # building a basis costs more than a copy
     for model, checkpoint in ((ticket, row), (dense, start)):  # as lottery.round_model loads a round
         model.load_state_dict(checkpoint["state"])
