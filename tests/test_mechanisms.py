@@ -38,6 +38,15 @@ def test_effective_rank_closed_forms():
     assert mech.effective_rank(kernel) == pytest.approx(1.0, rel=1e-6)
 
 
+def test_effective_rank_against_numpy_svd_wide_and_tall():
+    rng = np.random.default_rng(3)
+    for shape in ((30, 78), (78, 30), (16, 4, 3, 3)):
+        w = rng.normal(size=shape) * np.linspace(0.1, 3, shape[0]).reshape(-1, *[1] * (len(shape) - 1))
+        s = np.linalg.svd(w.reshape(shape[0], -1), compute_uv=False)
+        p = s / s.sum()
+        assert mech.effective_rank(torch.from_numpy(w)) == pytest.approx(math.exp(-(p * np.log(p)).sum()), rel=1e-9)
+
+
 def test_jaccard_of_known_masks():
     a, b = torch.tensor([1, 1, 0, 0]), torch.tensor([1, 0, 1, 0])
     assert mech.jaccard(a, b) == pytest.approx(1 / 3)
