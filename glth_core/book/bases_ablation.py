@@ -24,14 +24,13 @@ mapped ones, with the shared canonical network.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Mapping, Sequence
 
 import pandas as pd
 
 from ..analysis import stats
 from ..core.bases import basis_label
-from ..engine.hparams import PruningHparams, update
+from ..engine.hparams import update
 from ..engine.run_identity import run_key
 from .profiles import imp_base
 
@@ -40,11 +39,9 @@ __all__ = ["first_layer", "one_shot_fractions", "one_sided_runs", "configuration
            "direction", "effect_location", "compaction_versus_tickets", "OWN_DENSE", "own_dense_runs",
            "equivariance_table"]
 
-#: Flags that make a run train its dense round 0 in its own basis. ``share_dense`` is the engine's
-#: switch (round 0 of SGD runs trained once, canonically, and mapped); before that field exists, every
-#: run trains round 0 in its own basis already, so no flag is needed.
-OWN_DENSE = ({"share_dense": False} if "share_dense" in {f.name for f in dataclasses.fields(PruningHparams)}
-             else {})
+#: Flags that make a run train its dense round 0 in its own basis: the engine's switch ``share_dense``
+#: (by default round 0 of an SGD run is trained once, canonically, and mapped; glth_core.engine.shared_dense).
+OWN_DENSE = {"share_dense": False}
 
 
 def first_layer(p: Mapping) -> str:
