@@ -220,7 +220,11 @@ print(inspection.basis_check_table(runs, params, splits)
 # **Optimiser.** Both profiles train with SGD with momentum and L2 weight
 # decay, which are rotation-equivariant ({eq}`eq-projected`): the dense network
 # follows the same trajectory in every basis (up to float round-off), so any
-# difference between the bases' tickets comes from their masks.
+# difference between the bases' tickets comes from their masks. The engine
+# therefore trains each seed's dense network once, in the canonical basis, and
+# maps it into every basis and ablation ({doc}`../book/method`); every variant
+# of a seed prunes *the same* trained network, and {doc}`02_bases` measures
+# the round-off that training in each basis separately would add.
 #
 # ## The experiment
 #
@@ -293,10 +297,9 @@ ch.glue("c5_first_model_label", conv.MODEL_LABELS[params["models"][0]])
 # [{glue:text}`c5_dense_ci_low:.2f`, {glue:text}`c5_dense_ci_high:.2f`]),
 # {glue:text}`c5_dense_target_word` the 90% the quick profile is sized for on
 # Fashion-MNIST. For the same seed, the dense networks of the basis variants
-# differ by at most {glue:text}`c5_dense_gap:.2f` percentage points: SGD with
-# momentum and L2 weight decay is rotation-equivariant, so they would be
-# identical in exact arithmetic, and float32 round-off is all that separates
-# them.
+# differ by at most {glue:text}`c5_dense_gap:.2f` percentage points: they are
+# one network, trained once and mapped into each basis, which changes its
+# weights by float32 round-off only.
 #
 # ```{admonition} With Adam, or another data set
 # :class: dropdown
