@@ -458,10 +458,12 @@ ch.glue("c5_deciding_layer", ablate.deciding_layer_sentence(effects))
 # (`glth_core.analysis.compaction.energy_curve`). An orthonormal basis cannot change
 # the norm, only how it is spread. A natural guess is that a basis prunes
 # better where it compacts trained weights better, i.e. where its curve
-# $E(k)$ lies above the canonical one. The guess is not a law: with
-# rewinding, the ticket keeps the *positions* of the large trained
-# coefficients and restarts them from their initial values, and
-# {doc}`02_bases` shows a basis that compacts better and still prunes worse.
+# $E(k)$ lies above the canonical one. The guess is a hypothesis, not a law:
+# with rewinding, the ticket keeps the *positions* of the large trained
+# coefficients and restarts them from their initial values, so what a mask
+# is worth depends on how the masked network trains. The mechanism table of
+# {doc}`06_summary` tests it against the measured tickets of every network,
+# basis and ablation.
 #
 # One effect has nothing to do with structure, and must be subtracted first.
 # PyTorch initialises weights *uniformly* at random. In the canonical basis,

@@ -192,14 +192,14 @@ ch.glue("s6_mechanisms", tables.mechanism_sentences(predictions))
 ch.show(tables.network_lines(points, verdicts, tables.claim3_models(ch.profile, ch.smoke)))
 
 # %% [markdown]
-# ### Why claim 3 differs between networks
+# ### What explains the effect of a basis: candidate mechanisms
 #
-# An earlier build found the DCT worse than the canonical basis on
-# LeNet-300-100 and better on the small CNN, and offered energy compaction
-# (how much of a layer's squared norm its largest coefficients hold) as the
-# reason; its own numbers had the sign wrong on both networks. This section
-# tests that candidate and four others on every configuration the chapters
-# ran, and states only what the table supports.
+# The DCT's effect on tickets need not have the same sign on LeNet-300-100
+# and on the small CNN (the lines above give both). The natural explanation,
+# energy compaction (how much of a layer's squared norm its largest
+# coefficients hold), is a hypothesis until the data could refute it. This
+# section tests that candidate and four others on every configuration the
+# chapters ran, and states only what the table supports.
 #
 # **What is measured.** Every finished ticket run of {doc}`02_bases` and
 # {doc}`05_conv` (the DCT, random orthogonal and per-layer or one-sided bases,
