@@ -128,7 +128,7 @@ def test_mapped_state_refuses_a_pruned_state():
 
 @pytest.mark.parametrize("name", ["small_cnn", "conv2"])
 def test_pooling_before_relu_is_the_same_function_and_gradient(name):
-    """The models pool before the ReLU; the textbook order (ReLU, then pool) gives the same outputs and gradients."""
+    """The models pool before the ReLU, channels-last; the textbook (ReLU, then pool, plain layout) agrees."""
     model = build_model(name, (1, 16, 16), 10, seed=1)
     x = torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % 10
@@ -147,6 +147,7 @@ def test_pooling_before_relu_is_the_same_function_and_gradient(name):
     params = list(model.parameters())
     ours = torch.autograd.grad(F.cross_entropy(model(x), y), params)
     reference = torch.autograd.grad(F.cross_entropy(textbook(x), y), params)
-    torch.testing.assert_close(model(x), textbook(x), atol=0, rtol=0)
+    # the same function; the channels-last convolutions sum in another order (float32 round-off)
+    torch.testing.assert_close(model(x), textbook(x), atol=1e-5, rtol=1e-5)
     for a, b in zip(ours, reference):
-        torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-6)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

@@ -153,16 +153,25 @@ def inputs_analysed(module: nn.Module):
         gw.inputs_analysed = previous
 
 
+def kernel_in_layout(kernel: Tensor, x: Tensor) -> Tensor:
+    """``kernel`` in the memory layout of input ``x``: with channels-last strides when ``x`` has them (a
+    model that runs its convolutions channels-last; strides set explicitly, since for one channel both
+    layouts are "contiguous" and torch would keep the plain one), else plain contiguous."""
+    if x.dim() == 4 and x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return kernel.clone(memory_format=torch.channels_last)
+    return kernel.contiguous()
+
+
 def _conv_forward(self: nn.Module, x: Tensor) -> Tensor:
     """Forward of a generalized conv layer: the weight side, cached when no gradient is needed."""
     gw = generalized_weight(self)
     if gw is not None and not parametrize_caching() and len(self.parametrizations.weight) == 1:
         c = self.parametrizations.weight.original
+        # a synthesised kernel can have permuted strides (the DCT's axis moves), and a kernel whose layout
+        # differs from the input's makes oneDNN reorder it on every call, forward and backward
         if not (torch.is_grad_enabled() and c.requires_grad):
-            return conv_with_weight(self, x, gw.cached_weight(c))
-        # a synthesised kernel can have permuted strides (the DCT's axis moves); oneDNN's convolution
-        # would reorder it on every call, forward and backward
-        return conv_with_weight(self, x, gw(c).contiguous())
+            return conv_with_weight(self, x, kernel_in_layout(gw.cached_weight(c), x))
+        return conv_with_weight(self, x, kernel_in_layout(gw(c), x))
     return parametrize.type_before_parametrizations(self).forward(self, x)
 
 
