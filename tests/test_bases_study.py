@@ -134,8 +134,11 @@ def test_chapter_runs_pair_every_basis_with_every_seed():
 
     p = chapter_parameters("02_bases", "quick", smoke=True)
     runs = {group: make(p) for group, make in study.RUN_GROUPS.items()}
-    assert len(runs["tickets"]) == 3 * 2 and len(runs["reinit"]) == 2 * 2 and len(runs["adam"]) == 3 * 2
-    assert {hp.pruning.basis for hp in runs["reinit"]} == {"canonical", "dct"}
+    reinit_bases = set(p["reinit_bases"])
+    assert len(runs["tickets"]) == 3 * 2 and len(runs["reinit"]) == len(reinit_bases) * 2 and len(runs["adam"]) == 3 * 2
+    assert {hp.pruning.basis for hp in runs["reinit"]} == reinit_bases
+    both = study.RUN_GROUPS["reinit"]({**p, "reinit_bases": ["canonical", "dct"]})
+    assert {(hp.pruning.basis, hp.seed) for hp in both} == {(b, s) for b in ("canonical", "dct") for s in (0, 1)}
     assert {hp.training.optimizer for hp in runs["adam"]} == {"adam"}
     assert study.RUN_GROUPS["reinit"]({**p, "reinit_bases": []}) == []
 
