@@ -75,15 +75,12 @@ scheduler = "auto"          # "auto" (serial on a small machine), "local", "seri
 results_dir = None          # None: the engine default ($GLTH_RESULTS_DIR or ./results)
 
 # %% tags=["hide-input"]
-from glth_core.book.chapter import Chapter
+from glth_core.book.chapter import Chapter, family
 ch = Chapter("02_bases", globals())
-
-# %% tags=["hide-input"]
 import pandas as pd
 
 from glth_core.book import bases_ablation as ablation, bases_study as study
 from glth_core.core.bases import BASIS_LABELS
-from glth_core.book.chapter import family
 from glth_core.book.chapter_figures_bases import basis_accuracy_figure, compaction_figure
 from glth_core.analysis.equivariance import PROBE_STEPS, equivariance_probe
 from glth_core.book.profiles import imp_base, settings_table
@@ -347,7 +344,9 @@ print(ratios.assign(basis=ratios.basis.map(BASIS_LABELS))[["basis", "sentence"]]
 
 # %%
 vs_canonical = study.basis_effects(tickets, others)
-print(study.effect_table(vs_canonical, density_at).to_string(index=False))
+vs_random, random_ratio = study.versus_control(tickets, tolerance, focus)  # the control: DCT − random
+print(*(study.effect_table(t, density_at).to_string(index=False) for t in (vs_canonical, vs_random) if len(t)),
+      *random_ratio.get("sentence", []), sep="\n\n")
 TESTS = [  # every verdict of the chapter, as data: one family of tests per table of effects
     *family(study.labelled(vs_reinit, density_at), given=True, key="c2_reinit", claim="2", side="{side}",
             arm="control", treatment="ticket", reference="reinit",
@@ -365,6 +364,9 @@ ch.glue("c2_tolerance", float(tolerance))
 ch.glue("c2_focus_ratio", ratios.set_index("basis").sentence[focus])
 ch.glue("c2_focus_rounds", study.count_verdicts(vs_canonical[vs_canonical.basis == focus]))
 ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus]) or "none")
+TESTS += study.control_tests(vs_random, random_ratio, density_at)
+for key in ("c2_control_rounds", "c2_control_ratio"):
+    ch.glue(key, study.control_numbers(vs_random, random_ratio)[key])
 
 # %% [markdown]
 # **What the numbers show for claim 3.** Allowing a loss of
@@ -373,6 +375,13 @@ ch.glue("c2_other_ratios", study.labelled_sentences(ratios[ratios.basis != focus
 # basis: {glue:text}`c2_focus_ratio`. Round by round, the accuracy difference
 # DCT minus canonical gives {glue:text}`c2_focus_rounds`. The other bases
 # against the canonical one: {glue:text}`c2_other_ratios`.
+#
+# **The control: the DCT's structure, or rotation as such?** A random
+# orthogonal basis rotates the weights as thoroughly as the DCT but has no
+# structure. The DCT minus the random basis, paired on the seed (the second
+# table above, and the last line, claimed greater): round by round,
+# {glue:text}`c2_control_rounds`; as a compression ratio, DCT over random,
+# {glue:text}`c2_control_ratio`.
 #
 # ## Where in the first layer: a one-sided ablation
 #

@@ -148,3 +148,30 @@ def test_compared_bases_prefer_the_dct():
     assert study.compared_bases(["canonical", "hadamard"]) == (["hadamard"], "hadamard")
     with pytest.raises(ValueError, match="besides 'canonical'"):
         study.compared_bases(["canonical"])
+
+
+def test_the_control_is_the_dct_minus_the_random_basis_paired_on_the_seed():
+    tickets = lottery_table(shift={("dct", 2): 0.03, ("dct", 3): 0.03}, reinit=False)
+    rounds, ratio = study.versus_control(tickets, 1.0, "dct")
+    assert set(rounds.basis) == {"dct"} and set(rounds.reference) == {"random"} and list(rounds["round"]) == [1, 2, 3]
+    by = tickets.set_index(["basis", "round", "seed"]).test_accuracy
+    differences = (by["dct", 2] - by["random", 2]).to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(differences) - 1, loc=differences.mean(),
+                                       scale=scipy_stats.sem(differences))
+    row = rounds.set_index("round").loc[2]
+    assert row.estimate == pytest.approx(differences.mean()) and (row.ci_low, row.ci_high) == pytest.approx((low, high))
+    assert row.verdict == "holds" and rounds.set_index("round").verdict[1] == "inconclusive"
+    assert len(ratio) == 1 and ratio.reference.iloc[0] == "random" and ratio.side.iloc[0] == "greater"
+    density_at = tickets.groupby("round").density.mean()
+    tests = study.control_tests(rounds, ratio, density_at)
+    assert len(tests) == 4 and {t.reference for t in tests} == {"random"}
+    assert "− random orthogonal" in tests[0].comparison and "/ random orthogonal" in tests[-1].comparison
+    numbers = study.control_numbers(rounds, ratio)
+    assert numbers["c2_control_ratio"] == ratio.sentence.iloc[0] and "hold" in numbers["c2_control_rounds"]
+
+
+def test_no_control_without_the_random_basis():
+    tickets = lottery_table(reinit=False)
+    rounds, ratio = study.versus_control(tickets[tickets.basis != "random"], 1.0, "dct")
+    assert rounds.empty and ratio.empty and study.control_tests(rounds, ratio, pd.Series(dtype=float)) == []
+    assert study.control_numbers(rounds, ratio)["c2_control_ratio"] == "not run"

@@ -34,8 +34,8 @@ from ..runs.sweep import grid
 
 __all__ = ["CHAPTER", "RUN_GROUPS", "compared_bases", "percent", "count_verdicts", "labelled_sentences",
            "accuracy_by_round", "dense_equivariance", "adam_dense", "reinit_effects", "dense_effects",
-           "compression_effects", "basis_effects", "effect_table", "labelled",
-           "compaction_table", "share_relation", "compaction_numbers"]
+           "compression_effects", "basis_effects", "versus_control", "control_tests", "control_numbers",
+           "effect_table", "labelled", "compaction_table", "share_relation", "compaction_numbers"]
 
 CHAPTER = "02_bases"
 _label = basis_label
@@ -203,9 +203,60 @@ def basis_effects(tickets: pd.DataFrame, others: Sequence[str]) -> pd.DataFrame:
     return stats.with_verdicts(effects[effects["round"] > 0].reset_index(drop=True), "greater").assign(side="greater")
 
 
+def versus_control(tickets: pd.DataFrame, tolerance_pp: float, focus: str, control: str = "random") -> tuple:
+    """Claim 3's control: is it ``focus``'s structure, or rotation as such? ``focus`` minus ``control``.
+
+    Args:
+        tickets: the ticket rows (every basis, seed and round).
+        tolerance_pp: the accuracy band of the compressions (below the same seed's dense canonical network).
+        focus: the basis under test (the DCT).
+        control: the structureless rotation it is compared with (a random orthogonal basis).
+
+    Returns:
+        ``(rounds, ratio)``: the paired difference ``focus - control`` at every matched pruned round and
+        the paired compression ratio ``focus / control``, each with its verdict (claimed greater, ``side``
+        column) and the columns ``basis`` (``focus``) and ``reference`` (``control``); both empty when one
+        of the two bases was not run.
+    """
+    if focus == control or not {focus, control} <= set(tickets["basis"]):
+        return pd.DataFrame(), pd.DataFrame()
+    rounds = stats.paired_difference(tickets, "basis", focus, control)
+    rounds = stats.with_verdicts(rounds[rounds["round"] > 0].reset_index(drop=True), "greater")
+    per_seed = stats.compression(tickets, tolerance_pp / 100, reference={"basis": "canonical"})
+    ratio = stats.with_verdicts(stats.compression_ratio(per_seed, "basis", focus, control), "greater", unit="x",
+                                scale=1, null=1)
+    return tuple(t.assign(basis=focus, reference=control, side="greater") for t in (rounds, ratio))
+
+
+def control_tests(rounds: pd.DataFrame, ratio: pd.DataFrame, density_at: pd.Series) -> list:
+    """The declared tests (:func:`glth_core.book.chapter_verdicts.family`) of :func:`versus_control`'s tables."""
+    from .chapter_verdicts import family
+
+    if rounds.empty:
+        return []
+    return [*family(labelled(rounds, density_at).assign(reference_label=lambda f: f.reference.map(_label)),
+                    given=True, key="c2_control", claim="3", side="{side}", arm="basis", treatment="{basis}",
+                    reference="{reference}", comparison="{label} − {reference_label} at {weights} of weights (LeNet)"),
+            *family(labelled(ratio).assign(reference_label=lambda f: f.reference.map(_label)), given=True,
+                    key="c2_control_ratio", claim="3", side="{side}", kind="compression", arm="basis",
+                    treatment="{basis}", reference="{reference}",
+                    comparison="compression {label} / {reference_label} within {tolerance:g} pp (LeNet)")]
+
+
+def control_numbers(rounds: pd.DataFrame, ratio: pd.DataFrame) -> dict:
+    """What the chapter glues about :func:`versus_control`: the round verdicts counted, the ratio's sentence."""
+    if rounds.empty:
+        return {"c2_control_rounds": "not run (the chapter's bases lack the DCT or the random basis)",
+                "c2_control_ratio": "not run"}
+    return {"c2_control_rounds": count_verdicts(rounds), "c2_control_ratio": ratio["sentence"].iloc[0]}
+
+
 def effect_table(effects: pd.DataFrame, density_at: pd.Series) -> pd.DataFrame:
-    """``effects`` for reading: basis label, round, weights remaining (``density_at[round]``), side, sentence."""
-    return pd.DataFrame({"basis": effects.basis.map(_label), "round": effects["round"],
+    """``effects`` for reading: basis label (and, for effects against another basis than the canonical one, the
+    ``reference`` it is compared with, column ``minus``), round, weights remaining (``density_at[round]``), side,
+    sentence."""
+    minus = {"minus": effects.reference.map(_label)} if "reference" in effects else {}
+    return pd.DataFrame({"basis": effects.basis.map(_label), **minus, "round": effects["round"],
                          "weights": [percent(density_at[r]) for r in effects["round"]], "side": effects.side,
                          "sentence": effects.sentence})
 
