@@ -118,7 +118,7 @@ print(settings_table("02_bases").to_string(), ch.cost_table().to_string(index=Fa
 # re-initialisation control: the ticket's mask on a fresh initialisation,
 # written in the same basis. The quick profile runs this control in the
 # canonical basis only (chapter 01's runs, read from the results cache):
-# in a rotated basis it would add about four minutes to a build that must
+# in a rotated basis it would add about three minutes to a build that must
 # stay under an hour on a 2-core CPU, and the book spends them on the
 # controls and ablations of claim 3. The paper profile runs it in every
 # basis; so does `-p reinit_bases '["canonical", "dct"]'`. Everything else is fixed, and a seed fixes the

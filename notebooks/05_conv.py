@@ -47,7 +47,7 @@ if importlib.util.find_spec("glth_core") is None:  # %pip install, written as va
 # on a CPU) the network is a small CNN (`glth_core.engine.models.SmallCNN`: two
 # $3 \times 3$ convolutions with 16 and 32 channels, each followed by a
 # $2 \times 2$ max-pool, then fully connected layers of 128 and 10 units),
-# which reaches about 90.7% on Fashion-MNIST after 3 epochs. With
+# which reaches about 90.6% on Fashion-MNIST after 3 epochs. With
 # `profile = "paper"` the networks are Conv-2, Conv-4 and Conv-6 of
 # {cite:t}`frankle2019lottery` at full width, pruned by 20% per round with late
 # rewinding and weight decay; that profile is meant for a GPU.
@@ -446,8 +446,8 @@ ch.glue("c5_deciding_layer", ablate.deciding_layer_sentence(effects))
 # `fc1` with the DCT on its input axis only (`fc1:in`, the flattened feature
 # map) and on its output axis only (`fc1:out`, the hidden units); add them to
 # the quick profile with `-p ablations '["canonical", "dct", "conv", "fc1",
-# "fc1:in", "fc1:out"]' -p ablation_seeds 5` (one trained round of about half
-# a minute on a 2-core CPU per configuration and seed).
+# "fc1:in", "fc1:out"]' -p ablation_seeds 5` (one trained round of about twenty
+# seconds on a 2-core CPU per configuration and seed).
 # ```
 #
 # ### Energy compaction: a candidate mechanism

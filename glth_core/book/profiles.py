@@ -6,7 +6,7 @@ Every chapter takes a ``profile`` parameter:
   whole book builds in under an hour on a 2-core CPU, with networks still
   trained to the accuracy they are known to reach (dense LeNet-300-100 about
   88.8% on Fashion-MNIST after 5 epochs of SGD with momentum and one step decay;
-  the small CNN of :class:`glth_core.engine.models.SmallCNN` about 90.7% after 3);
+  the small CNN of :class:`glth_core.engine.models.SmallCNN` about 90.6% after 3);
 * ``"paper"``: the literature's settings (Frankle & Carbin 2019; OpenLTH): at least
   five seeds, training to convergence, 20% pruning rounds, Conv-2/4/6 with late
   rewinding; for a GPU or a cluster (``make book PROFILE=paper``).
@@ -153,20 +153,18 @@ SMOKE = {
 
 #: Measured seconds per training epoch of each model on Fashion-MNIST (evaluation
 #: included), one process with 2 torch threads on the 2-core CPU (AMD EPYC) this book
-#: is developed on; "rotated": any non-canonical basis. LeNet-300-100 and the small CNN,
-#: canonical: medians over the rounds of a full quick build (2026-11-30). Their "rotated"
-#: entries: the canonical value times the ratio of one-epoch timings measured side by side
-#: (``benchmarks/epoch_seconds.py``, 2026-12-06, one thread, runs alternated, medians of 3
-#: (LeNet) and 2 (small CNN) epochs per basis, on the machine while other jobs ran: DCT 1.33x
-#: and random 1.21x the canonical epoch for LeNet-300-100, DCT 1.07x for the small CNN; the
-#: DCT, the costlier, is used). Conv-2/4/6 at full width: from 6-8 timed steps, times 469
-#: steps, plus one evaluation. GPU: not measured yet (``None``): no GPU was available when
-#: these were taken.
+#: is developed on; "rotated": any non-canonical basis. LeNet-300-100 and the small CNN:
+#: medians over the trained rounds of a fresh quick build on an idle machine
+#: (2026-12-06: LeNet canonical 0.91 s, DCT 1.44 s, random 1.72 s; the small CNN, which
+#: runs channels-last since that day, canonical 4.96 s, DCT 6.43 s, random 6.33 s);
+#: "rotated" takes the costlier basis. Conv-2/4/6 at full width: from 6-8 timed steps,
+#: times 469 steps, plus one evaluation (before the channels-last change). GPU: not
+#: measured yet (``None``): no GPU was available when these were taken.
 SECONDS_PER_EPOCH = {
-    ("lenet300", "fashion_mnist", "canonical"): {"cpu": 1.05, "gpu": None},
-    ("lenet300", "fashion_mnist", "rotated"): {"cpu": 1.4, "gpu": None},
-    ("small_cnn", "fashion_mnist", "canonical"): {"cpu": 9.1, "gpu": None},
-    ("small_cnn", "fashion_mnist", "rotated"): {"cpu": 9.7, "gpu": None},
+    ("lenet300", "fashion_mnist", "canonical"): {"cpu": 0.91, "gpu": None},
+    ("lenet300", "fashion_mnist", "rotated"): {"cpu": 1.72, "gpu": None},
+    ("small_cnn", "fashion_mnist", "canonical"): {"cpu": 4.96, "gpu": None},
+    ("small_cnn", "fashion_mnist", "rotated"): {"cpu": 6.43, "gpu": None},
     ("conv2", "fashion_mnist", "canonical"): {"cpu": 110.0, "gpu": None},
     ("conv2", "fashion_mnist", "rotated"): {"cpu": 108.0, "gpu": None},
     ("conv4", "fashion_mnist", "canonical"): {"cpu": 167.0, "gpu": None},
