@@ -207,7 +207,7 @@ for key, column in {"c2_dense_diff": "estimate", "c2_dense_low": "ci_low", "c2_d
 # ```
 
 # %%
-probe = equivariance_probe(imp_base(p), focus, BASIS_LABELS[focus], results_dir=ch.results_dir)
+probe = equivariance_probe(imp_base(p), focus, BASIS_LABELS[focus], cache=True, results_dir=ch.results_dir)
 print(probe.to_string(float_format=lambda v: f"{v:.0e}"))
 ch.glue("c2_probe_steps", PROBE_STEPS)
 for key, row in {"c2_probe_f64": 0, "c2_probe_f32": 1, "c2_probe_nudge": 2}.items():

@@ -60,15 +60,15 @@ def test_the_probe_table_has_three_rows_named_after_the_basis(hparams):
 def test_the_probe_is_cached_per_settings_and_read_back_exactly(hparams, tmp_path, monkeypatch):
     import glth_core.analysis.equivariance as equivariance
 
-    first = equivariance_probe(hparams, "dct", "DCT", steps=3, results_dir=tmp_path)
+    first = equivariance_probe(hparams, "dct", "DCT", steps=3, cache=True, results_dir=tmp_path)
     assert len(list((tmp_path / "equivariance").glob("*.csv"))) == 1
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached probe was trained again")
 
     monkeypatch.setattr(equivariance, "probe_network", no_training)
-    again = equivariance_probe(hparams, "dct", "the DCT", steps=3, results_dir=tmp_path)
+    again = equivariance_probe(hparams, "dct", "the DCT", steps=3, cache=True, results_dir=tmp_path)
     assert list(again.index)[:2] == ["the DCT vs canonical, float64", "the DCT vs canonical, float32"]
     assert again.to_numpy().tolist() == first.to_numpy().tolist()  # the same floats, bit for bit
     with pytest.raises(AssertionError, match="trained again"):  # other settings are another cache entry
-        equivariance_probe(hparams, "dct", steps=4, results_dir=tmp_path)
+        equivariance_probe(hparams, "dct", steps=4, cache=True, results_dir=tmp_path)

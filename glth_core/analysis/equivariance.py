@@ -88,7 +88,7 @@ def relative_gap(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> dic
 
 
 def equivariance_probe(hparams: ImpHparams, basis: str, label: str | None = None, *,
-                       steps: int = PROBE_STEPS, results_dir=None) -> pd.DataFrame:
+                       steps: int = PROBE_STEPS, cache: bool = False, results_dir=None) -> pd.DataFrame:
     """The three gaps of the equivariance check, one row each (index ``pair``; columns of :func:`relative_gap`).
 
     Rows: ``basis`` against canonical in float64; the same in float32; canonical against
@@ -99,20 +99,21 @@ def equivariance_probe(hparams: ImpHparams, basis: str, label: str | None = None
         basis: the rotated basis to compare with the canonical one.
         label: how ``basis`` is named in the rows (default: ``basis``).
         steps: SGD steps of every probe network.
-        results_dir: when given, the gaps are cached there (``equivariance/<run key>-<basis>-<steps>.csv``,
+        cache: keep the gaps in the results folder (``equivariance/<run key>-<basis>-<steps>.csv``,
             written atomically; the run key names the settings and the numeric code), so a rebuilt
             chapter reads them instead of training the probe networks again.
+        results_dir: that results folder (default: the engine's, ``$GLTH_RESULTS_DIR`` or ``./results``).
     """
     pairs = pd.Index([f"{label or basis} vs canonical, float64", f"{label or basis} vs canonical, float32",
                       "canonical vs canonical nudged by one rounding, float32"], name="pair")
-    cache = None
-    if results_dir is not None:
+    path = None
+    if cache:
         from ..engine.run_identity import run_key
-        from ..storage.store import atomic_write_csv, default_results_dir
+        from ..storage.store import default_results_dir
 
-        cache = default_results_dir(results_dir) / "equivariance" / f"{run_key('imp', hparams)}-{basis}-{steps}.csv"
-        if cache.is_file():
-            return pd.read_csv(cache, float_precision="round_trip").set_axis(pairs)
+        path = default_results_dir(results_dir) / "equivariance" / f"{run_key('imp', hparams)}-{basis}-{steps}.csv"
+        if path.is_file():
+            return pd.read_csv(path, float_precision="round_trip").set_axis(pairs)
     x = lottery.load_splits(hparams.dataset).test[0]
 
     def gap(first, second, dtype, nudge=False):
@@ -121,7 +122,9 @@ def equivariance_probe(hparams: ImpHparams, basis: str, label: str | None = None
 
     gaps = pd.DataFrame([gap(basis, "canonical", torch.float64), gap(basis, "canonical", torch.float32),
                          gap("canonical", "canonical", torch.float32, nudge=True)])
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_csv(gaps, cache)
+    if path is not None:
+        from ..storage.store import atomic_write_csv
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_csv(gaps, path)
     return gaps.set_axis(pairs)
