@@ -12,6 +12,7 @@ from glth_core.engine.lottery import round_model, run_imp
 from glth_core.engine.models import build_model
 from glth_core.engine.run_identity import run_key
 from glth_core.engine.shared_dense import dense_hparams, mapped_state, shares_dense
+from test_lottery import CountingTrain  # counts engine.training.train calls
 
 
 def tiny(**flags):
@@ -19,16 +20,6 @@ def tiny(**flags):
                 optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4)
     base.update(flags)
     return H.update(H.ImpHparams(), **base)
-
-
-class CountingTrain:
-    def __init__(self):
-        self.calls = 0
-        self.original = training.train
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.original(*args, **kwargs)
 
 
 def weights(model):
