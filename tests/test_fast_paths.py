@@ -80,6 +80,46 @@ def test_fft_dct_equals_scipy_matrix(n):
                                scipy.fft.idct(xt, norm="ortho", axis=0), atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("n", [2, 5, 300, 600])
+def test_torch_fft_dct_equals_scipy(n):
+    """Makhoul's algorithm in torch operations (the path off the CPU) against scipy's DCT, both directions,
+    on the last axis and a middle one: on a CPU the transforms call pocketfft, so this path is checked here."""
+    t = DCTTransform(n, dtype=torch.float64)
+    x = np.random.default_rng(n).standard_normal((3, n, 2))
+    y = t._apply_torch_fft(torch.from_numpy(x), 1, False).numpy()
+    np.testing.assert_allclose(y, scipy.fft.dct(x, norm="ortho", axis=1), atol=1e-12, rtol=0)
+    z = t._apply_torch_fft(torch.from_numpy(np.ascontiguousarray(x[:, :, 0])), 1, True).numpy()
+    np.testing.assert_allclose(z, scipy.fft.idct(x[:, :, 0], norm="ortho", axis=1), atol=1e-12, rtol=0)
+
+
+def test_pocketfft_dct_does_not_depend_on_threads():
+    """Rows are transformed independently: one thread and two give the same bits (results are reproducible
+    whatever torch's thread count)."""
+    x = torch.randn(64, 300)
+    t = DCTTransform(300)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = t._apply_raw(x, 1, False)
+        torch.set_num_threads(2)
+        two = t._apply_raw(x, 1, False)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(one, two)
+
+
+def test_dense_dct_only_for_few_rows_on_a_cpu():
+    """The measured cost model: LeNet's 300-unit axis uses the dense matrix for a row or two, the FFT for a
+    batch; a short axis (64) the dense matrix even at 512 rows; cost grows with rows in both models."""
+    from glth_core.core.fast_transforms import dense_is_cheaper
+    assert dense_is_cheaper(1, 300) and not dense_is_cheaper(60, 300) and not dense_is_cheaper(512, 300)
+    assert dense_is_cheaper(512, 64)
+    crossover = [rows for rows in range(1, 600) if not dense_is_cheaper(rows, 300)][0]
+    assert all(not dense_is_cheaper(rows, 300) for rows in range(crossover, 600))
+    t = DCTTransform(300)
+    assert t._uses_dense(torch.zeros(1, 300)) and not t._uses_dense(torch.zeros(60, 300))
+
+
 def test_dct_transform_picks_fft_above_threshold_with_linear_memory():
     assert isinstance(dct_transform(DCT_DENSE_MAX - 1), MatrixTransform)  # 511 = 7 * 73: not FFT-friendly
     assert isinstance(dct_transform(100), MatrixTransform)  # short: dense is faster

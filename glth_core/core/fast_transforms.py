@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import scipy.fft
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -22,10 +23,14 @@ __all__ = ["DCTTransform", "KroneckerTransform"]
 DCT_DENSE_MAX = 512
 #: Shortest FFT-friendly DCT length that uses the FFT (below it the dense product is faster on a CPU).
 DCT_FFT_MIN = 240
-#: An FFT DCT of length ``d <= DCT_DENSE_MAX`` applied to ``r`` rows uses its dense matrix while
-#: ``r d^2 < DCT_FFT_WORK``. Measured inside a LeNet training step on a CPU (one thread), where
-#: the FFT's complex intermediates cost more than in isolation: dense wins at 60 rows of 300.
-DCT_FFT_WORK = 6_000_000
+#: Costs of a DCT of length ``d`` on ``r`` rows on a CPU, forward and backward together, in microseconds
+#: (one thread, measured with ``benchmarks/dct_costs.py``): the dense product ``DENSE_FIXED_US +
+#: r d^2 / DENSE_MACS_PER_US``, pocketfft ``FFT_FIXED_US + r d log2(d) / FFT_OPS_PER_US`` (its autograd
+#: function and two scipy calls cost more per call than torch's native products). An FFT axis up to
+#: :data:`DCT_DENSE_MAX` keeps its dense matrix and uses whichever is cheaper for the call's rows:
+#: the dense product for fewer than about 8 rows of 300, pocketfft from there.
+DENSE_FIXED_US, DENSE_MACS_PER_US = 0.0, 21_000.0
+FFT_FIXED_US, FFT_OPS_PER_US = 32.0, 2_200.0
 #: Hadamard axes up to this length use one dense matrix (the same matrix as the Kronecker steps).
 #: Measured in a LeNet-300-100 step on a CPU: for 300 = 4 x 75 the Kronecker steps tie with the
 #: dense product at batch 60 and save a fifth of the step's time at batch 512.
@@ -37,6 +42,12 @@ HADAMARD_BLOCK = 32
 #: drew axes up to 1024 as one Haar matrix; 0.2 lowered the limit so that LeNet's 300-unit axis
 #: costs 300 * 35 instead of 300 * 300 multiply-adds per row.
 RANDOM_DENSE_MAX = 256
+
+
+def dense_is_cheaper(rows: int, size: int) -> bool:
+    """Whether a dense DCT product of ``rows`` rows of length ``size`` costs less than pocketfft on a CPU."""
+    dense = DENSE_FIXED_US + rows * size * size / DENSE_MACS_PER_US
+    return dense < FFT_FIXED_US + rows * size * math.log2(size) / FFT_OPS_PER_US
 
 
 def _moved_view(vector: Tensor, ndim: int, dim: int) -> Tensor:
@@ -67,6 +78,22 @@ class _Orthogonal(torch.autograd.Function):
 
 #: Dtypes an FFT DCT computes in float32 (and casts back).
 _FFT_UPCAST = (torch.float16, torch.bfloat16)
+#: Dtypes a CPU DCT hands to pocketfft (``scipy.fft``) instead of torch's FFT.
+_POCKETFFT_DTYPES = (torch.float32, torch.float64)
+
+
+def _pocketfft_dct(x: Tensor, dim: int, inverse: bool) -> Tensor:
+    """Orthonormal DCT-II (or, if ``inverse``, its inverse DCT-III) of CPU tensor ``x`` along ``dim``, by pocketfft.
+
+    ``scipy.fft.dct`` runs the whole transform in one C++ call (its own real FFT with the pre- and
+    post-processing of Makhoul's algorithm), where the torch version takes half a dozen kernels and
+    complex intermediates: two to four times faster for LeNet's 300-unit axis at 60 to 512 rows (one
+    thread). ``workers`` follows torch's thread count; each row is transformed alone, so the result
+    does not depend on it.
+    """
+    fn = scipy.fft.idct if inverse else scipy.fft.dct
+    y = fn(x.detach().resolve_neg().numpy(), type=2, norm="ortho", axis=dim, workers=torch.get_num_threads())
+    return torch.from_numpy(y)
 
 
 class DCTTransform(AxisTransform):
@@ -101,17 +128,25 @@ class DCTTransform(AxisTransform):
         self.register_buffer("dense", dense, persistent=False)
 
     def _uses_dense(self, x: Tensor) -> bool:
-        """Dense product when it is cheaper: ``rows * size^2`` below :data:`DCT_FFT_WORK` (measured on a CPU).
+        """Whether the kept dense matrix is cheaper than the FFT for ``x`` (the cost model above, on a CPU).
 
         On a GPU, where a step of this size is bound by kernel launches, one matrix product is
         expected to beat the FFT's half-dozen kernels at any batch (not measured: no GPU was
         available to this project's benchmarks yet), so a kept dense matrix is always used there.
         """
-        return self.dense is not None and (x.device.type != "cpu" or x.numel() * self.size < DCT_FFT_WORK)
+        if self.dense is None:
+            return False
+        return x.device.type != "cpu" or dense_is_cheaper(x.numel() // self.size, self.size)
 
     def _apply_raw(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
         if x.dtype in _FFT_UPCAST:  # torch's FFTs have no float16/bfloat16 kernels on a CPU (and few on a GPU)
             return self._apply_raw(x.float(), dim, inverse).to(x.dtype)
+        if x.device.type == "cpu" and x.dtype in _POCKETFFT_DTYPES:
+            return _pocketfft_dct(x, dim, inverse)
+        return self._apply_torch_fft(x, dim, inverse)
+
+    def _apply_torch_fft(self, x: Tensor, dim: int, inverse: bool) -> Tensor:
+        """Makhoul's algorithm in torch operations (any device and dtype torch's FFT takes)."""
         last = dim == x.dim() - 1
         y = x if last else x.movedim(dim, -1).contiguous()  # the FFT steps are slow on strided rows
         y = self._synthesis_last(y) if inverse else self._analysis_last(y)

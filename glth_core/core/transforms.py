@@ -29,13 +29,15 @@ Fast implementations (all exact up to float round-off, all device-agnostic):
 * :class:`~glth_core.core.fast_transforms.DCTTransform` -- the orthonormal DCT-II by one real FFT of length ``d``
   (Makhoul 1980): permute ``v = (x_0, x_2, x_4, ..., x_3, x_1)``, ``V = FFT(v)``,
   ``X_k = s_k Re(e^{-i pi k / 2d} V_k)``; the inverse runs the same steps
-  backwards with ``irfft``. Memory ``O(d)`` (index and twiddle tables),
+  backwards with ``irfft``. On a CPU the whole transform is one call of pocketfft
+  (``scipy.fft.dct``, the same algorithm in C++); elsewhere torch's FFT. Memory ``O(d)`` (index and twiddle tables),
   ``O(d log d)`` work. Used for FFT-friendly lengths of at least
   :data:`~glth_core.core.fast_transforms.DCT_FFT_MIN` and every length above :data:`~glth_core.core.fast_transforms.DCT_DENSE_MAX`
   (:func:`dct_uses_fft`); other axes use the dense matrix (at most
   ``DCT_DENSE_MAX * d`` numbers, still ``O(d)``), which is faster there. An
   FFT axis up to :data:`~glth_core.core.fast_transforms.DCT_DENSE_MAX` keeps its dense matrix as well and uses
-  it for calls with few rows (:data:`~glth_core.core.fast_transforms.DCT_FFT_WORK`).
+  it for calls with few rows (:func:`~glth_core.core.fast_transforms.dense_is_cheaper`, a cost model
+  measured on a CPU).
 * :class:`~glth_core.core.fast_transforms.KroneckerTransform` -- ``A = (F_1 \otimes ... \otimes F_r) diag(s)``
   applied by reshaping the axis into ``(d_1, ..., d_r)`` and multiplying each
   small factor along its own sub-axis (the "butterflies via reshape" of the fast
