@@ -95,7 +95,8 @@ def test_torch_fft_dct_equals_scipy(n):
 def test_pocketfft_dct_does_not_depend_on_threads():
     """Rows are transformed independently: one thread and two give the same bits (results are reproducible
     whatever torch's thread count)."""
-    x = torch.randn(64, 300)
+    from glth_core.core.fast_transforms import POCKETFFT_PARALLEL_MIN
+    x = torch.randn(POCKETFFT_PARALLEL_MIN // 300 + 1, 300)  # large enough for pocketfft to use the threads
     t = DCTTransform(300)
     previous = torch.get_num_threads()
     try:
@@ -635,10 +636,14 @@ def test_evaluate_keeps_parametrize_cached_for_other_parametrizations():
     assert len(calls) == 1  # five batches, one synthesis: parametrize.cached() is on
 
 
-def test_cached_and_training_conv_kernels_are_contiguous_and_exact():
+@pytest.mark.parametrize("fused", [True, False])
+def test_cached_and_training_conv_kernels_are_contiguous_and_exact(fused, monkeypatch):
+    from glth_core.core import bases
+    if not fused:  # axis by axis: the synthesis leaves permuted strides, the reason for the copy
+        monkeypatch.setattr(bases, "FUSED_AXES_MAX", 1)
     torch.manual_seed(0)
     conv = generalize(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1)), "dct")[0]
-    assert not conv.weight.is_contiguous()  # the synthesis leaves permuted strides: the reason for the copy
+    assert conv.weight.is_contiguous() == fused
     gw = conv.parametrizations.weight[0]
     assert gw.cached_weight(conv.parametrizations.weight.original).is_contiguous()
     x = torch.randn(2, 3, 6, 6)
@@ -652,3 +657,26 @@ def test_cached_and_training_conv_kernels_are_contiguous_and_exact():
     F.conv2d(x, w, conv.bias, padding=1).backward(g)
     g_ref = scipy.fft.dctn(w.grad.double().numpy(), norm="ortho", axes=(2, 3))  # dL/dC = analysis(dL/dW)
     np.testing.assert_allclose(c.grad.double().numpy(), g_ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, axes, tail", [("dct", (2, 3), (2, 3)), ("dct", None, (1, 2, 3)),
+                                              ("random", None, (1, 2, 3)), ("hadamard", None, (1, 2, 3))])
+def test_kernel_axes_fused_into_one_kronecker_product(name, axes, tail):
+    """Conv kernels apply their small trailing axes as one Kronecker matrix (FUSED_AXES_MAX): synthesis and
+    analysis equal the per-axis products written with einsum, forward and backward; LeNet's axes stay apart."""
+    from glth_core.core.bases import basis as make_basis
+    b = make_basis(name, shape=(32, 16, 3, 3), seed=3, axes=axes, dtype=torch.float64)
+    rest, fused = b._fused_tail(b.active_axes)
+    assert tuple(j for j, _ in fused) == tail and all(j < tail[0] for j, _ in rest)
+    mats = [t.matrix() for t in b.transforms]  # identity for a canonical axis
+    c = torch.randn(32, 16, 3, 3, dtype=torch.float64, requires_grad=True)
+    ref = torch.einsum("ai,bj,ck,dl,abcd->ijkl", *mats, c)  # W = A^T C along every axis
+    w = b.weights(c)
+    torch.testing.assert_close(w, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(b.coeffs(w.detach()), c.detach(), atol=1e-12, rtol=0)
+    g = torch.randn_like(w)
+    grad, = torch.autograd.grad(w, c, g)
+    grad_ref, = torch.autograd.grad(ref, c, g)
+    torch.testing.assert_close(grad, grad_ref, atol=1e-12, rtol=0)
+    lenet = make_basis(name, shape=(300, 784), seed=3)
+    assert lenet._fused_tail(lenet.active_axes)[1] == ()

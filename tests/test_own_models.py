@@ -308,9 +308,13 @@ def test_inference_reuses_synthesised_weights_until_coefficients_change(kind):
         assert weight.requires_grad and weight is not getattr(cached[0].module, cached[0].tensor)
 
 
-def test_exported_weights_have_dense_layouts():
-    """A spatial DCT synthesises conv kernels as permuted views; export must hand out contiguous weights
-    (strided ones make every convolution of the plain model slower), channels_last ones stay so."""
+def test_exported_weights_have_dense_layouts(monkeypatch):
+    """A spatial DCT applied axis by axis synthesises conv kernels as permuted views; export must hand out
+    contiguous weights (strided ones make every convolution of the plain model slower), channels_last ones
+    stay so. Fusing the kernel axes into one product (the default) gives contiguous kernels; it is turned
+    off here so that the permuted case is the one tested."""
+    from glth_core.core import bases
+    monkeypatch.setattr(bases, "FUSED_AXES_MAX", 1)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.ConvTranspose2d(8, 4, 3), nn.Flatten(), nn.LazyLinear(5))
     x = torch.randn(2, 3, 9, 9)

@@ -86,6 +86,12 @@ __all__ = ["BASIS_NAMES", "FIXED_BASES", "ROTATED_BASES", "REGISTRY", "BASIS_LAB
            "basis"]
 
 
+#: Trailing transformed axes whose sizes multiply to at most this are applied as one dense Kronecker
+#: matrix, one product on a 2-D view, instead of one product per axis (with the copies that moving a
+#: middle axis takes): a conv kernel's 3 x 3 spatial axes (9 x 9), or in-channels x 3 x 3 (144 x 144).
+#: Measured on a CPU, this halves a small-CNN kernel's synthesis, forward and backward.
+FUSED_AXES_MAX = 256
+
 #: Valid basis names for :func:`basis`.
 BASIS_NAMES = tuple(REGISTRY)
 #: The bases fixed before training: all but ``svd``, which is fitted to a weight.
@@ -176,9 +182,39 @@ class Basis(nn.Module):
         """Apply the ``(view axis, transform)`` pairs ``active`` to ``x`` viewed as ``(rows,) + view_shape[1:]``."""
         plain = x.dim() == len(self.view_shape)  # rows are not viewed as images: no reshapes
         y = x if plain else x.reshape((x.shape[0],) + self.view_shape[1:])
+        active, tail = self._fused_tail(active)
+        if tail:  # y[..., i] = sum_k K[i, k] x[..., k] over the flattened tail (K^T for synthesis)
+            kron = self._tail_matrix(tail, y)
+            flat = y.reshape(-1, kron.shape[0])
+            y = (flat @ kron if inverse else flat @ kron.T).reshape(y.shape)
         for j, t in reversed(active):  # trailing axes first, while the tensor is still contiguous
             y = t.inverse(y, j) if inverse else t(y, j)
         return y if plain else y.reshape(x.shape)
+
+    def _fused_tail(self, active):
+        """``(the rest of active, tail)``: the longest run of consecutive transformed axes that ends at the last
+        view axis, has at least two axes and sizes multiplying to at most :data:`FUSED_AXES_MAX`."""
+        last, size, n = len(self.view_shape) - 1, 1, 0
+        while (n < len(active) and active[-1 - n][0] == last - n
+               and size * active[-1 - n][1].size <= FUSED_AXES_MAX):
+            size *= active[-1 - n][1].size
+            n += 1
+        return (active[:len(active) - n], tuple(active[len(active) - n:])) if n >= 2 else (active, ())
+
+    def _tail_matrix(self, tail, like: Tensor) -> Tensor:
+        """The Kronecker product of the tail's analysis matrices (row-major flattening), in ``like``'s dtype and
+        device; kept until the transforms' tables move (``.to()``) or another dtype or device asks for it."""
+        tables = tuple(b.data_ptr() for _, t in tail for b in t.buffers())
+        key = (tuple(j for j, _ in tail), like.dtype, like.device, tables)
+        cache = self.__dict__.setdefault("_tail_cache", {})
+        if key not in cache:
+            kron = tail[0][1].matrix()
+            for _, t in tail[1:]:
+                m = t.matrix()
+                kron = torch.kron(kron, m.to(kron.device))
+            cache.clear()
+            cache[key] = kron.to(dtype=like.dtype, device=like.device).contiguous()
+        return cache[key]
 
     def analyse_inputs(self, x: Tensor) -> Tensor:
         """Analysis along the input axes of rows ``x`` of shape ``(batch, prod(shape[1:]))``.
