@@ -99,3 +99,18 @@ def test_cnn_settings_and_epoch_seconds_print_every_case(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line.split() for line in done.stdout.splitlines()]
     assert [r[1] for r in rows] == ["canonical", "dct"] and rows[0][-1] == "1.00x" and float(rows[1][2]) > 0
+
+
+def test_dct_cost_benchmark_prints_timings_choices_and_fitted_constants():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "dct_costs.py"), "--sizes", "300", "--rows", "1,60",
+           "--reps", "1", "--calls", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip().startswith("300 ")]
+    assert [r[1] for r in rows] == ["1", "60"]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 and r[4] in ("dense", "fft") for r in rows)
+    assert [r[5] for r in rows] == ["dense", "fft"]  # the cost model's picks for 1 and 60 rows of 300
+    assert "fitted: DENSE_MACS_PER_US" in done.stdout
+    bad = subprocess.run(cmd[:2] + ["--sizes", "1024"], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert bad.returncode == 2 and "sizes must be in 2..512" in bad.stderr
