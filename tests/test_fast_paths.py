@@ -92,6 +92,20 @@ def test_torch_fft_dct_equals_scipy(n):
     np.testing.assert_allclose(z, scipy.fft.idct(x[:, :, 0], norm="ortho", axis=1), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_direct_pocketfft_call_equals_scipy_public_dct_bit_for_bit(dtype, monkeypatch):
+    """The engine calls scipy's C++ pocketfft module directly; the public scipy.fft.dct/idct (its fallback
+    when that module is missing) must give the same bits, along a middle axis too."""
+    from glth_core.core import fast_transforms
+    x = torch.randn(5, 300, 3, dtype=dtype)
+    direct = [fast_transforms._pocketfft_dct(x, 1, inverse) for inverse in (False, True)]
+    np.testing.assert_array_equal(direct[0].numpy(), scipy.fft.dct(x.numpy(), type=2, norm="ortho", axis=1))
+    np.testing.assert_array_equal(direct[1].numpy(), scipy.fft.idct(x.numpy(), type=2, norm="ortho", axis=1))
+    monkeypatch.setattr(fast_transforms, "_pypocketfft", None)
+    for inverse, ref in zip((False, True), direct):
+        assert torch.equal(fast_transforms._pocketfft_dct(x, 1, inverse), ref)
+
+
 def test_pocketfft_dct_does_not_depend_on_threads():
     """Rows are transformed independently: one thread and two give the same bits (results are reproducible
     whatever torch's thread count)."""
@@ -680,3 +694,23 @@ def test_kernel_axes_fused_into_one_kronecker_product(name, axes, tail):
     torch.testing.assert_close(grad, grad_ref, atol=1e-12, rtol=0)
     lenet = make_basis(name, shape=(300, 784), seed=3)
     assert lenet._fused_tail(lenet.active_axes)[1] == ()
+
+
+@pytest.mark.parametrize("rows", [64, 300])
+def test_fft_output_synthesis_with_bias_matches_dense_reference_and_gradients(rows):
+    """The FFT output side adds the bias inside one autograd function: values and the gradients of the rows
+    and of the bias equal autograd through scipy's DCT matrix (with create_graph too)."""
+    n = 300
+    t = DCTTransform(n, dtype=torch.float64)
+    assert not t._uses_dense(torch.zeros(rows, n))
+    a = torch.from_numpy(scipy_dct(n))
+    z = torch.randn(rows, n, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(n, dtype=torch.float64, requires_grad=True)
+    out, ref = t.synthesize_rows(z, bias), z @ a + bias
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(out)
+    for create_graph in (False, True):
+        grads = torch.autograd.grad(out, (z, bias), g, retain_graph=True, create_graph=create_graph)
+        grads_ref = torch.autograd.grad(ref, (z, bias), g, retain_graph=True)
+        for got, want in zip(grads, grads_ref):
+            torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
