@@ -88,7 +88,7 @@ linkcheck: venv
 	$(PY) tools/check_links.py _build/html --external
 
 bench: venv data
-	$(PY) benchmarks/run.py --lottery
+	$(PY) benchmarks/run.py --lottery --threads 1,2
 	$(PY) benchmarks/sweep_throughput.py
 
 clean:

@@ -233,7 +233,7 @@ def target_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def machine() -> str:
+def machine(threads: str) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -242,7 +242,7 @@ def machine() -> str:
     except OSError:
         pass
     text = (f"CPU {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch thread(s), Python {platform.python_version()}")
+            f"torch thread counts {threads}, Python {platform.python_version()}")
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name()}"
     return text
@@ -285,7 +285,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: stable timings)")
+    parser.add_argument("--threads", default="1",
+                        help="comma-separated torch CPU thread counts, each timed in turn (default 1: stable timings; "
+                             "make bench: 1,2, the book runs two)")
     parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions per basis (median)")
     parser.add_argument("--steps", type=int, default=8, help="training steps per repetition (LeNet)")
     parser.add_argument("--conv-steps", type=int, default=2, help="training steps per repetition (small CNN)")
@@ -305,7 +307,11 @@ def main(argv=None) -> int:
                         help="Markdown snapshot included by the book's appendix")
     parser.add_argument("--no-book", action="store_true", help="do not write the book snapshot")
     args = parser.parse_args(argv)
-    if min(args.threads, args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples,
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated positive integers such as 1,2, got {args.threads!r}")
+    if min(thread_counts + [args.reps]) < 1 or min(args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples,
            args.conv_eval_examples, args.lottery_epochs, args.lottery_rounds, args.lottery_reps) < 1:
         parser.error("--threads, --reps, --conv-reps, --steps, --conv-steps, the eval sizes and the --lottery-* "
                      "counts must be positive")
@@ -329,20 +335,25 @@ def main(argv=None) -> int:
     loops = args.loops.split(",")
     if not loops or any(loop not in LOOPS for loop in loops):
         parser.error(f"--loops must be a comma-separated list of {', '.join(LOOPS)}, got {args.loops!r}")
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     started = time.time()
     rows: list[dict] = []
     for device_name in devices:
         device = torch.device(device_name)
-        for label, model_name, input_shape, batch in configs:
-            for loop in loops:
-                rows += run_config(label, model_name, input_shape, batch, loop, device, args)
-        if args.lottery:
+        # CUDA timings do not depend on the CPU threads: one pass; several counts label their rows
+        counts = thread_counts if device.type == "cpu" else thread_counts[:1]
+        for threads in counts:
+            torch.set_num_threads(threads)
+            suffix = f", {threads} thread{'s' if threads > 1 else ''}" if len(thread_counts) > 1 else ""
+            for label, model_name, input_shape, batch in configs:
+                for loop in loops:
+                    rows += run_config(label + suffix, model_name, input_shape, batch, loop, device, args)
+        torch.set_num_threads(thread_counts[0])
+        if args.lottery:  # whole runs: at the first thread count only (they take a minute per basis)
             rows += run_lottery(args, device)
     frame = with_ratios(rows)
-    header = (f"Benchmark of {time.strftime('%Y-%m-%d', time.gmtime())}: {machine()}; "
+    header = (f"Benchmark of {time.strftime('%Y-%m-%d', time.gmtime())}: {machine(args.threads)}; "
               f"medians of {args.reps} (small CNN: {args.conv_reps}) interleaved repetitions; ran {time.time() - started:.0f} s.")
     table = markdown(frame, header)
     print()

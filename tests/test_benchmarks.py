@@ -114,3 +114,23 @@ def test_dct_cost_benchmark_prints_timings_choices_and_fitted_constants():
     bad = subprocess.run(cmd[:2] + ["--sizes", "1024"], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert bad.returncode == 2 and "sizes must be in 2..512" in bad.stderr
+
+
+def test_each_thread_count_gets_its_own_labelled_rows_and_ratios(tmp_path):
+    """make bench times one thread and two (the book's setting): each count has its rows, labelled, with ratios
+    to the canonical basis of the same count; a bad list is refused in one line."""
+    csv = tmp_path / "bench.csv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--devices", "cpu", "--configs", "1", "--loops",
+           "engine", "--reps", "1", "--steps", "1", "--eval-examples", "20", "--threads", "1,2", "--no-book",
+           "--csv", str(csv)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_csv(csv)
+    for threads, label in ((1, "LeNet-300-100, batch 128, 1 thread"), (2, "LeNet-300-100, batch 128, 2 threads")):
+        rows = frame[frame.config == label]
+        assert list(rows.basis) == BASES and set(rows.threads) == {threads}
+        assert rows.set_index("basis").train_ratio["canonical"] == 1.0
+    bad = subprocess.run(cmd[:2] + ["--threads", "1,x"], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert bad.returncode == 2 and "--threads must be comma-separated positive integers" in bad.stderr
+    assert "Traceback" not in bad.stderr
