@@ -17,7 +17,7 @@ help:
 	@echo "make pdf    - the whole book as one PDF through LaTeX (after make book: only the LaTeX run)"
 	@echo "make linkcheck - check every link of the built book, external ones fetched"
 	@echo "make data   - fetch the default data set (Fashion-MNIST) into the data cache"
-	@echo "make bench  - benchmark each basis against the canonical one (steps, evaluation, memory, a lottery run)"
+	@echo "make bench  - benchmark each basis against the canonical one (steps, evaluation, memory, a lottery run, the transforms' floor)"
 
 # (Re)install only when requirements.txt or pyproject.toml changed.
 $(STAMP): requirements.txt pyproject.toml
@@ -89,6 +89,7 @@ linkcheck: venv
 
 bench: venv data
 	$(PY) benchmarks/run.py --lottery --threads 1,2
+	$(PY) benchmarks/transform_floor.py --threads 1,2 --reps 31 --markdown book/transform_floor_latest.md
 	$(PY) benchmarks/sweep_throughput.py
 
 clean:

@@ -311,8 +311,9 @@ def main(argv=None) -> int:
         thread_counts = [int(t) for t in args.threads.split(",")]
     except ValueError:
         parser.error(f"--threads must be comma-separated positive integers such as 1,2, got {args.threads!r}")
-    if min(thread_counts + [args.reps]) < 1 or min(args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples,
-           args.conv_eval_examples, args.lottery_epochs, args.lottery_rounds, args.lottery_reps) < 1:
+    counts = (args.reps, args.conv_reps, args.steps, args.conv_steps, args.eval_examples, args.conv_eval_examples,
+              args.lottery_epochs, args.lottery_rounds, args.lottery_reps)
+    if min(*thread_counts, *counts) < 1:
         parser.error("--threads, --reps, --conv-reps, --steps, --conv-steps, the eval sizes and the --lottery-* "
                      "counts must be positive")
     if args.devices == "auto":

@@ -134,3 +134,45 @@ def test_each_thread_count_gets_its_own_labelled_rows_and_ratios(tmp_path):
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert bad.returncode == 2 and "--threads must be comma-separated positive integers" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_transform_floor_records_each_transform_of_a_step_once_and_restores_the_library():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import torch
+        import transform_floor
+        from steps import Case
+
+        from glth_core.core.bases import Basis
+        from glth_core.core.matrices import AxisTransform
+
+        walk, rows = Basis._walk, AxisTransform.synthesize_rows
+        case = Case("lenet300", (1, 28, 28), 60, "dct", "engine", torch.device("cpu"), 10)
+        case.step()
+        calls = transform_floor.transform_calls(case)
+        # engine at batch 60: fc1's input is analysed beforehand; fc1 and fc2 transform their outputs on the
+        # activations, fc2 its input too; fc3 (10 x 100) synthesises its input side on the weight and transforms
+        # its 10 outputs on the activations: 5 calls, each on a tensor that needs a gradient
+        assert len(calls) == 5 and all(needs_grad for _, _, needs_grad in calls)
+        user = Case("lenet300", (1, 28, 28), 60, "dct", "user", torch.device("cpu"), 10)
+        user_calls = transform_floor.transform_calls(user)
+        assert len(user_calls) == 6 and not user_calls[0][2]  # plus the raw input's analysis, which needs none
+        assert Basis._walk is walk and AxisTransform.synthesize_rows is rows
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_transform_floor_writes_a_floor_per_rotated_basis_with_its_target(tmp_path):
+    csv = tmp_path / "floor.csv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "transform_floor.py"), "--threads", "1", "--configs", "0",
+           "--loops", "engine", "--reps", "3", "--steps", "2", "--csv", str(csv),
+           "--markdown", str(tmp_path / "floor.md")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_csv(csv)
+    assert list(frame.basis) == ["dct", "hadamard", "random"] and (frame.calls == 5).all()
+    assert (frame.kernels_ms > 0).all() and (frame.floor_ratio > 1).all()
+    assert list(frame.target) == [1.25, 1.35, 1.25]
+    assert "rows have a floor above their target" in done.stdout
+    table = (tmp_path / "floor.md").read_text()
+    assert table.startswith("Transform floor of ") and table.count("\n| LeNet-300-100, batch 60 | 1 | engine |") == 3

@@ -10,15 +10,15 @@ import math
 
 import scipy.fft
 import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .matrices import AxisTransform, _dense_along, _dense_synthesize_rows, apply_along, dct_matrix
 
 try:  # the C++ module behind scipy.fft.dct: calling it directly skips about 13 us of argument checks per call
     from scipy.fft._pocketfft import pypocketfft as _pypocketfft
 except ImportError:  # pragma: no cover - a scipy that moved it: the public function does the same
     _pypocketfft = None
-from torch import Tensor
-from torch.nn import functional as F
-
-from .matrices import AxisTransform, _dense_along, _dense_synthesize_rows, apply_along, dct_matrix
 
 __all__ = ["DCTTransform", "KroneckerTransform"]
 
@@ -76,9 +76,15 @@ class _Orthogonal(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if torch.is_grad_enabled():  # create_graph=True: keep the backward differentiable
-            return _Orthogonal.apply(grad, ctx.transform, ctx.dim, not ctx.inverse), None, None, None
-        return ctx.transform._apply_raw(grad, ctx.dim, not ctx.inverse), None, None, None
+        return _orthogonal_adjoint(grad, ctx.transform, ctx.dim, ctx.inverse), None, None, None
+
+
+def _orthogonal_adjoint(grad: Tensor, transform, dim: int, inverse: bool) -> Tensor:
+    """The gradient through ``transform`` along ``dim`` (the opposite direction), differentiable again
+    when the backward itself builds a graph (``create_graph=True``)."""
+    if torch.is_grad_enabled():
+        return _Orthogonal.apply(grad, transform, dim, not inverse)
+    return transform._apply_raw(grad, dim, not inverse)
 
 
 class _SynthesizedRows(torch.autograd.Function):
@@ -94,10 +100,7 @@ class _SynthesizedRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if torch.is_grad_enabled():  # create_graph=True: keep the backward differentiable
-            grad_z = _Orthogonal.apply(grad, ctx.transform, grad.dim() - 1, False)
-        else:
-            grad_z = ctx.transform._apply_raw(grad, grad.dim() - 1, False)
+        grad_z = _orthogonal_adjoint(grad, ctx.transform, grad.dim() - 1, True)
         grad_bias = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_z, None, grad_bias
 
