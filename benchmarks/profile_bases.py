@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from steps import Case  # noqa: E402
+from steps import Case, interleaved_medians, markdown_table  # noqa: E402
 
 from glth_core.core import bases as _bases  # noqa: E402
 from glth_core.core import transforms as _transforms  # noqa: E402
@@ -133,20 +132,6 @@ def profile_case(case: Case, what: str, steps: int) -> tuple[dict[str, float], f
     return totals, wall
 
 
-def time_cases(cases: dict, what: str, reps: int, steps: int) -> dict[str, float]:
-    """Unprofiled median ms per step (or evaluation), repetitions interleaved across bases."""
-    times = {b: [] for b in cases}
-    names = list(cases)
-    for rep in range(reps):
-        for b in names[rep % len(names):] + names[:rep % len(names)]:
-            run = cases[b].step if what == "step" else cases[b].evaluate
-            start = time.perf_counter()
-            for _ in range(steps):
-                run()
-            times[b].append((time.perf_counter() - start) / steps * 1e3)
-    return {b: statistics.median(t) for b, t in times.items()}
-
-
 def run_setting(label, model, shape, batch, loop, what, args) -> list[dict]:
     cases = {b: Case(model, shape, batch, b, loop, torch.device("cpu"), eval_examples=10000 if what == "evaluate" else 10)
              for b in BASES}
@@ -156,7 +141,8 @@ def run_setting(label, model, shape, batch, loop, what, args) -> list[dict]:
         case.evaluate()
     conv = model != "lenet300"
     steps = args.eval_steps if what == "evaluate" else (args.conv_steps if conv else args.steps)
-    medians = time_cases(cases, what, args.reps, max(1, steps // 2))
+    medians = interleaved_medians({b: c.step if what == "step" else c.evaluate for b, c in cases.items()},
+                                  args.reps, max(1, steps // 2))
     rows = []
     for b, case in cases.items():
         totals, wall = profile_case(case, what, steps)
@@ -170,14 +156,10 @@ def run_setting(label, model, shape, batch, loop, what, args) -> list[dict]:
 
 
 def markdown(frame: pd.DataFrame, header: str) -> str:
-    lines = [header, "",
-             "| setting | basis | time (ms) | / canonical | transforms (ms) | matmuls (ms) | optimizer (ms) | "
-             "other ops (ms) | python (ms) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for _, r in frame.iterrows():
-        cells = " | ".join(f"{r[f'{k} ms']:.2f} ({r[f'{k} %']:.0f}%)" for k in CATEGORIES)
-        lines.append(f"| {r.setting} | {r.basis} | {r.ms:.2f} | {r.ratio:.2f}x | {cells} |")
-    return "\n".join(lines) + "\n"
+    columns = ["setting", "basis", "time (ms)", "/ canonical"] + [f"{k} (ms)" for k in CATEGORIES]
+    rows = [[r.setting, r.basis, f"{r.ms:.2f}", f"{r.ratio:.2f}x"]
+            + [f"{r[f'{k} ms']:.2f} ({r[f'{k} %']:.0f}%)" for k in CATEGORIES] for _, r in frame.iterrows()]
+    return markdown_table(header, columns, rows)
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,9 @@ Inputs are random (timings do not depend on values) and fixed per case.
 """
 from __future__ import annotations
 
+import statistics
+import time
+
 import torch
 from torch.nn import functional as F
 
@@ -77,3 +80,24 @@ class Case:
 
     def evaluate(self) -> None:
         evaluate(self.model, self.x_eval, self.y_eval, batch_size=1000)
+
+
+def interleaved_medians(jobs: dict, reps: int, calls: int) -> dict:
+    """Median milliseconds per call of each ``jobs`` value (a no-argument callable), over ``reps`` repetitions of
+    ``calls`` calls; the order of the jobs rotates every repetition, so a noisy machine slows every job alike."""
+    times = {k: [] for k in jobs}
+    keys = list(jobs)
+    for rep in range(reps):
+        for k in keys[rep % len(keys):] + keys[:rep % len(keys)]:
+            start = time.perf_counter()
+            for _ in range(calls):
+                jobs[k]()
+            times[k].append((time.perf_counter() - start) / calls * 1e3)
+    return {k: statistics.median(t) for k, t in times.items()}
+
+
+def markdown_table(header: str, columns, rows) -> str:
+    """``header``, a blank line, then a Markdown table of ``columns`` (names) and ``rows`` (lists of cell strings)."""
+    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

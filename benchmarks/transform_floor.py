@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,8 +33,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import CONFIGS, TARGETS  # noqa: E402
-from steps import LOOPS, Case  # noqa: E402
+from run import CONFIGS, TARGETS, write_atomic  # noqa: E402
+from steps import LOOPS, Case, interleaved_medians, markdown_table  # noqa: E402
 
 from glth_core.core import matrices as _matrices  # noqa: E402
 from glth_core.core.bases import Basis  # noqa: E402
@@ -118,15 +117,7 @@ def measure(model: str, shape, batch: int, loop: str, reps: int, steps: int) -> 
     calls = {b: transform_calls(cases[b]) for b in ROTATED}
     jobs = {("step", b): cases[b].step for b in cases}
     jobs.update({("kernels", b): (lambda c=calls[b]: replay(c)) for b in ROTATED})
-    times = {k: [] for k in jobs}
-    keys = list(jobs)
-    for rep in range(reps):
-        for k in keys[rep % len(keys):] + keys[:rep % len(keys)]:
-            start = time.perf_counter()
-            for _ in range(steps):
-                jobs[k]()
-            times[k].append((time.perf_counter() - start) / steps * 1e3)
-    ms = {k: statistics.median(v) for k, v in times.items()}
+    ms = interleaved_medians(jobs, reps, steps)
     canonical = ms[("step", "canonical")]
     return [dict(basis=b, canonical_ms=canonical, step_ms=ms[("step", b)], ratio=ms[("step", b)] / canonical,
                  kernels_ms=ms[("kernels", b)], calls=len(calls[b]),
@@ -165,7 +156,7 @@ def main(argv=None) -> int:
     for n in threads:
         torch.set_num_threads(n)
         for label, model, shape, batch in configs:
-            for loop in loops if model == "lenet300" else ["engine"]:
+            for loop in [lp for lp in loops if model == "lenet300" or lp == "engine"]:  # the CNN: engine only
                 steps = args.steps if model == "lenet300" else max(1, args.steps // 3)
                 for row in measure(model, shape, batch, loop, args.reps, steps):
                     row = dict(config=label, threads=n, loop=loop, **row, target=target_of(label, row["basis"]))
@@ -184,21 +175,17 @@ def main(argv=None) -> int:
     if args.markdown:
         header = (f"Transform floor of {time.strftime('%Y-%m-%d', time.gmtime())}, torch {torch.__version__}, "
                   f"medians of {args.reps} interleaved repetitions. {summary}")
-        args.markdown.write_text(markdown(frame, header))
+        write_atomic(args.markdown, markdown(frame, header))
     return 0
 
 
 def markdown(frame: pd.DataFrame, header: str) -> str:
-    lines = [header, "",
-             "| configuration | threads | loop | basis | canonical step (ms) | step (ms) | step / canonical | "
-             "transforms alone (ms) | floor | overhead | target |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in frame.iterrows():
-        mark = "" if r.floor_within_target else " (floor above)"
-        lines.append(f"| {r.config} | {r.threads} | {r.loop} | {r.basis} | {r.canonical_ms:.2f} | {r.step_ms:.2f} | "
-                     f"{r.ratio:.2f}x | {r.kernels_ms:.2f} | {r.floor_ratio:.2f}x | {r.ratio - r.floor_ratio:+.2f} | "
-                     f"{r.target:.2f}x{mark} |")
-    return "\n".join(lines) + "\n"
+    columns = ["configuration", "threads", "loop", "basis", "canonical step (ms)", "step (ms)", "step / canonical",
+               "transforms alone (ms)", "floor", "overhead", "target"]
+    rows = [[r.config, str(r.threads), r.loop, r.basis, f"{r.canonical_ms:.2f}", f"{r.step_ms:.2f}", f"{r.ratio:.2f}x",
+             f"{r.kernels_ms:.2f}", f"{r.floor_ratio:.2f}x", f"{r.ratio - r.floor_ratio:+.2f}",
+             f"{r.target:.2f}x" + ("" if r.floor_within_target else " (floor above)")] for _, r in frame.iterrows()]
+    return markdown_table(header, columns, rows)
 
 
 if __name__ == "__main__":
